@@ -1,0 +1,1 @@
+print("lamm-bench: no benchmarks yet")

@@ -1,0 +1,43 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let grdb = Target.Dependency.product(name: "GRDB", package: "GRDB.swift")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "lamm-store",
+    products: [
+        .executable(name: "lamm-store", targets: ["lamm-store"]),
+        .library(name: "LAMMStore", targets: ["Formats", "Kernels", "CLIP", "Store"]),
+    ],
+    dependencies: [
+        // GRDB links the system's libsqlite3 (Debian: libsqlite3-dev).
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+    ],
+    targets: [
+        // System libraries (installed by scripts/bootstrap).
+        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // File formats: CSV, NumPy .npy, safetensors.
+        .target(name: "Formats"),
+        // Layer forward/backward functions over flat Float buffers.
+        .target(name: "Kernels", dependencies: ["COpenBLAS"]),
+        // CLIP: configuration, checkpoint loading, tokenizer, text tower.
+        .target(name: "CLIP", dependencies: ["Formats", "Kernels", "CZlib"]),
+        // The SQLite store of versioned label embeddings.
+        .target(name: "Store", dependencies: ["Formats", grdb]),
+
+        // The command-line tool: a root command and one file per subcommand.
+        .executableTarget(name: "lamm-store", dependencies: ["Formats", "CLIP", "Store", argumentParser]),
+        // Timed runs that print ratios against references measured in the same run.
+        .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store"], path: "Benchmarks"),
+
+        .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Formats", "Kernels"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Formats", grdb]),
+        .testTarget(name: "CLITests", dependencies: ["lamm-store", "Store", "Formats", grdb]),
+    ]
+)

@@ -1,0 +1,4 @@
+import COpenBLAS
+
+// Kernels module.
+public func blasThreadCount() -> Int { Int(openblas_get_num_threads()) }

@@ -1,0 +1,6 @@
+import Testing
+@testable import lamm_store
+
+@Test func rootCommandParses() throws {
+    _ = try LAMMStoreCommand.parseAsRoot([])
+}
