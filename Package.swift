@@ -2,6 +2,7 @@
 import PackageDescription
 
 let grdb = Target.Dependency.product(name: "GRDB", package: "GRDB.swift")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 
 let package = Package(
@@ -14,6 +15,8 @@ let package = Package(
         // GRDB links the system's libsqlite3 (Debian: libsqlite3-dev).
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        // SHA-256 of checkpoints and of label-embedding contents.
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
     ],
     targets: [
         // System libraries (installed by scripts/bootstrap).
@@ -27,7 +30,7 @@ let package = Package(
         // CLIP: configuration, checkpoint loading, tokenizer, text tower.
         .target(name: "CLIP", dependencies: ["Formats", "Kernels", "CZlib"]),
         // The SQLite store of versioned label embeddings.
-        .target(name: "Store", dependencies: ["Formats", grdb]),
+        .target(name: "Store", dependencies: ["Formats", grdb, crypto]),
 
         // The command-line tool: a root command and one file per subcommand.
         .executableTarget(name: "lamm-store", dependencies: ["Formats", "CLIP", "Store", argumentParser]),

@@ -1,0 +1,38 @@
+import Crypto
+import Foundation
+
+/// Float vectors as SQLite BLOBs: float32, little-endian, row-major.
+public enum FloatBlob {
+    public static func encode(_ values: some Collection<Float>) -> Data {
+        var data = Data(capacity: values.count * 4)
+        for value in values {
+            var bits = value.bitPattern.littleEndian
+            withUnsafeBytes(of: &bits) { data.append(contentsOf: $0) }
+        }
+        return data
+    }
+
+    public static func decode(_ data: Data) -> [Float] {
+        precondition(data.count % 4 == 0, "a float32 blob has a multiple of 4 bytes")
+        var values = [Float](repeating: 0, count: data.count / 4)
+        _ = values.withUnsafeMutableBytes { data.copyBytes(to: $0) }
+        for i in values.indices { values[i] = Float(bitPattern: UInt32(littleEndian: values[i].bitPattern)) }
+        return values
+    }
+
+    /// Lower-case hex SHA-256 of the bytes, as stored in `content_sha256`.
+    public static func sha256(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// Hashes a file in chunks, for checkpoints of hundreds of MB.
+public func sha256(ofFile url: URL) throws -> String {
+    let handle = try FileHandle(forReadingFrom: url)
+    defer { try? handle.close() }
+    var hasher = SHA256()
+    while let chunk = try handle.read(upToCount: 8 << 20), !chunk.isEmpty {
+        hasher.update(data: chunk)
+    }
+    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+}

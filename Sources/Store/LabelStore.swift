@@ -1,0 +1,271 @@
+import Foundation
+import GRDB
+
+/// The one type that owns a lamm-store database: it opens the SQLite file in WAL mode
+/// (readers run while one writer writes), applies the embedded migrations, and offers
+/// write methods named after what they do, each one transaction.
+public final class LabelStore: Sendable {
+    /// The database path as the user named it (for messages).
+    public let path: String
+    public let writer: any DatabaseWriter
+    public var reader: any DatabaseReader { writer }
+
+    /// The schema, from the migrations embedded in the binary (Migrations/*.sql).
+    public static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        for migration in embeddedMigrations {
+            migrator.registerMigration(migration.identifier) { db in
+                try db.execute(sql: migration.sql)
+            }
+        }
+        return migrator
+    }
+
+    /// Wraps an open database and brings its schema up to date. Refuses a store written
+    /// by a newer lamm-store, before writing anything.
+    public init(writer: any DatabaseWriter, path: String) throws {
+        self.path = path
+        self.writer = writer
+        let migrator = Self.migrator
+        let unknown = try writer.read { db -> [String] in
+            guard try migrator.hasBeenSuperseded(db) else { return [] }
+            let known = Set(migrator.migrations)
+            return try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
+                .filter { !known.contains($0) }
+        }
+        guard unknown.isEmpty else { throw StoreError.newerSchema(path: path, unknown: unknown) }
+        try migrator.migrate(writer)
+    }
+
+    /// A fresh store in memory, for tests.
+    public static func inMemory() throws -> LabelStore {
+        try LabelStore(writer: DatabaseQueue(configuration: configuration()), path: ":memory:")
+    }
+
+    public enum OpenMode: Sendable {
+        /// Create the file if there is none (`init`).
+        case createIfMissing
+        /// The file must exist (every other command).
+        case existing
+    }
+
+    public static func open(path: String, mode: OpenMode) throws -> LabelStore {
+        let fileManager = FileManager.default
+        if fileManager.fileExists(atPath: path) {
+            try checkSQLiteHeader(path: path)
+        } else if mode == .existing {
+            throw StoreError.noStore(path: path)
+        }
+        do {
+            return try LabelStore(writer: DatabasePool(path: path, configuration: configuration()), path: path)
+        } catch let error as StoreError {
+            throw error
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
+            throw StoreError.notSQLite(path: path)
+        } catch {
+            throw StoreError.unopenable(path: path, reason: "\(error)")
+        }
+    }
+
+    static func configuration() -> Configuration {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(10)
+        return configuration
+    }
+
+    /// Refuses a file that is not SQLite before SQLite touches it. An empty file is fine
+    /// (SQLite makes a database of it).
+    static func checkSQLiteHeader(path: String) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw StoreError.unopenable(path: path, reason: "the file cannot be read; check its permissions")
+        }
+        defer { try? handle.close() }
+        let header = (try? handle.read(upToCount: 16)) ?? Data()
+        guard header.isEmpty || header == Data("SQLite format 3\0".utf8) else {
+            throw StoreError.notSQLite(path: path)
+        }
+    }
+}
+
+// MARK: - Writes
+
+extension LabelStore {
+    /// Binds the store to a CLIP checkpoint. Binding again to the same weights is a no-op
+    /// (returns false); any other checkpoint is an error.
+    @discardableResult
+    public func bindModel(_ model: ModelRecord) throws -> Bool {
+        try writer.write { db in
+            if let bound = try ModelRecord.fetchOne(db) {
+                guard bound.weightsSha256 == model.weightsSha256 else {
+                    throw StoreError.modelMismatch(path: path, bound: bound.directory, boundSha256: bound.weightsSha256,
+                                                   given: model.directory, givenSha256: model.weightsSha256)
+                }
+                return false
+            }
+            var record = model
+            record.id = 1
+            try record.insert(db)
+            return true
+        }
+    }
+
+    /// Registers a new stage of `dataset` (created if new) with its classes and samples, in
+    /// one transaction. `stage` nil names it Set<n+1>. A class may be introduced only once
+    /// per dataset.
+    public func registerStage(dataset datasetName: String, stage stageName: String?, data: StageData) throws -> RegisteredStage {
+        try writer.write { db in
+            guard try ModelRecord.fetchOne(db) != nil else { throw StoreError.noModel(path: path) }
+            var dataset: DatasetRecord
+            if let existing = try DatasetRecord.filter(Column("name") == datasetName).fetchOne(db) {
+                dataset = existing
+            } else {
+                dataset = DatasetRecord(name: datasetName, createdAt: Date())
+                try dataset.insert(db)
+            }
+            let datasetId = dataset.id!
+            let stages = try StageRecord.filter(Column("dataset_id") == datasetId).fetchAll(db)
+            let name = stageName ?? "Set\(stages.count + 1)"
+            guard !stages.contains(where: { $0.name == name }) else {
+                throw StoreError.stageExists(dataset: datasetName, name: name)
+            }
+            let stageNames = Dictionary(uniqueKeysWithValues: stages.map { ($0.id!, $0.name) })
+            let existing = try ClassRecord.filter(Column("dataset_id") == datasetId).fetchAll(db)
+            let existingByName = Dictionary(uniqueKeysWithValues: existing.map { ($0.name, $0) })
+            for className in data.classes {
+                if let earlier = existingByName[className] {
+                    throw StoreError.classRegisteredEarlier(file: data.sourceFile, line: data.firstLine[className] ?? 0,
+                                                            className: className, dataset: datasetName,
+                                                            stage: stageNames[earlier.stageId] ?? "?")
+                }
+            }
+            var stage = StageRecord(datasetId: datasetId, name: name, position: (stages.map(\.position).max() ?? -1) + 1,
+                                    sourceFile: data.sourceFile, createdAt: Date())
+            try stage.insert(db)
+            var classIds: [Int64] = []
+            for (index, className) in data.classes.enumerated() {
+                var record = ClassRecord(datasetId: datasetId, stageId: stage.id!, name: className, labelIndex: index)
+                try record.insert(db)
+                classIds.append(record.id!)
+            }
+            var counts: [Split: Int] = [:]
+            for sample in data.samples {
+                var record = SampleRecord(classId: classIds[sample.classIndex], split: sample.split,
+                                          feature: FloatBlob.encode(sample.feature), imagePath: sample.imagePath,
+                                          featureFile: sample.featureFile, featureRow: sample.featureRow)
+                try record.insert(db)
+                counts[sample.split, default: 0] += 1
+            }
+            return RegisteredStage(dataset: datasetName, stage: name, position: stage.position, stageId: stage.id!,
+                                   classes: data.classes.count, train: counts[.train] ?? 0,
+                                   val: counts[.val] ?? 0, test: counts[.test] ?? 0)
+        }
+    }
+
+    /// Writes one snapshot in one transaction. The classes of `trained` get new label-embedding
+    /// rows; every other class the snapshot covers (all classes of its dataset's stages up to
+    /// its own) points at the row its parent uses: copy-on-write, old rows are never written.
+    /// The parent is the dataset's latest snapshot of the same method.
+    public func writeSnapshot(_ snapshot: NewSnapshot) throws -> SnapshotRecord {
+        try writer.write { db in
+            guard let model = try ModelRecord.fetchOne(db) else { throw StoreError.noModel(path: path) }
+            let (dataset, stage) = try Self.datasetAndStage(db, dataset: snapshot.dataset, stage: snapshot.stage)
+            let covered = try Self.classesCovered(db, datasetId: dataset.id!, upToPosition: stage.position)
+            let coveredIds = Set(covered.map { $0.id! })
+            for name in snapshot.trained.keys where !covered.contains(where: { $0.name == name }) {
+                throw StoreError.notAClassOfStage(className: name, stage: stage.name)
+            }
+            let parent = try SnapshotRecord
+                .filter(Column("dataset_id") == dataset.id! && Column("method") == snapshot.method)
+                .order(Column("id").desc).fetchOne(db)
+            var parentLabels: [Int64: Int64] = [:]
+            if let parent {
+                for label in try SnapshotLabelRecord.filter(Column("snapshot_id") == parent.id!).fetchAll(db)
+                where coveredIds.contains(label.classId) {
+                    parentLabels[label.classId] = label.labelEmbeddingId
+                }
+            }
+            var contextId = parent?.contextVectorsId
+            if let context = snapshot.contextVectors {
+                let data = FloatBlob.encode(context.values)
+                var record = ContextVectorsRecord(tokenCount: context.tokenCount, width: context.width, vectors: data,
+                                                  contentSha256: FloatBlob.sha256(data), createdAt: Date())
+                try record.insert(db)
+                contextId = record.id
+            }
+            var record = SnapshotRecord(datasetId: dataset.id!, method: snapshot.method, stageId: stage.id!,
+                                        parentId: parent?.id, contextVectorsId: contextId, createdAt: Date(),
+                                        configJson: snapshot.configJSON, lossCurveJson: snapshot.lossCurveJSON)
+            try record.insert(db)
+            for cls in covered {
+                let embeddingId: Int64
+                if let vectors = snapshot.trained[cls.name] {
+                    guard vectors.width == model.tokenEmbeddingWidth else {
+                        throw StoreError.labelWidth(className: cls.name, expected: model.tokenEmbeddingWidth, found: vectors.width)
+                    }
+                    let data = FloatBlob.encode(vectors.values)
+                    var row = LabelEmbeddingRecord(classId: cls.id!, tokenCount: vectors.tokenCount, width: vectors.width,
+                                                   vectors: data, contentSha256: FloatBlob.sha256(data), createdAt: Date())
+                    try row.insert(db)
+                    embeddingId = row.id!
+                } else if let inherited = parentLabels[cls.id!] {
+                    embeddingId = inherited
+                } else {
+                    throw StoreError.missingLabelEmbedding(className: cls.name, snapshotStage: stage.name)
+                }
+                var label = SnapshotLabelRecord(snapshotId: record.id!, classId: cls.id!, labelEmbeddingId: embeddingId)
+                try label.insert(db)
+            }
+            return record
+        }
+    }
+}
+
+/// What `registerStage` stored.
+public struct RegisteredStage: Codable, Sendable, Equatable {
+    public var dataset: String
+    public var stage: String
+    public var position: Int
+    public var stageId: Int64
+    public var classes: Int
+    public var train: Int
+    public var val: Int
+    public var test: Int
+}
+
+/// Token vectors: tokenCount x width, row-major.
+public struct TokenVectors: Sendable, Equatable {
+    public var tokenCount: Int
+    public var width: Int
+    public var values: [Float]
+
+    public init(tokenCount: Int, width: Int, values: [Float]) {
+        precondition(values.count == tokenCount * width, "TokenVectors: \(values.count) values for \(tokenCount)x\(width)")
+        self.tokenCount = tokenCount
+        self.width = width
+        self.values = values
+    }
+}
+
+/// A snapshot to write: which stage it was trained on, how, and the label vectors it trained.
+public struct NewSnapshot: Sendable {
+    public var dataset: String
+    public var stage: String
+    public var method: Method
+    /// Trained label vectors by class name; every other covered class inherits its parent's row.
+    public var trained: [String: TokenVectors]
+    public var contextVectors: TokenVectors?
+    public var configJSON: String
+    public var lossCurveJSON: String
+
+    public init(dataset: String, stage: String, method: Method, trained: [String: TokenVectors],
+                contextVectors: TokenVectors? = nil, configJSON: String = "{}", lossCurveJSON: String = "[]") {
+        self.dataset = dataset
+        self.stage = stage
+        self.method = method
+        self.trained = trained
+        self.contextVectors = contextVectors
+        self.configJSON = configJSON
+        self.lossCurveJSON = lossCurveJSON
+    }
+}

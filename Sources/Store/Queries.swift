@@ -1,0 +1,243 @@
+import Foundation
+import GRDB
+
+// MARK: - Reads
+
+extension LabelStore {
+    public func model() throws -> ModelRecord? {
+        try reader.read { db in try ModelRecord.fetchOne(db) }
+    }
+
+    public func requireModel() throws -> ModelRecord {
+        guard let model = try model() else { throw StoreError.noModel(path: path) }
+        return model
+    }
+
+    public func datasetNames() throws -> [String] {
+        try reader.read { db in try String.fetchAll(db, sql: "SELECT name FROM dataset ORDER BY id") }
+    }
+
+    /// The dataset named `name`, or, when `name` is nil, the store's only dataset.
+    public func resolveDataset(_ name: String?) throws -> DatasetRecord {
+        try reader.read { db in
+            let all = try DatasetRecord.order(Column("id")).fetchAll(db)
+            if let name {
+                guard let found = all.first(where: { $0.name == name }) else {
+                    throw StoreError.unknownDataset(name: name, known: all.map(\.name))
+                }
+                return found
+            }
+            guard !all.isEmpty else { throw StoreError.noDatasets }
+            guard all.count == 1 else { throw StoreError.ambiguousDataset(known: all.map(\.name)) }
+            return all[0]
+        }
+    }
+
+    public func stages(of datasetId: Int64) throws -> [StageRecord] {
+        try reader.read { db in
+            try StageRecord.filter(Column("dataset_id") == datasetId).order(Column("position")).fetchAll(db)
+        }
+    }
+
+    static func datasetAndStage(_ db: Database, dataset name: String, stage stageName: String) throws -> (DatasetRecord, StageRecord) {
+        guard let dataset = try DatasetRecord.filter(Column("name") == name).fetchOne(db) else {
+            throw StoreError.unknownDataset(name: name, known: try String.fetchAll(db, sql: "SELECT name FROM dataset ORDER BY id"))
+        }
+        guard let stage = try StageRecord.filter(Column("dataset_id") == dataset.id! && Column("name") == stageName).fetchOne(db) else {
+            throw StoreError.unknownStage(dataset: name, name: stageName)
+        }
+        return (dataset, stage)
+    }
+
+    /// Every class of the dataset's stages up to `position`, in stage then label order: the
+    /// classes a snapshot of that stage maps.
+    static func classesCovered(_ db: Database, datasetId: Int64, upToPosition position: Int) throws -> [ClassRecord] {
+        try ClassRecord.fetchAll(db, sql: """
+            SELECT class.* FROM class JOIN stage ON stage.id = class.stage_id
+            WHERE class.dataset_id = ? AND stage.position <= ?
+            ORDER BY stage.position, class.label_index
+            """, arguments: [datasetId, position])
+    }
+
+    public func latestSnapshotId() throws -> Int64? {
+        try reader.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM snapshot") }
+    }
+
+    public func snapshots(dataset: String? = nil) throws -> [SnapshotSummary] {
+        try reader.read { db in
+            var sql = Self.summarySQL
+            var arguments: StatementArguments = []
+            if let dataset {
+                guard try DatasetRecord.filter(Column("name") == dataset).fetchCount(db) > 0 else {
+                    throw StoreError.unknownDataset(name: dataset, known: try String.fetchAll(db, sql: "SELECT name FROM dataset ORDER BY id"))
+                }
+                sql += " WHERE dataset.name = ?"
+                arguments = [dataset]
+            }
+            return try SnapshotSummary.fetchAll(db, sql: sql + " ORDER BY snapshot.id", arguments: arguments)
+        }
+    }
+
+    static let summarySQL = """
+        SELECT snapshot.id, dataset.name AS dataset, snapshot.method, stage.name AS stage, snapshot.parent_id AS parent,
+               snapshot.created_at,
+               (SELECT COUNT(*) FROM snapshot_label sl WHERE sl.snapshot_id = snapshot.id) AS classes,
+               (SELECT COUNT(*) FROM snapshot_label sl WHERE sl.snapshot_id = snapshot.id
+                  AND (SELECT MIN(x.snapshot_id) FROM snapshot_label x WHERE x.label_embedding_id = sl.label_embedding_id) = snapshot.id
+               ) AS trained_classes
+        FROM snapshot JOIN dataset ON dataset.id = snapshot.dataset_id JOIN stage ON stage.id = snapshot.stage_id
+        """
+
+    public func snapshotSummary(_ id: Int64) throws -> SnapshotSummary {
+        try reader.read { db in
+            guard let summary = try SnapshotSummary.fetchOne(db, sql: Self.summarySQL + " WHERE snapshot.id = ?", arguments: [id]) else {
+                throw StoreError.unknownSnapshot(id: id, latest: try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM snapshot"))
+            }
+            return summary
+        }
+    }
+
+    /// A snapshot with its configuration, loss curve and every class's label row.
+    public func snapshotDetail(_ id: Int64) throws -> SnapshotDetail {
+        let summary = try snapshotSummary(id)
+        return try reader.read { db in
+            let record = try SnapshotRecord.fetchOne(db, key: id)!
+            let context = try record.contextVectorsId.flatMap { try ContextVectorsRecord.fetchOne(db, key: $0) }
+            let labels = try LabelEntry.fetchAll(db, sql: """
+                SELECT class.name AS class_name, stage.name AS stage, class.label_index, sl.label_embedding_id,
+                       le.token_count, le.width, le.content_sha256,
+                       (SELECT MIN(x.snapshot_id) FROM snapshot_label x WHERE x.label_embedding_id = sl.label_embedding_id) AS introduced_by
+                FROM snapshot_label sl
+                JOIN class ON class.id = sl.class_id
+                JOIN stage ON stage.id = class.stage_id
+                JOIN label_embedding le ON le.id = sl.label_embedding_id
+                WHERE sl.snapshot_id = ?
+                ORDER BY stage.position, class.label_index
+                """, arguments: [id])
+            return SnapshotDetail(
+                summary: summary,
+                config: (try? JSONValue(parsing: record.configJson)) ?? .string(record.configJson),
+                lossCurve: (try? JSONValue(parsing: record.lossCurveJson)) ?? .string(record.lossCurveJson),
+                contextVectors: context.map { VectorsInfo(id: $0.id!, tokenCount: $0.tokenCount, width: $0.width, contentSha256: $0.contentSha256) },
+                labels: labels)
+        }
+    }
+
+    /// Every class's label vectors in a snapshot, in stage then label order.
+    public func labelVectors(snapshot id: Int64) throws -> [ClassLabelVectors] {
+        _ = try snapshotSummary(id)
+        return try reader.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT class.name, stage.name AS stage, le.token_count, le.width, le.vectors
+                FROM snapshot_label sl
+                JOIN class ON class.id = sl.class_id
+                JOIN stage ON stage.id = class.stage_id
+                JOIN label_embedding le ON le.id = sl.label_embedding_id
+                WHERE sl.snapshot_id = ?
+                ORDER BY stage.position, class.label_index
+                """, arguments: [id]).map { row in
+                ClassLabelVectors(className: row["name"], stage: row["stage"],
+                                  vectors: TokenVectors(tokenCount: row["token_count"], width: row["width"],
+                                                        values: FloatBlob.decode(row["vectors"])))
+            }
+        }
+    }
+
+    /// Which classes' label rows differ between two snapshots of one dataset.
+    public func diff(_ a: Int64, _ b: Int64) throws -> SnapshotDiff {
+        let (left, right) = (try snapshotDetail(a), try snapshotDetail(b))
+        guard left.summary.dataset == right.summary.dataset else {
+            throw StoreError.snapshotsOfDifferentDatasets(a: a, b: b)
+        }
+        let leftLabels = Dictionary(uniqueKeysWithValues: left.labels.map { ($0.className, $0) })
+        let rightLabels = Dictionary(uniqueKeysWithValues: right.labels.map { ($0.className, $0) })
+        var changes: [ClassChange] = []
+        var unchanged = 0
+        // Stage then label order: the right snapshot's order, then classes only the left has.
+        let order = right.labels.map(\.className) + left.labels.map(\.className).filter { rightLabels[$0] == nil }
+        for name in order {
+            let (l, r) = (leftLabels[name], rightLabels[name])
+            if let l, let r, l.labelEmbeddingId == r.labelEmbeddingId {
+                unchanged += 1
+                continue
+            }
+            let kind: ClassChange.Kind = l == nil ? .added : r == nil ? .removed : .changed
+            changes.append(ClassChange(className: name, stage: (r ?? l)!.stage, change: kind,
+                                       rowA: l?.labelEmbeddingId, rowB: r?.labelEmbeddingId,
+                                       sha256A: l?.contentSha256, sha256B: r?.contentSha256,
+                                       sameContent: l != nil && r != nil && l!.contentSha256 == r!.contentSha256))
+        }
+        return SnapshotDiff(a: a, b: b, dataset: left.summary.dataset, unchanged: unchanged, changed: changes)
+    }
+}
+
+public struct SnapshotSummary: Codable, Sendable, Equatable, FetchableRecord {
+    public var id: Int64
+    public var dataset: String
+    public var method: Method
+    public var stage: String
+    public var parent: Int64?
+    public var createdAt: Date
+    /// Classes the snapshot maps.
+    public var classes: Int
+    /// Classes whose label rows this snapshot introduced (the rest are inherited).
+    public var trainedClasses: Int
+
+    public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
+}
+
+public struct LabelEntry: Codable, Sendable, Equatable, FetchableRecord {
+    public var className: String
+    public var stage: String
+    public var labelIndex: Int
+    public var labelEmbeddingId: Int64
+    public var tokenCount: Int
+    public var width: Int
+    public var contentSha256: String
+    /// The first snapshot that used this row: the one that trained it.
+    public var introducedBy: Int64
+
+    public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
+}
+
+public struct VectorsInfo: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var tokenCount: Int
+    public var width: Int
+    public var contentSha256: String
+}
+
+public struct SnapshotDetail: Codable, Sendable, Equatable {
+    public var summary: SnapshotSummary
+    public var config: JSONValue
+    public var lossCurve: JSONValue
+    public var contextVectors: VectorsInfo?
+    public var labels: [LabelEntry]
+}
+
+public struct ClassLabelVectors: Sendable, Equatable {
+    public var className: String
+    public var stage: String
+    public var vectors: TokenVectors
+}
+
+public struct ClassChange: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case changed, added, removed }
+    public var className: String
+    public var stage: String
+    public var change: Kind
+    public var rowA: Int64?
+    public var rowB: Int64?
+    public var sha256A: String?
+    public var sha256B: String?
+    /// Different rows holding identical vectors.
+    public var sameContent: Bool
+}
+
+public struct SnapshotDiff: Codable, Sendable, Equatable {
+    public var a: Int64
+    public var b: Int64
+    public var dataset: String
+    public var unchanged: Int
+    public var changed: [ClassChange]
+}

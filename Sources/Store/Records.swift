@@ -1,0 +1,198 @@
+import Foundation
+import GRDB
+
+// One record type per table (Migrations/0001_store.sql). Swift names are camelCase,
+// columns snake_case.
+
+public protocol StoreRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord {}
+
+extension StoreRecord {
+    public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
+    public static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
+}
+
+/// Where samples come from and which ones a metric is computed on.
+public enum Split: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+    case train, val, test
+}
+
+/// The training method of a snapshot (LAMM.md: zero-shot CLIP, LAMM, CoOp, CoOp+LAMM, MaPLe, MaPLe+LAMM).
+public enum Method: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+    case zeroshot, lamm, coop
+    case coopLAMM = "coop+lamm"
+    case maple
+    case mapleLAMM = "maple+lamm"
+}
+
+/// Evaluation label space: `task` uses each stage's own classes (the paper's protocol),
+/// `class` all classes seen up to the snapshot's stage.
+public enum Protocol: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+    case task, `class`
+}
+
+/// The CLIP checkpoint a store is bound to (always id 1).
+public struct ModelRecord: StoreRecord, Equatable {
+    public static let databaseTableName = "model"
+    public var id: Int64 = 1
+    public var name: String
+    public var directory: String
+    public var weightsFile: String
+    public var weightsSha256: String
+    public var configJson: String
+    public var tokenEmbeddingWidth: Int
+    public var featureWidth: Int
+    public var registeredAt: Date
+
+    public init(name: String, directory: String, weightsFile: String, weightsSha256: String,
+                configJson: String, tokenEmbeddingWidth: Int, featureWidth: Int, registeredAt: Date = Date()) {
+        self.name = name
+        self.directory = directory
+        self.weightsFile = weightsFile
+        self.weightsSha256 = weightsSha256
+        self.configJson = configJson
+        self.tokenEmbeddingWidth = tokenEmbeddingWidth
+        self.featureWidth = featureWidth
+        self.registeredAt = registeredAt
+    }
+}
+
+public struct DatasetRecord: StoreRecord, Equatable {
+    public static let databaseTableName = "dataset"
+    public var id: Int64?
+    public var name: String
+    public var createdAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct StageRecord: StoreRecord, Equatable {
+    public static let databaseTableName = "stage"
+    public var id: Int64?
+    public var datasetId: Int64
+    public var name: String
+    /// 0 for the first stage (Set1), 1 for the next, ...
+    public var position: Int
+    public var sourceFile: String?
+    public var createdAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct ClassRecord: StoreRecord, Equatable {
+    public static let databaseTableName = "class"
+    public var id: Int64?
+    public var datasetId: Int64
+    public var stageId: Int64
+    public var name: String
+    /// Place in the label space of the stage that introduced the class.
+    public var labelIndex: Int
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct SampleRecord: StoreRecord {
+    public static let databaseTableName = "sample"
+    public var id: Int64?
+    public var classId: Int64
+    public var split: Split
+    /// Image feature, float32 little-endian (see `FloatBlob`).
+    public var feature: Data
+    public var imagePath: String?
+    public var featureFile: String?
+    public var featureRow: Int?
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// Trainable label-token vectors `<M_i>` of one class (LAMM.md notation): token_count x width.
+public struct LabelEmbeddingRecord: StoreRecord {
+    public static let databaseTableName = "label_embedding"
+    public var id: Int64?
+    public var classId: Int64
+    public var tokenCount: Int
+    public var width: Int
+    public var vectors: Data
+    public var contentSha256: String
+    public var createdAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// Shared template vectors (CoOp's context), token_count x width.
+public struct ContextVectorsRecord: StoreRecord {
+    public static let databaseTableName = "context_vectors"
+    public var id: Int64?
+    public var tokenCount: Int
+    public var width: Int
+    public var vectors: Data
+    public var contentSha256: String
+    public var createdAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct SnapshotRecord: StoreRecord, Equatable {
+    public static let databaseTableName = "snapshot"
+    public var id: Int64?
+    public var datasetId: Int64
+    public var method: Method
+    public var stageId: Int64
+    public var parentId: Int64?
+    public var contextVectorsId: Int64?
+    public var createdAt: Date
+    /// The full training configuration (hyper-parameters, seed, loss weights).
+    public var configJson: String
+    /// Summary of the loss curve.
+    public var lossCurveJson: String
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct SnapshotLabelRecord: StoreRecord, Equatable {
+    public static let databaseTableName = "snapshot_label"
+    public var snapshotId: Int64
+    public var classId: Int64
+    public var labelEmbeddingId: Int64
+}
+
+public struct BaselineRecord: StoreRecord, Equatable {
+    public static let databaseTableName = "baseline"
+    public var id: Int64?
+    public var stageId: Int64
+    public var split: Split
+    public var `protocol`: Protocol
+    public var correct: Int
+    public var total: Int
+    public var accuracy: Double
+    public var computedAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct EvaluationRecord: StoreRecord, Equatable {
+    public static let databaseTableName = "evaluation"
+    public var id: Int64?
+    public var snapshotId: Int64
+    public var stageId: Int64
+    public var split: Split
+    public var `protocol`: Protocol
+    public var correct: Int
+    public var total: Int
+    public var accuracy: Double
+    public var seconds: Double
+    public var evaluatedAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct PublishedResultRecord: StoreRecord, Equatable {
+    public static let databaseTableName = "published_result"
+    public var id: Int64?
+    public var source: String
+    public var tableNumber: Int
+    public var method: String
+    public var setting: String
+    public var columnName: String
+    public var cell: String
+    public var value: Double
+}

@@ -1,0 +1,121 @@
+import Foundation
+import GRDB
+
+/// The result of `verify`: each check with the problems it found.
+public struct VerifyReport: Codable, Sendable, Equatable {
+    public struct Check: Codable, Sendable, Equatable {
+        public var name: String
+        public var problems: [String]
+        public var ok: Bool { problems.isEmpty }
+
+        enum CodingKeys: String, CodingKey { case name, ok, problems }
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(ok, forKey: .ok)
+            try container.encode(problems, forKey: .problems)
+        }
+        public init(name: String, problems: [String]) {
+            self.name = name
+            self.problems = problems
+        }
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decode(String.self, forKey: .name)
+            problems = try container.decode([String].self, forKey: .problems)
+        }
+    }
+
+    public var checks: [Check]
+    public var ok: Bool { checks.allSatisfy(\.ok) }
+}
+
+extension LabelStore {
+    /// Recomputes content hashes and checks the invariants the schema cannot state alone.
+    public func verify() throws -> VerifyReport {
+        try reader.read { db in
+            var checks: [VerifyReport.Check] = []
+            func check(_ name: String, _ body: () throws -> [String]) rethrows {
+                checks.append(.init(name: name, problems: try body()))
+            }
+            try check("sqlite integrity_check") {
+                try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }
+            }
+            try check("foreign keys") {
+                try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").map { row in
+                    "\(row[0] as String? ?? "?") row \(row[1] as Int64? ?? -1) refers to a missing \(row[2] as String? ?? "?") row"
+                }
+            }
+            try check("schema") {
+                let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
+                let known = embeddedMigrations.map(\.identifier)
+                return applied == known ? [] : ["applied migrations \(applied) differ from this binary's \(known)"]
+            }
+            let model = try ModelRecord.fetchOne(db)
+            check("model") { model == nil ? ["the store is bound to no model"] : [] }
+            try check("label embedding hashes") {
+                try Row.fetchAll(db, sql: "SELECT id, class_id, vectors, content_sha256 FROM label_embedding").compactMap { row in
+                    FloatBlob.sha256(row["vectors"]) == row["content_sha256"] as String ? nil
+                        : "label_embedding \(row["id"] as Int64) (class \(row["class_id"] as Int64)): content does not match its sha256"
+                }
+            }
+            try check("context vector hashes") {
+                try Row.fetchAll(db, sql: "SELECT id, vectors, content_sha256 FROM context_vectors").compactMap { row in
+                    FloatBlob.sha256(row["vectors"]) == row["content_sha256"] as String ? nil
+                        : "context_vectors \(row["id"] as Int64): content does not match its sha256"
+                }
+            }
+            try check("label embedding widths") {
+                guard let model else { return [] }
+                return try Int64.fetchAll(db, sql: "SELECT id FROM label_embedding WHERE width <> ?", arguments: [model.tokenEmbeddingWidth])
+                    .map { "label_embedding \($0) is not \(model.tokenEmbeddingWidth) wide" }
+            }
+            try check("sample features") {
+                guard let model else { return [] }
+                var problems: [String] = []
+                let rows = try Row.fetchCursor(db, sql: "SELECT id, feature FROM sample")
+                while let row = try rows.next() {
+                    let data: Data = row["feature"]
+                    if data.count != 4 * model.featureWidth {
+                        problems.append("sample \(row["id"] as Int64): feature is \(data.count / 4) wide, not \(model.featureWidth)")
+                    } else if !FloatBlob.decode(data).allSatisfy(\.isFinite) {
+                        problems.append("sample \(row["id"] as Int64): feature holds NaN or Inf")
+                    }
+                }
+                return problems
+            }
+            try check("snapshot coverage") {
+                // Each snapshot maps exactly the classes of its dataset's stages up to its own.
+                let missing = try Row.fetchAll(db, sql: """
+                    SELECT s.id, c.name FROM snapshot s
+                    JOIN stage ss ON ss.id = s.stage_id
+                    JOIN class c ON c.dataset_id = s.dataset_id
+                    JOIN stage cs ON cs.id = c.stage_id AND cs.position <= ss.position
+                    LEFT JOIN snapshot_label sl ON sl.snapshot_id = s.id AND sl.class_id = c.id
+                    WHERE sl.class_id IS NULL
+                    """).map { "snapshot \($0[0] as Int64) has no label row for class '\($0[1] as String)'" }
+                let extra = try Row.fetchAll(db, sql: """
+                    SELECT s.id, c.name FROM snapshot_label sl
+                    JOIN snapshot s ON s.id = sl.snapshot_id
+                    JOIN stage ss ON ss.id = s.stage_id
+                    JOIN class c ON c.id = sl.class_id
+                    JOIN stage cs ON cs.id = c.stage_id
+                    WHERE cs.position > ss.position OR c.dataset_id <> s.dataset_id
+                    """).map { "snapshot \($0[0] as Int64) maps class '\($0[1] as String)', which its stage does not cover" }
+                let mismatched = try Row.fetchAll(db, sql: """
+                    SELECT sl.snapshot_id, sl.label_embedding_id FROM snapshot_label sl
+                    JOIN label_embedding le ON le.id = sl.label_embedding_id WHERE le.class_id <> sl.class_id
+                    """).map { "snapshot \($0[0] as Int64) maps a class to label_embedding \($0[1] as Int64) of another class" }
+                return missing + extra + mismatched
+            }
+            try check("snapshot lineage") {
+                try Row.fetchAll(db, sql: """
+                    SELECT s.id FROM snapshot s JOIN snapshot p ON p.id = s.parent_id
+                    JOIN stage ss ON ss.id = s.stage_id JOIN stage ps ON ps.id = p.stage_id
+                    WHERE p.dataset_id <> s.dataset_id OR p.method <> s.method OR p.id >= s.id OR ps.position > ss.position
+                    """).map { "snapshot \($0[0] as Int64): its parent is not an earlier snapshot of the same dataset and method" }
+            }
+            return VerifyReport(checks: checks)
+        }
+    }
+}

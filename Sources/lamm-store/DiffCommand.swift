@@ -1,0 +1,32 @@
+import ArgumentParser
+import Store
+
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "List the classes whose label rows differ between two snapshots of one dataset."
+    )
+
+    @Argument(help: "The first snapshot id.")
+    var a: Int64
+
+    @Argument(help: "The second snapshot id.")
+    var b: Int64
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let diff = try store.open().diff(a, b)
+        if output.json {
+            try printJSON(diff)
+            return
+        }
+        print("snapshots \(a) -> \(b) (dataset '\(diff.dataset)'): \(diff.changed.count) classes differ, \(diff.unchanged) share the same label row")
+        guard !diff.changed.isEmpty else { return }
+        printTable(["class", "stage", "change", "row \(a)", "row \(b)", "note"], diff.changed.map {
+            [$0.className, $0.stage, $0.change.rawValue, $0.rowA.map { "\($0)" } ?? "-", $0.rowB.map { "\($0)" } ?? "-",
+             $0.sameContent ? "same vectors" : ""]
+        })
+    }
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import Store
+
+/// Where the store is: --db, else LAMM_STORE_DB, else ./lamm.sqlite.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The store's SQLite file (default: $LAMM_STORE_DB, else ./lamm.sqlite).", valueName: "path"))
+    var db: String?
+
+    var path: String {
+        db ?? ProcessInfo.processInfo.environment["LAMM_STORE_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "lamm.sqlite"
+    }
+
+    func open(_ mode: LabelStore.OpenMode = .existing) throws -> LabelStore {
+        try LabelStore.open(path: path, mode: mode)
+    }
+}
+
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print the result as JSON.")
+    var json = false
+}
+
+/// JSON as every command prints it: snake_case keys, ISO 8601 dates, sorted keys.
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.dateEncodingStrategy = .iso8601
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// Left-aligned text columns for the plain output.
+func printTable(_ header: [String], _ rows: [[String]]) {
+    let widths = header.indices.map { column in
+        ([header[column]] + rows.map { $0[column] }).map(\.count).max() ?? 0
+    }
+    func line(_ cells: [String]) -> String {
+        zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }
+            .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+    }
+    print(line(header))
+    rows.forEach { print(line($0)) }
+}
+
+extension Date {
+    var display: String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: self)
+    }
+}

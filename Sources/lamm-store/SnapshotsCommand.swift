@@ -1,0 +1,31 @@
+import ArgumentParser
+import Store
+
+struct SnapshotsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshots",
+        abstract: "List the store's snapshots."
+    )
+
+    @Option(name: .long, help: "Only this dataset's snapshots.")
+    var dataset: String?
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let snapshots = try store.open().snapshots(dataset: dataset)
+        if output.json {
+            try printJSON(snapshots)
+            return
+        }
+        guard !snapshots.isEmpty else {
+            print("no snapshots yet")
+            return
+        }
+        printTable(["id", "dataset", "method", "stage", "parent", "classes", "trained", "created"], snapshots.map {
+            ["\($0.id)", $0.dataset, $0.method.rawValue, $0.stage, $0.parent.map { "\($0)" } ?? "-",
+             "\($0.classes)", "\($0.trainedClasses)", $0.createdAt.display]
+        })
+    }
+}

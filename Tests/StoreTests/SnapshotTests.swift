@@ -1,0 +1,137 @@
+import Foundation
+import GRDB
+import Testing
+@testable import Store
+
+@Suite struct SnapshotTests {
+    /// pets: Set1 = cat, dog; Set2 = hen, cow. Snapshot 1 trains Set1, snapshot 2 trains Set2.
+    func twoStageStore() throws -> (LabelStore, SnapshotRecord, SnapshotRecord) {
+        let store = try boundStore()
+        _ = try store.registerStage(dataset: "pets", stage: nil, data: stageData(["cat", "dog"]))
+        let first = try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set1", method: .lamm,
+                                                        trained: ["cat": vectors(1), "dog": vectors(2, tokens: 1)],
+                                                        configJSON: #"{"lr":0.002,"seed":1}"#, lossCurveJSON: "[1.5,0.9]"))
+        _ = try store.registerStage(dataset: "pets", stage: nil, data: stageData(["hen", "cow"]))
+        let second = try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set2", method: .lamm,
+                                                         trained: ["hen": vectors(3), "cow": vectors(4)]))
+        return (store, first, second)
+    }
+
+    @Test func aNewStageReusesTheRowsOfEarlierClasses() throws {
+        let (store, first, second) = try twoStageStore()
+        #expect(second.parentId == first.id)
+        #expect(second.id! > first.id!)
+        let a = try store.snapshotDetail(first.id!), b = try store.snapshotDetail(second.id!)
+        #expect(a.labels.map(\.className) == ["cat", "dog"])
+        #expect(b.labels.map(\.className) == ["cat", "dog", "hen", "cow"])
+        #expect(Array(b.labels.prefix(2)) == a.labels, "Set1 classes point at the very same rows")
+        #expect(b.labels.map(\.introducedBy) == [first.id!, first.id!, second.id!, second.id!])
+        #expect(b.summary.trainedClasses == 2 && b.summary.classes == 4)
+        #expect(a.config == .object(["lr": .number(0.002), "seed": .number(1)]))
+        #expect(a.lossCurve == .array([.number(1.5), .number(0.9)]))
+        let vectorsA = try store.labelVectors(snapshot: first.id!), vectorsB = try store.labelVectors(snapshot: second.id!)
+        #expect(Array(vectorsB.prefix(2)) == vectorsA)
+        #expect(vectorsB[2].vectors == vectors(3))
+        // Rows are written once: four label rows for four classes over two snapshots.
+        #expect(try store.reader.read { try LabelEmbeddingRecord.fetchCount($0) } == 4)
+    }
+
+    @Test func diffShowsOnlyTheNewStagesClasses() throws {
+        let (store, first, second) = try twoStageStore()
+        let diff = try store.diff(first.id!, second.id!)
+        #expect(diff.unchanged == 2)
+        #expect(diff.changed.map(\.className) == ["hen", "cow"])
+        #expect(diff.changed.allSatisfy { $0.change == .added && $0.stage == "Set2" })
+        // Retraining Set1's classes in another snapshot shows them as changed.
+        let third = try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set2", method: .lamm,
+                                                        trained: ["cat": vectors(1), "hen": vectors(9)]))
+        let again = try store.diff(second.id!, third.id!)
+        #expect(again.changed.map(\.className) == ["cat", "hen"])
+        #expect(again.changed[0].sameContent && !again.changed[1].sameContent)
+        #expect(try store.diff(second.id!, second.id!).changed.isEmpty)
+    }
+
+    @Test func snapshotsAndTheirRowsAreImmutable() throws {
+        let (store, first, _) = try twoStageStore()
+        let before = try dump(store)
+        for sql in ["UPDATE label_embedding SET vectors = x'00000000' WHERE id = 1",
+                    "DELETE FROM label_embedding",
+                    "UPDATE snapshot SET method = 'coop'",
+                    "DELETE FROM snapshot WHERE id = \(first.id!)",
+                    "UPDATE snapshot_label SET label_embedding_id = 3",
+                    "DELETE FROM snapshot_label",
+                    "UPDATE class SET name = 'kitten' WHERE name = 'cat'",
+                    "DELETE FROM sample",
+                    "DELETE FROM published_result"] {
+            #expect(throws: DatabaseError.self, "\(sql)") { try store.writer.write { try $0.execute(sql: sql) } }
+        }
+        #expect(try dump(store) == before)
+    }
+
+    @Test func aFailingSnapshotWriteLeavesNoPartialSnapshot() throws {
+        let (store, _, _) = try twoStageStore()
+        let before = try dump(store)
+        // A coop lineage has no parent, so untrained classes have no row to inherit.
+        #expect(throws: StoreError.missingLabelEmbedding(className: "dog", snapshotStage: "Set2")) {
+            try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set2", method: .coop,
+                                                trained: ["cat": vectors(1), "hen": vectors(1), "cow": vectors(1)]))
+        }
+        #expect(throws: StoreError.labelWidth(className: "hen", expected: 3, found: 2)) {
+            try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set2", method: .lamm,
+                                                trained: ["hen": TokenVectors(tokenCount: 1, width: 2, values: [1, 2])]))
+        }
+        #expect(throws: StoreError.notAClassOfStage(className: "hen", stage: "Set1")) {
+            try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set1", method: .lamm, trained: ["hen": vectors(1)]))
+        }
+        #expect(try dump(store) == before)
+    }
+
+    @Test func eachMethodKeepsItsOwnLineage() throws {
+        let (store, _, second) = try twoStageStore()
+        let coop = try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set1", method: .coop,
+                                                       trained: ["cat": vectors(5), "dog": vectors(6)],
+                                                       contextVectors: vectors(0.5, tokens: 4)))
+        #expect(coop.parentId == nil)
+        let coop2 = try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set2", method: .coop,
+                                                        trained: ["hen": vectors(7), "cow": vectors(8)]))
+        #expect(coop2.parentId == coop.id && coop2.contextVectorsId == coop.contextVectorsId)
+        let summaries = try store.snapshots(dataset: "pets")
+        #expect(summaries.map(\.method) == [.lamm, .lamm, .coop, .coop])
+        #expect(summaries.map(\.parent) == [nil, summaries[0].id, nil, coop.id])
+        #expect(try store.snapshotDetail(coop.id!).contextVectors?.tokenCount == 4)
+        #expect(second.contextVectorsId == nil)
+    }
+
+    @Test func unknownSnapshotsAndCrossDatasetDiffsAreErrors() throws {
+        let (store, first, second) = try twoStageStore()
+        #expect(throws: StoreError.unknownSnapshot(id: 99, latest: second.id!)) { try store.snapshotDetail(99) }
+        #expect(throws: StoreError.unknownSnapshot(id: 99, latest: nil)) { try boundStore().snapshotDetail(99) }
+        _ = try store.registerStage(dataset: "farm", stage: nil, data: stageData(["ox"]))
+        let farm = try store.writeSnapshot(NewSnapshot(dataset: "farm", stage: "Set1", method: .lamm, trained: ["ox": vectors(1)]))
+        #expect(throws: StoreError.snapshotsOfDifferentDatasets(a: first.id!, b: farm.id!)) { try store.diff(first.id!, farm.id!) }
+        #expect(throws: StoreError.unknownDataset(name: "zoo", known: ["pets", "farm"])) { try store.snapshots(dataset: "zoo") }
+    }
+
+    @Test func verifyPassesAfterSeveralStagesAndFindsTampering() throws {
+        let (store, _, _) = try twoStageStore()
+        _ = try store.registerStage(dataset: "pets", stage: nil, data: stageData(["owl", "bat"]))
+        _ = try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set3", method: .lamm,
+                                                trained: ["owl": vectors(1), "bat": vectors(2)]))
+        let report = try store.verify()
+        #expect(report.ok, "\(report.checks.filter { !$0.ok })")
+        #expect(report.checks.count >= 9)
+
+        // Tamper below the triggers, as a broken tool writing the file directly might.
+        try store.writer.write { db in
+            try db.execute(sql: "DROP TRIGGER label_embedding_no_update")
+            try db.execute(sql: "UPDATE label_embedding SET vectors = zeroblob(length(vectors)) WHERE id = 2")
+            try db.execute(sql: "DROP TRIGGER snapshot_label_no_delete")
+            try db.execute(sql: "DELETE FROM snapshot_label WHERE snapshot_id = 2 AND class_id = 1")
+        }
+        let tampered = try store.verify()
+        #expect(!tampered.ok)
+        let problems = tampered.checks.flatMap(\.problems)
+        #expect(problems.contains { $0.contains("label_embedding 2") && $0.contains("sha256") })
+        #expect(problems.contains { $0.contains("snapshot 2 has no label row for class 'cat'") })
+    }
+}
