@@ -73,14 +73,14 @@ public enum StageImport {
     public static func load(csv: URL, csvName: String, features: URL?, featuresName: String?,
                             featureWidth: Int) throws -> StageData {
         let table = try CSV.read(csv, displayName: csvName)
-        let unknown = table.header.filter { !allowedColumns.contains($0) }
-        guard unknown.isEmpty else { throw StageImportError.unknownColumns(file: csvName, names: unknown) }
         guard let classColumn = table.column("class") else {
             throw StageImportError.missingColumn(file: csvName, column: "class", header: table.header)
         }
         guard let splitColumn = table.column("split") else {
             throw StageImportError.missingColumn(file: csvName, column: "split", header: table.header)
         }
+        let unknown = table.header.filter { !allowedColumns.contains($0) }
+        guard unknown.isEmpty else { throw StageImportError.unknownColumns(file: csvName, names: unknown) }
         let imageColumn = table.column("image")
         guard !table.records.isEmpty else { throw StageImportError.noDataRows(file: csvName) }
 
