@@ -1,1 +1,4 @@
-print("lamm-bench: no benchmarks yet")
+let which = CommandLine.arguments.dropFirst().first ?? "all"
+if which == "store" || which == "all" {
+    try runStoreBenchmark()
+}

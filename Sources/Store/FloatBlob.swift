@@ -4,6 +4,9 @@ import Foundation
 /// Float vectors as SQLite BLOBs: float32, little-endian, row-major.
 public enum FloatBlob {
     public static func encode(_ values: some Collection<Float>) -> Data {
+        #if _endian(little)
+        if let data = values.withContiguousStorageIfAvailable({ Data(buffer: $0) }) { return data }
+        #endif
         var data = Data(capacity: values.count * 4)
         for value in values {
             var bits = value.bitPattern.littleEndian
@@ -16,7 +19,9 @@ public enum FloatBlob {
         precondition(data.count % 4 == 0, "a float32 blob has a multiple of 4 bytes")
         var values = [Float](repeating: 0, count: data.count / 4)
         _ = values.withUnsafeMutableBytes { data.copyBytes(to: $0) }
+        #if !_endian(little)
         for i in values.indices { values[i] = Float(bitPattern: UInt32(littleEndian: values[i].bitPattern)) }
+        #endif
         return values
     }
 
