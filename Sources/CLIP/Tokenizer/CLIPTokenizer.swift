@@ -24,7 +24,8 @@ public struct CLIPTokenizer: Sendable {
     public var vocabularySize: Int { decoder.tokens.count }
 
     /// Loads `vocab.json` + `merges.txt` (Hugging Face layout) if the directory has
-    /// them, otherwise `bpe_simple_vocab_16e6.txt.gz` (open_clip layout).
+    /// them, otherwise `bpe_simple_vocab_16e6.txt.gz` (open_clip layout). A directory
+    /// with only one of the two Hugging Face files is an error naming the missing one.
     public init(directory: URL) throws {
         let fileManager = FileManager.default
         let vocabularyJSON = directory.appendingPathComponent("vocab.json")
@@ -39,10 +40,13 @@ public struct CLIPTokenizer: Sendable {
         }
     }
 
+    /// Hugging Face layout: `vocab.json` (token -> id) and `merges.txt` (`#version` header, merges in rank order).
     public init(vocabularyJSON: URL, merges: URL) throws {
         try self.init(vocabulary: Vocabulary.huggingFace(vocabularyJSON: vocabularyJSON, merges: merges))
     }
 
+    /// open_clip layout: the gzip-compressed merges file; the vocabulary is built from it
+    /// (see `Vocabulary.openCLIP`), so a file with fewer merges gives a smaller vocabulary.
     public init(openCLIPVocabulary gzip: URL) throws {
         try self.init(vocabulary: Vocabulary.openCLIP(gzip: gzip))
     }

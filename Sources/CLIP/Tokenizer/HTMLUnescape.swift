@@ -34,30 +34,18 @@ enum HTMLUnescape {
     /// ftfy's unescaper: each match of `&#?[0-9A-Za-z]{1,24};` is replaced if it is a
     /// known entity, or, for `&#...;`, if Python decodes the whole reference.
     static func ftfyUnescape(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
-        guard text.contains("&") else { return text }
-        var out: [Unicode.Scalar] = []
-        out.reserveCapacity(text.count)
-        var i = 0
-        while i < text.count {
-            guard text[i] == "&", let end = ftfyReferenceEnd(text, from: i) else {
-                out.append(text[i])
-                i += 1
-                continue
-            }
-            let reference = Array(text[i..<end])
+        replacingReferences(in: text) { text, start in
+            guard let end = ftfyReferenceEnd(text, from: start) else { return nil }
+            let reference = Array(text[start..<end])
             let name = String(String.UnicodeScalarView(reference.dropFirst()))
-            if let value = ftfyEntities[name] {
-                out.append(contentsOf: value)
-            } else if reference.count > 1 && reference[1] == "#" {
+            if let value = ftfyEntities[name] { return (end, value) }
+            if reference[1] == "#" {
                 let decoded = pythonUnescape(reference)
                 // A partly decoded reference (a `;` left over) is kept as written.
-                out.append(contentsOf: decoded.contains(";") ? reference : decoded)
-            } else {
-                out.append(contentsOf: reference)
+                return (end, decoded.contains(";") ? reference : decoded)
             }
-            i = end
+            return (end, reference)
         }
-        return out
     }
 
     /// The end (past the `;`) of a match of `&#?[0-9A-Za-z]{1,24};` at `start`, or nil.
@@ -77,12 +65,21 @@ enum HTMLUnescape {
     /// `&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)` are decoded as the
     /// HTML standard says.
     static func pythonUnescape(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
+        replacingReferences(in: text, decodeReference)
+    }
+
+    /// Both unescapers scan left to right like `re.sub`: where `decode` matches at an `&`,
+    /// its value replaces the match and the scan resumes after it.
+    private static func replacingReferences(
+        in text: [Unicode.Scalar],
+        _ decode: ([Unicode.Scalar], Int) -> (end: Int, value: [Unicode.Scalar])?
+    ) -> [Unicode.Scalar] {
         guard text.contains("&") else { return text }
         var out: [Unicode.Scalar] = []
         out.reserveCapacity(text.count)
         var i = 0
         while i < text.count {
-            if text[i] == "&", let (end, value) = decodeReference(text, at: i) {
+            if text[i] == "&", let (end, value) = decode(text, i) {
                 out.append(contentsOf: value)
                 i = end
             } else {
@@ -94,7 +91,7 @@ enum HTMLUnescape {
     }
 
     /// Decodes the reference starting with `&` at `start`; nil when the pattern does not match there.
-    private static func decodeReference(_ text: [Unicode.Scalar], at start: Int) -> (end: Int, value: [Unicode.Scalar])? {
+    private static func decodeReference(_ text: [Unicode.Scalar], _ start: Int) -> (end: Int, value: [Unicode.Scalar])? {
         var j = start + 1
         guard j < text.count else { return nil }
         if text[j] == "#" {
