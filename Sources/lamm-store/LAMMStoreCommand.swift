@@ -11,11 +11,14 @@ struct LAMMStoreCommand: ParsableCommand {
             features, and immutable snapshots of the classes' label embeddings.
             """,
         subcommands: [
+            InitCommand.self,
             AddClassesCommand.self,
             SnapshotsCommand.self,
             ShowCommand.self,
             DiffCommand.self,
+            ExportCommand.self,
             VerifyCommand.self,
+            TokenizeCommand.self,
         ]
     )
 }

@@ -1,0 +1,133 @@
+import ArgumentParser
+import CLIP
+import Foundation
+import Testing
+@testable import lamm_store
+
+/// `lamm-store tokenize`: parsing, output, and the built binary end to end.
+@Suite struct TokenizeCommandTests {
+    /// <package>/Tests/CLITests/TokenizeCommandTests.swift -> <package>
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    /// CLIP's real vocabulary, kept beside the package.
+    static let vocabulary = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/clip-vocab")
+
+    static let dogPrompt = "a photo of a dog."
+    static let dogIDs = [49406, 320, 1125, 539, 320, 1929, 269, 49407]
+
+    @Test func parsesOptionsAndTexts() throws {
+        let parsed = try LAMMStoreCommand.parseAsRoot(
+            ["tokenize", "--model", "/models/clip", "--context-length", "16", "--truncate", "--json", "a dog", "a cat"])
+        let command = try #require(parsed as? TokenizeCommand)
+        #expect(command.model == "/models/clip")
+        #expect(command.contextLength == 16)
+        #expect(command.truncate && command.json)
+        #expect(command.texts == ["a dog", "a cat"])
+
+        let defaults = try #require(try LAMMStoreCommand.parseAsRoot(["tokenize", "--model", "m", "x"]) as? TokenizeCommand)
+        #expect(defaults.contextLength == 77)
+        #expect(!defaults.truncate && !defaults.json)
+    }
+
+    @Test(arguments: [
+        ["tokenize", "x"],                                         // no --model
+        ["tokenize", "--model", "m"],                              // no text
+        ["tokenize", "--model", "m", "--context-length", "1", "x"],  // context too short
+    ])
+    func refusesBadArguments(arguments: [String]) {
+        #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(arguments) }
+    }
+
+    @Test func rendersIDsAndTokenStrings() throws {
+        let tokenizer = try loadVocabulary()
+        let command = try #require(try LAMMStoreCommand.parseAsRoot(["tokenize", "--model", "m", "x"]) as? TokenizeCommand)
+        let lines = try tokenizer.tokenizeAll([Self.dogPrompt], contextLength: 77, truncate: false)
+        #expect(try command.render(lines, json: false)
+            == "\"a photo of a dog.\": 49406 320 1125 539 320 1929 269 49407"
+            + " | <|startoftext|> a</w> photo</w> of</w> a</w> dog</w> .</w> <|endoftext|>")
+        let decoded = try JSONDecoder().decode(
+            [TokenizeCommand.Line].self, from: Data(try command.render(lines, json: true).utf8))
+        #expect(decoded == lines)
+    }
+
+    // MARK: End to end
+
+    @Test func binaryPrintsJSON() throws {
+        let result = try runBinary(["tokenize", "--model", Self.vocabulary.path, "--json", Self.dogPrompt, "Tench"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let lines = try JSONDecoder().decode([TokenizeCommand.Line].self, from: Data(result.stdout.utf8))
+        #expect(lines.map(\.text) == [Self.dogPrompt, "Tench"])
+        #expect(lines.first?.ids == Self.dogIDs)
+        #expect(lines.first?.tokens.first == "<|startoftext|>")
+        #expect(lines.last?.tokens == ["<|startoftext|>", "ten", "ch</w>", "<|endoftext|>"])
+    }
+
+    @Test func binaryTruncatesOnlyWhenAsked() throws {
+        let long = ["tokenize", "--model", Self.vocabulary.path, "--context-length", "4", "--json", Self.dogPrompt]
+        let refused = try runBinary(long)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("8 tokens") && refused.stderr.contains("--truncate"))
+        let cut = try runBinary(long + ["--truncate"])
+        #expect(cut.status == 0, "stderr: \(cut.stderr)")
+        let lines = try JSONDecoder().decode([TokenizeCommand.Line].self, from: Data(cut.stdout.utf8))
+        #expect(lines.first?.ids == [49406, 320, 1125, 49407])
+    }
+
+    @Test func binaryRefusesMissingModelDirectory() throws {
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-model-\(UUID().uuidString)")
+        let result = try runBinary(["tokenize", "--model", missing.path, "a dog"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(missing.path))
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test func binaryRefusesMalformedVocabulary() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bad-model-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data("{ not json".utf8).write(to: directory.appendingPathComponent("vocab.json"))
+        try Data("#version: 0.2\n".utf8).write(to: directory.appendingPathComponent("merges.txt"))
+        let result = try runBinary(["tokenize", "--model", directory.path, "a dog"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("vocab.json") && result.stderr.contains("malformed"))
+    }
+
+    // MARK: Helpers
+
+    private func loadVocabulary() throws -> CLIPTokenizer {
+        do {
+            return try CLIPTokenizer(directory: Self.vocabulary)
+        } catch {
+            Issue.record("CLIP's vocabulary is expected at \(Self.vocabulary.path) (<package>/../shared/clip-vocab): \(error)")
+            throw error
+        }
+    }
+
+    /// The built `lamm-store`, in the build products directory next to the test bundle.
+    private func binary() throws -> URL {
+        let bundle = Bundle.main.bundleURL
+        let candidates = [bundle, bundle.deletingLastPathComponent(),
+                          URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
+        for directory in candidates {
+            let url = directory.appendingPathComponent("lamm-store")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        let searched = candidates.map(\.path).joined(separator: ", ")
+        Issue.record("No built lamm-store binary in \(searched); run `swift build --build-tests` first.")
+        throw CocoaError(.fileNoSuchFile)
+    }
+
+    private func runBinary(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = try binary()
+        process.arguments = arguments
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let stdout = output.fileHandleForReading.readDataToEndOfFile()
+        let stderr = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+}
