@@ -226,7 +226,7 @@ def round_weights(model, dtype, config):
     """The model with its weights rounded to dtype and upcast back to F32."""
     rounded = build_hf_model(config)
     with torch.no_grad():
-        for (name, p), (_, q) in zip(model.named_parameters(), rounded.named_parameters()):
+        for p, q in zip(model.parameters(), rounded.parameters()):
             q.copy_(p.detach().to(dtype).to(torch.float32))
     return rounded
 
@@ -259,48 +259,45 @@ def open_clip_cfg(vocab_size):
     }
 
 
+# open_clip name -> transformers name, for tensors copied as they are.
+OPEN_CLIP_RENAMES = {
+    "token_embedding.weight": "text_model.embeddings.token_embedding.weight",
+    "positional_embedding": "text_model.embeddings.position_embedding.weight",
+    "visual.class_embedding": "vision_model.embeddings.class_embedding",
+    "visual.positional_embedding": "vision_model.embeddings.position_embedding.weight",
+    "visual.conv1.weight": "vision_model.embeddings.patch_embedding.weight",
+}
+# open_clip module -> transformers module, each with a .weight and a .bias.
+OPEN_CLIP_MODULES = {
+    "ln_final": "text_model.final_layer_norm",
+    "visual.ln_pre": "vision_model.pre_layrnorm",
+    "visual.ln_post": "vision_model.post_layernorm",
+}
+OPEN_CLIP_BLOCK_MODULES = {
+    "ln_1": "layer_norm1", "attn.out_proj": "self_attn.out_proj", "ln_2": "layer_norm2",
+    "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2",
+}
+
+
 def to_open_clip_state(hf):
     """Rename a CLIPModel state dict to OpenAI/open_clip names (q, k, v stacked into in_proj)."""
     sd = {k: v.detach().clone() for k, v in hf.state_dict().items()}
-    out = {}
-
-    def tower(prefix_hf, prefix_oc, layers):
-        for i in range(layers):
-            h = f"{prefix_hf}.encoder.layers.{i}"
-            o = f"{prefix_oc}transformer.resblocks.{i}"
-            out[f"{o}.ln_1.weight"] = sd[f"{h}.layer_norm1.weight"]
-            out[f"{o}.ln_1.bias"] = sd[f"{h}.layer_norm1.bias"]
-            out[f"{o}.attn.in_proj_weight"] = torch.cat(
-                [sd[f"{h}.self_attn.{n}_proj.weight"] for n in ("q", "k", "v")], 0)
-            out[f"{o}.attn.in_proj_bias"] = torch.cat(
-                [sd[f"{h}.self_attn.{n}_proj.bias"] for n in ("q", "k", "v")], 0)
-            out[f"{o}.attn.out_proj.weight"] = sd[f"{h}.self_attn.out_proj.weight"]
-            out[f"{o}.attn.out_proj.bias"] = sd[f"{h}.self_attn.out_proj.bias"]
-            out[f"{o}.ln_2.weight"] = sd[f"{h}.layer_norm2.weight"]
-            out[f"{o}.ln_2.bias"] = sd[f"{h}.layer_norm2.bias"]
-            out[f"{o}.mlp.c_fc.weight"] = sd[f"{h}.mlp.fc1.weight"]
-            out[f"{o}.mlp.c_fc.bias"] = sd[f"{h}.mlp.fc1.bias"]
-            out[f"{o}.mlp.c_proj.weight"] = sd[f"{h}.mlp.fc2.weight"]
-            out[f"{o}.mlp.c_proj.bias"] = sd[f"{h}.mlp.fc2.bias"]
-
-    out["token_embedding.weight"] = sd["text_model.embeddings.token_embedding.weight"]
-    out["positional_embedding"] = sd["text_model.embeddings.position_embedding.weight"]
-    tower("text_model", "", 2)
-    out["ln_final.weight"] = sd["text_model.final_layer_norm.weight"]
-    out["ln_final.bias"] = sd["text_model.final_layer_norm.bias"]
-    # open_clip computes x @ text_projection, HF computes x @ W.T.
-    out["text_projection"] = sd["text_projection.weight"].t().contiguous()
+    out = {oc: sd[name] for oc, name in OPEN_CLIP_RENAMES.items()}
+    modules = dict(OPEN_CLIP_MODULES)
+    for hf_tower, oc_prefix in (("text_model", ""), ("vision_model", "visual.")):
+        for i in range(2):
+            h, o = f"{hf_tower}.encoder.layers.{i}", f"{oc_prefix}transformer.resblocks.{i}"
+            modules.update({f"{o}.{a}": f"{h}.{b}" for a, b in OPEN_CLIP_BLOCK_MODULES.items()})
+            for part in ("weight", "bias"):
+                out[f"{o}.attn.in_proj_{part}"] = torch.cat(
+                    [sd[f"{h}.self_attn.{n}_proj.{part}"] for n in ("q", "k", "v")], 0)
+    for oc, name in modules.items():
+        out[f"{oc}.weight"] = sd[f"{name}.weight"]
+        out[f"{oc}.bias"] = sd[f"{name}.bias"]
+    # open_clip computes x @ text_projection, transformers x @ W.T.
+    out["text_projection"] = sd["text_projection.weight"].t()
+    out["visual.proj"] = sd["visual_projection.weight"].t()
     out["logit_scale"] = sd["logit_scale"].reshape(())
-
-    out["visual.class_embedding"] = sd["vision_model.embeddings.class_embedding"]
-    out["visual.positional_embedding"] = sd["vision_model.embeddings.position_embedding.weight"]
-    out["visual.conv1.weight"] = sd["vision_model.embeddings.patch_embedding.weight"]
-    out["visual.ln_pre.weight"] = sd["vision_model.pre_layrnorm.weight"]
-    out["visual.ln_pre.bias"] = sd["vision_model.pre_layrnorm.bias"]
-    tower("vision_model", "visual.", 2)
-    out["visual.ln_post.weight"] = sd["vision_model.post_layernorm.weight"]
-    out["visual.ln_post.bias"] = sd["vision_model.post_layernorm.bias"]
-    out["visual.proj"] = sd["visual_projection.weight"].t().contiguous()
     return {k: v.contiguous() for k, v in out.items()}
 
 
@@ -387,7 +384,7 @@ def make_reference(model, ids, oc_ids, eot, trainable, label):
     after = torch.arange(CONTEXT)[None] > eot[:, None]
     other = torch.where(after[..., None], torch.randn(inputs_embeds.shape, generator=gen),
                         inputs_embeds)
-    feats2, loss2, grad2 = loss_and_grad(model, other, eot, weights)
+    feats2, _, grad2 = loss_and_grad(model, other, eot, weights)
     upto = ~after
     diff_feat_b = (feats2 - feats).abs().max().item()
     diff_grad_b = (grad2 - grad)[upto].abs().max().item()
