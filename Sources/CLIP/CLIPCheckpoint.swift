@@ -65,6 +65,13 @@ public enum CLIPCheckpointError: Error, LocalizedError, CustomStringConvertible,
     public var errorDescription: String? { description }
 }
 
+/// A tensor under its Hugging Face name, with the name it had in the file.
+struct NamedTensor {
+    var shape: [Int]
+    var values: [Float]
+    var source: String
+}
+
 /// A CLIP model's configuration and frozen text-tower weights.
 public struct CLIPCheckpoint: Sendable {
     public var configuration: CLIPConfiguration
@@ -119,9 +126,9 @@ public struct CLIPCheckpoint: Sendable {
     }
 
     /// Reads, renames and converts every text tensor to Hugging Face names; vision ones are skipped.
-    private static func readTextTensors(_ file: SafetensorsFile, isOpenCLIP: Bool) throws -> [String: (shape: [Int], values: [Float])] {
+    private static func readTextTensors(_ file: SafetensorsFile, isOpenCLIP: Bool) throws -> [String: NamedTensor] {
         let path = file.url.path
-        var tensors: [String: (shape: [Int], values: [Float])] = [:]
+        var tensors: [String: NamedTensor] = [:]
         for name in file.tensorNames {
             if isOpenCLIP {
                 if WeightRenaming.isIgnored(name, prefixes: WeightRenaming.ignoredOpenCLIPPrefixes) { continue }
@@ -131,12 +138,12 @@ public struct CLIPCheckpoint: Sendable {
                 }
                 let info = try file.info(name)
                 for (hfName, shape, values) in WeightRenaming.convertOpenCLIPTensor(name: renamed, shape: info.shape, values: try file.floats(name)) {
-                    tensors[hfName] = (shape, values)
+                    tensors[hfName] = NamedTensor(shape: shape, values: values, source: name)
                 }
             } else {
                 if WeightRenaming.isIgnored(name, prefixes: WeightRenaming.ignoredHuggingFacePrefixes) { continue }
                 guard Self.expectedNamePattern(name) else { throw CLIPCheckpointError.unexpectedTensor(path: path, tensor: name) }
-                tensors[name] = (try file.info(name).shape, try file.floats(name))
+                tensors[name] = NamedTensor(shape: try file.info(name).shape, values: try file.floats(name), source: name)
             }
         }
         return tensors
@@ -149,7 +156,7 @@ public struct CLIPCheckpoint: Sendable {
     }
 
     /// Builds the weights from Hugging Face-named tensors, strictly.
-    init(configuration: CLIPConfiguration, tensors: [String: (shape: [Int], values: [Float])], path: String) throws {
+    init(configuration: CLIPConfiguration, tensors: [String: NamedTensor], path: String) throws {
         let t = configuration.text
         let (v, w, i, positions, proj) = (t.vocabularySize, t.hiddenSize, t.intermediateSize, t.maxPositions, configuration.projectionDim)
         var remaining = tensors
@@ -160,7 +167,8 @@ public struct CLIPCheckpoint: Sendable {
             // A scalar may be stored with shape [] or [1].
             let matches = tensor.shape == expected || (expected.isEmpty && tensor.shape == [1])
             guard matches else {
-                throw CLIPCheckpointError.wrongShape(path: path, tensor: name, shape: tensor.shape, expected: expected)
+                let described = tensor.source == name ? name : "\(tensor.source) (renamed to \(name))"
+                throw CLIPCheckpointError.wrongShape(path: path, tensor: described, shape: tensor.shape, expected: expected)
             }
             return tensor.values
         }

@@ -271,8 +271,10 @@ public enum CLIPConfigurationError: Error, LocalizedError, CustomStringConvertib
 
 private func describe(_ error: Error) -> String {
     switch error {
-    case let DecodingError.dataCorrupted(context):
+    case let DecodingError.dataCorrupted(context) where context.codingPath.isEmpty:
         return "invalid JSON (\(context.debugDescription))"
+    case let DecodingError.dataCorrupted(context):
+        return "invalid value at '\(context.codingPath.map(\.stringValue).joined(separator: "."))' (\(context.debugDescription))"
     case let DecodingError.keyNotFound(key, context):
         return "missing key '\((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))'"
     case let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context):
