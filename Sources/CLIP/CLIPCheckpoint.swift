@@ -65,6 +65,43 @@ public enum CLIPCheckpointError: Error, LocalizedError, CustomStringConvertible,
     public var errorDescription: String? { description }
 }
 
+/// The files of a checkpoint directory: Hugging Face (`config.json` + `model.safetensors`)
+/// or open_clip (`open_clip_config.json` + `open_clip_model.safetensors`), and the decoded
+/// configuration.
+public struct CLIPCheckpointFiles: Sendable {
+    public enum Layout: String, Sendable { case huggingFace, openCLIP }
+
+    public var layout: Layout
+    public var configurationFile: URL
+    public var weights: URL
+    public var configuration: CLIPConfiguration
+
+    public init(directory: URL) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CLIPCheckpointError.notADirectory(path: directory.path)
+        }
+        let hfConfig = directory.appendingPathComponent("config.json")
+        let openCLIPConfig = directory.appendingPathComponent("open_clip_config.json")
+        if FileManager.default.fileExists(atPath: hfConfig.path) {
+            layout = .huggingFace
+            configurationFile = hfConfig
+            configuration = try CLIPConfiguration.decodeHuggingFace(try Data(contentsOf: hfConfig), source: hfConfig.path)
+            weights = directory.appendingPathComponent("model.safetensors")
+        } else if FileManager.default.fileExists(atPath: openCLIPConfig.path) {
+            layout = .openCLIP
+            configurationFile = openCLIPConfig
+            configuration = try CLIPConfiguration.decodeOpenCLIP(try Data(contentsOf: openCLIPConfig), source: openCLIPConfig.path)
+            weights = directory.appendingPathComponent("open_clip_model.safetensors")
+        } else {
+            throw CLIPCheckpointError.missingConfiguration(directory: directory.path)
+        }
+        guard FileManager.default.fileExists(atPath: weights.path) else {
+            throw CLIPCheckpointError.missingWeights(path: weights.path)
+        }
+    }
+}
+
 /// A tensor under its Hugging Face name, with the name it had in the file.
 struct NamedTensor {
     var shape: [Int]
@@ -97,32 +134,10 @@ public struct CLIPCheckpoint: Sendable {
 
     /// Loads a Hugging Face or open_clip checkpoint directory.
     public init(directory: URL) throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw CLIPCheckpointError.notADirectory(path: directory.path)
-        }
-        let hfConfig = directory.appendingPathComponent("config.json")
-        let openCLIPConfig = directory.appendingPathComponent("open_clip_config.json")
-        let configuration: CLIPConfiguration
-        let weightsURL: URL
-        let isOpenCLIP: Bool
-        if FileManager.default.fileExists(atPath: hfConfig.path) {
-            configuration = try CLIPConfiguration.decodeHuggingFace(try Data(contentsOf: hfConfig), source: hfConfig.path)
-            weightsURL = directory.appendingPathComponent("model.safetensors")
-            isOpenCLIP = false
-        } else if FileManager.default.fileExists(atPath: openCLIPConfig.path) {
-            configuration = try CLIPConfiguration.decodeOpenCLIP(try Data(contentsOf: openCLIPConfig), source: openCLIPConfig.path)
-            weightsURL = directory.appendingPathComponent("open_clip_model.safetensors")
-            isOpenCLIP = true
-        } else {
-            throw CLIPCheckpointError.missingConfiguration(directory: directory.path)
-        }
-        guard FileManager.default.fileExists(atPath: weightsURL.path) else {
-            throw CLIPCheckpointError.missingWeights(path: weightsURL.path)
-        }
-        let file = try SafetensorsFile(url: weightsURL)
-        let tensors = try Self.readTextTensors(file, isOpenCLIP: isOpenCLIP)
-        try self.init(configuration: configuration, tensors: tensors, path: weightsURL.path)
+        let files = try CLIPCheckpointFiles(directory: directory)
+        let file = try SafetensorsFile(url: files.weights)
+        let tensors = try Self.readTextTensors(file, isOpenCLIP: files.layout == .openCLIP)
+        try self.init(configuration: files.configuration, tensors: tensors, path: files.weights.path)
     }
 
     /// Reads, renames and converts every text tensor to Hugging Face names; vision ones are skipped.

@@ -67,6 +67,18 @@ public final class LabelStore: Sendable {
         }
     }
 
+    /// Closes the database. For a file store this first checkpoints the write-ahead log into
+    /// the main file and truncates it, so that the file on disk holds everything on its own
+    /// (the pool's read-only connections close last and cannot checkpoint themselves).
+    public func close() throws {
+        if let pool = writer as? DatabasePool {
+            _ = try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+            try pool.close()
+        } else if let queue = writer as? DatabaseQueue {
+            try queue.close()
+        }
+    }
+
     static func configuration() -> Configuration {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
@@ -97,7 +109,7 @@ extension LabelStore {
     public func bindModel(_ model: ModelRecord) throws -> Bool {
         try writer.write { db in
             if let bound = try ModelRecord.fetchOne(db) {
-                guard bound.weightsSha256 == model.weightsSha256 else {
+                guard bound.weightsSha256 == model.weightsSha256, bound.configJson == model.configJson else {
                     throw StoreError.modelMismatch(path: path, bound: bound.directory, boundSha256: bound.weightsSha256,
                                                    given: model.directory, givenSha256: model.weightsSha256)
                 }

@@ -59,6 +59,19 @@ extension LabelStore {
             """, arguments: [datasetId, position])
     }
 
+    /// Every table's rows as text, in a stable order: equal dumps mean logically equal stores
+    /// (tests use it to show that a failed command changed nothing).
+    public func contentDump() throws -> String { try Self.contentDump(reader) }
+
+    public static func contentDump(_ reader: any DatabaseReader) throws -> String {
+        try reader.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").map { table in
+                let rows = try Row.fetchAll(db, sql: "SELECT * FROM \"\(table)\"").map(\.description).sorted()
+                return "\(table): " + rows.joined(separator: "; ")
+            }.joined(separator: "\n")
+        }
+    }
+
     public func latestSnapshotId() throws -> Int64? {
         try reader.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM snapshot") }
     }
@@ -184,6 +197,21 @@ public struct SnapshotSummary: Codable, Sendable, Equatable, FetchableRecord {
     public var trainedClasses: Int
 
     public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
+
+    enum CodingKeys: String, CodingKey { case id, dataset, method, stage, parent, createdAt, classes, trainedClasses }
+
+    /// `parent` is written as null for a lineage's first snapshot rather than left out.
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(dataset, forKey: .dataset)
+        try container.encode(method, forKey: .method)
+        try container.encode(stage, forKey: .stage)
+        try container.encode(parent, forKey: .parent)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(classes, forKey: .classes)
+        try container.encode(trainedClasses, forKey: .trainedClasses)
+    }
 }
 
 public struct LabelEntry: Codable, Sendable, Equatable, FetchableRecord {

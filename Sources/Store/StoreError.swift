@@ -37,7 +37,8 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
         case let .noModel(path):
             return "the store \(path) is bound to no model. Run `lamm-store init --model DIR --db \(path)` first."
         case let .modelMismatch(path, bound, boundSha, given, givenSha):
-            return "the store \(path) is bound to the model \(bound) (weights sha256 \(boundSha.prefix(12))…), but --model \(given) has weights sha256 \(givenSha.prefix(12))…. Use the store's model, or another --db for this model."
+            let difference = boundSha == givenSha ? "has the same weights but another config.json" : "has weights sha256 \(givenSha.prefix(12))…"
+            return "the store \(path) is bound to the model \(bound) (weights sha256 \(boundSha.prefix(12))…), but --model \(given) \(difference). Use the store's model, or another --db for this model."
         case let .unknownDataset(name, known):
             return "no dataset named '\(name)' in the store" + (known.isEmpty ? "." : " (it has: \(known.joined(separator: ", "))).") + " Check --dataset."
         case .noDatasets:

@@ -28,6 +28,17 @@ public struct VerifyReport: Codable, Sendable, Equatable {
 
     public var checks: [Check]
     public var ok: Bool { checks.allSatisfy(\.ok) }
+
+    enum CodingKeys: String, CodingKey { case ok, checks }
+    public init(checks: [Check]) { self.checks = checks }
+    public init(from decoder: Decoder) throws {
+        checks = try decoder.container(keyedBy: CodingKeys.self).decode([Check].self, forKey: .checks)
+    }
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(ok, forKey: .ok)
+        try container.encode(checks, forKey: .checks)
+    }
 }
 
 extension LabelStore {

@@ -30,21 +30,31 @@ struct AddClassesCommand: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
-    func run() throws {
-        let labelStore = try store.open()
-        let model = try labelStore.requireModel()
-        let datasetName: String
-        if let dataset {
-            datasetName = dataset
-        } else {
-            let known = try labelStore.datasetNames()
-            guard known.count <= 1 else { throw StoreError.ambiguousDataset(known: known) }
-            datasetName = known.first ?? "default"
+    func validate() throws {
+        if dataset?.trimmingCharacters(in: .whitespaces).isEmpty == true {
+            throw ValidationError("--dataset must not be empty; name the dataset, e.g. --dataset pets.")
         }
-        let data = try StageImport.load(csv: URL(fileURLWithPath: csv), csvName: csv,
-                                        features: features.map { URL(fileURLWithPath: $0) }, featuresName: features,
-                                        featureWidth: model.featureWidth)
-        let registered = try labelStore.registerStage(dataset: datasetName, stage: stage, data: data)
+        if stage?.trimmingCharacters(in: .whitespaces).isEmpty == true {
+            throw ValidationError("--stage must not be empty; name the stage, e.g. --stage Set2.")
+        }
+    }
+
+    func run() throws {
+        let registered = try store.withStore { labelStore in
+            let model = try labelStore.requireModel()
+            let datasetName: String
+            if let dataset {
+                datasetName = dataset
+            } else {
+                let known = try labelStore.datasetNames()
+                guard known.count <= 1 else { throw StoreError.ambiguousDataset(known: known) }
+                datasetName = known.first ?? "default"
+            }
+            let data = try StageImport.load(csv: URL(fileURLWithPath: csv), csvName: csv,
+                                            features: features.map { URL(fileURLWithPath: $0) }, featuresName: features,
+                                            featureWidth: model.featureWidth)
+            return try labelStore.registerStage(dataset: datasetName, stage: stage, data: data)
+        }
         if output.json {
             try printJSON(registered)
         } else {

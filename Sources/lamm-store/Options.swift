@@ -11,8 +11,14 @@ struct StoreOptions: ParsableArguments {
         db ?? ProcessInfo.processInfo.environment["LAMM_STORE_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "lamm.sqlite"
     }
 
-    func open(_ mode: LabelStore.OpenMode = .existing) throws -> LabelStore {
-        try LabelStore.open(path: path, mode: mode)
+    /// Opens the store for the body and closes it afterwards, on success or error, so that no
+    /// write-ahead log is left beside the file.
+    func withStore<T>(_ mode: LabelStore.OpenMode = .existing, _ body: (LabelStore) throws -> T) throws -> T {
+        let store = try LabelStore.open(path: path, mode: mode)
+        defer {
+            do { try store.close() } catch { FileHandle.standardError.write(Data("close: \(error)\n".utf8)) }
+        }
+        return try body(store)
     }
 }
 

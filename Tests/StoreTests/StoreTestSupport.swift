@@ -31,12 +31,4 @@ func vectors(_ seed: Float, tokens: Int = 2) -> TokenVectors {
     TokenVectors(tokenCount: tokens, width: 3, values: (0..<(tokens * 3)).map { seed + Float($0) / 10 })
 }
 
-/// Every table's rows as text, to show that a failed write changed nothing.
-func dump(_ store: LabelStore) throws -> String {
-    try store.reader.read { db in
-        try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").map { table in
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM \"\(table)\"")
-            return "\(table): " + rows.map { $0.description }.joined(separator: "; ")
-        }.joined(separator: "\n")
-    }
-}
+func dump(_ store: LabelStore) throws -> String { try store.contentDump() }

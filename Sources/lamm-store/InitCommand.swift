@@ -1,0 +1,48 @@
+import ArgumentParser
+import CLIP
+import Foundation
+import Store
+
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create a store bound to a CLIP checkpoint.",
+        discussion: """
+            DIR is a Hugging Face CLIP directory (config.json, model.safetensors, vocab.json, merges.txt)
+            or an open_clip one (open_clip_config.json, open_clip_model.safetensors,
+            bpe_simple_vocab_16e6.txt.gz). The store records the weights' SHA-256 and refuses any other
+            checkpoint afterwards. Running init again with the same checkpoint changes nothing.
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("The CLIP checkpoint directory.", valueName: "dir"))
+    var model: String
+
+    @Option(name: .long, help: "A name for the model (default: the directory's name).")
+    var name: String?
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        // Check the checkpoint completely before the store file is created or touched.
+        let directory = URL(fileURLWithPath: model).standardizedFileURL
+        let files = try CLIPCheckpointFiles(directory: directory)
+        _ = try CLIPCheckpoint(directory: directory)
+        let record = ModelRecord(
+            name: name ?? directory.lastPathComponent, directory: directory.path, weightsFile: files.weights.lastPathComponent,
+            weightsSha256: try sha256(ofFile: files.weights),
+            configJson: try String(contentsOf: files.configurationFile, encoding: .utf8),
+            tokenEmbeddingWidth: files.configuration.text.hiddenSize, featureWidth: files.configuration.projectionDim)
+        let (bound, model) = try store.withStore(.createIfMissing) { labelStore in
+            (try labelStore.bindModel(record), try labelStore.requireModel())
+        }
+        if output.json {
+            try printJSON(model)
+        } else {
+            print(bound ? "created store \(store.path) bound to \(model.name) (\(model.directory))"
+                        : "store \(store.path) is already bound to \(model.name); nothing changed")
+            print("token embeddings \(model.tokenEmbeddingWidth) wide, image/text features \(model.featureWidth) wide, weights sha256 \(model.weightsSha256)")
+        }
+    }
+}

@@ -1,0 +1,276 @@
+import Foundation
+import Formats
+import GRDB
+import Store
+import Testing
+@testable import lamm_store
+
+/// End to end: the built binary on a store bound to the tiny CLIP fixture (feature width 24).
+@Suite struct StoreCommandTests {
+    let scratch: Scratch
+    let db: String
+    static let model = CLI.fixtures.appendingPathComponent("clip-tiny").path
+    static let width = 24
+
+    init() throws {
+        scratch = try Scratch()
+        db = scratch.path("store.sqlite")
+    }
+
+    func run(_ arguments: [String]) throws -> CLIResult {
+        try CLI.run(arguments + ["--db", db])
+    }
+
+    func initStore() throws {
+        let result = try run(["init", "--model", Self.model])
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+
+    /// One feature row per CSV data row: distinct, finite, non-zero.
+    func features(_ name: String, rows: Int, width: Int = StoreCommandTests.width, poison: (row: Int, value: Float)? = nil) throws -> String {
+        var values: [Float] = (0..<(rows * width)).map { (i: Int) -> Float in
+            Float((i * 7919) % 101) / 50 - 1 + 0.001
+        }
+        if let poison { values[poison.row * width + 3] = poison.value }
+        let url = scratch.url.appendingPathComponent(name)
+        try NPY.write(FloatMatrix(rows: rows, columns: width, values: values), to: url)
+        return url.path
+    }
+
+    func stageCSV(_ name: String, classes: [String], perClass: Int = 3) throws -> (csv: String, rows: Int) {
+        var text = "class,split\n"
+        for c in classes {
+            for i in 0..<perClass { text += "\"\(c)\",\(i == perClass - 1 ? "test" : "train")\n" }
+        }
+        return (try scratch.write(name, text), classes.count * perClass)
+    }
+
+    /// The store's contents, read without writing. (Opening a WAL database for writing makes
+    /// SQLite bump header counters even when nothing changes, so the check is logical.)
+    func contents() throws -> String? {
+        guard FileManager.default.fileExists(atPath: db) else { return nil }
+        var configuration = Configuration()
+        configuration.readonly = true
+        return try LabelStore.contentDump(DatabaseQueue(path: db, configuration: configuration))
+    }
+
+    /// A command that must fail: non-zero exit, a message naming each of `mentions`, the
+    /// store's contents as they were, and no write-ahead log left beside it.
+    func expectFailure(_ arguments: [String], mentions: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let before = try contents()
+        let result = try run(arguments)
+        #expect(result.status != 0, "exit status for \(arguments)", sourceLocation: sourceLocation)
+        for mention in mentions {
+            #expect(result.stderr.contains(mention), "stderr of \(arguments) lacks '\(mention)': \(result.stderr)", sourceLocation: sourceLocation)
+        }
+        let after = try contents()
+        #expect(before == after, "the database changed after \(arguments)", sourceLocation: sourceLocation)
+        let wal = URL(fileURLWithPath: db + "-wal")
+        let walBytes = FileManager.default.fileExists(atPath: wal.path) ? try Data(contentsOf: wal).count : 0
+        #expect(walBytes == 0, "a write-ahead log was left after \(arguments)", sourceLocation: sourceLocation)
+    }
+
+    @Test func initRegistersTheModelOnceAndRefusesAnother() throws {
+        let first = try run(["init", "--model", Self.model, "--json"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let record = try #require(try CLI.json(first) as? [String: Any])
+        #expect(record["token_embedding_width"] as? Int == 32)
+        #expect(record["feature_width"] as? Int == Self.width)
+        #expect((record["weights_sha256"] as? String)?.count == 64)
+        #expect(try run(["init", "--model", Self.model]).status == 0)
+        try expectFailure(["init", "--model", CLI.fixtures.appendingPathComponent("clip-tiny-f16").path],
+                          mentions: ["bound to the model", "clip-tiny-f16", "another --db"])
+        try expectFailure(["init", "--model", CLI.fixtures.appendingPathComponent("clip-tiny-gelu").path],
+                          mentions: ["same weights but another config.json"])
+    }
+
+    @Test func initRefusesAMissingOrMalformedModelDirectoryAndCreatesNoStore() throws {
+        try expectFailure(["init", "--model", scratch.path("nowhere")], mentions: ["nowhere"])
+        try scratch.write("config.json", "{ not json")
+        try expectFailure(["init", "--model", scratch.url.path], mentions: ["config.json"])
+        #expect(!FileManager.default.fileExists(atPath: db))
+    }
+
+    @Test func addClassesRegistersAStageAndReportsIt() throws {
+        try initStore()
+        let (csv, rows) = try stageCSV("set1.csv", classes: ["dog", "cat, tabby"])
+        let result = try run(["add-classes", csv, "--features", try features("set1.npy", rows: rows), "--dataset", "pets", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try CLI.json(result) as? [String: Any])
+        #expect(json["stage"] as? String == "Set1" && json["classes"] as? Int == 2)
+        #expect(json["train"] as? Int == 4 && json["test"] as? Int == 2)
+        let (csv2, rows2) = try stageCSV("set2.csv", classes: ["hen"])
+        let plain = try run(["add-classes", csv2, "--features", try features("set2.npy", rows: rows2)])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        #expect(plain.stdout.contains("Set2") && plain.stdout.contains("'pets'"))
+        // LAMM_STORE_DB names the store when --db is absent.
+        let viaEnvironment = try CLI.run(["snapshots", "--json"], environment: ["LAMM_STORE_DB": db])
+        #expect(viaEnvironment.status == 0 && viaEnvironment.stdout.contains("[") , "\(viaEnvironment.stderr)")
+    }
+
+    @Test func badStageFilesAreRefusedWithTheirFileAndRow() throws {
+        try initStore()
+        let (good, goodRows) = try stageCSV("set1.csv", classes: ["dog", "cat"])
+        let goodFeatures = try features("set1.npy", rows: goodRows)
+        #expect(try run(["add-classes", good, "--features", goodFeatures]).status == 0)
+
+        try expectFailure(["add-classes", scratch.path("missing.csv"), "--features", goodFeatures], mentions: ["missing.csv", "no such file"])
+        try expectFailure(["add-classes", try scratch.write("empty.csv", ""), "--features", goodFeatures], mentions: ["empty.csv", "empty"])
+        let one = try features("one.npy", rows: 1)
+        try expectFailure(["add-classes", try scratch.write("noclass.csv", "label,split\nhen,train\n"), "--features", one],
+                          mentions: ["noclass.csv", "no `class` column"])
+        try expectFailure(["add-classes", try scratch.write("unknown.csv", "class,split,colour\nhen,train,red\n"), "--features", one],
+                          mentions: ["unknown.csv", "`colour`"])
+        let two = try features("two.npy", rows: 2)
+        try expectFailure(["add-classes", try scratch.write("few.csv", "class,split\nhen,train\nowl\n"), "--features", two],
+                          mentions: ["few.csv, line 3", "found 1"])
+        try expectFailure(["add-classes", try scratch.write("many.csv", "class,split\nhen,train\nowl,test,x\n"), "--features", two],
+                          mentions: ["many.csv, line 3", "found 3"])
+        try expectFailure(["add-classes", try scratch.write("split.csv", "class,split\nhen,train\nowl,training\n"), "--features", two],
+                          mentions: ["split.csv, line 3", "'training'"])
+        try expectFailure(["add-classes", try scratch.write("blank.csv", "class,split\nhen,train\n\"\",test\n"), "--features", two],
+                          mentions: ["blank.csv, line 3", "class name is empty"])
+        let hen = try scratch.write("hen.csv", "class,split\nhen,train\nhen,test\n")
+        try expectFailure(["add-classes", hen, "--features", try features("three.npy", rows: 3)], mentions: ["three.npy has 3 rows", "hen.csv has 2"])
+        try expectFailure(["add-classes", hen, "--features", try features("narrow.npy", rows: 2, width: 23)], mentions: ["narrow.npy", "23 wide", "24"])
+        try expectFailure(["add-classes", hen, "--features", try features("nan.npy", rows: 2, poison: (1, .nan))], mentions: ["nan.npy, row 1", "nan"])
+        try expectFailure(["add-classes", hen, "--features", try features("inf.npy", rows: 2, poison: (0, -.infinity))], mentions: ["inf.npy, row 0", "-inf"])
+        let twoRows = try Data(contentsOf: URL(fileURLWithPath: two))
+        try expectFailure(["add-classes", hen, "--features", try scratch.write("cut.npy", twoRows.dropLast(10))], mentions: ["cut.npy", "truncated"])
+        var f8 = twoRows
+        f8.replaceSubrange(f8.range(of: Data("<f4".utf8))!, with: Data("<f8".utf8))
+        try expectFailure(["add-classes", hen, "--features", try scratch.write("f8.npy", f8)], mentions: ["f8.npy", "'<f8'", "float32"])
+        var rank = twoRows
+        rank.replaceSubrange(rank.range(of: Data("(2, 24)".utf8))!, with: Data("(48,)  ".utf8))
+        try expectFailure(["add-classes", hen, "--features", try scratch.write("rank.npy", rank)], mentions: ["rank.npy", "2-D"])
+        try expectFailure(["add-classes", hen, "--features", scratch.path("absent.npy")], mentions: ["absent.npy", "no such file"])
+        try expectFailure(["add-classes", try scratch.write("images.csv", "class,split,image\nhen,train,h.png\n")],
+                          mentions: ["images.csv", "--features"])
+        let again = try scratch.write("again.csv", "class,split\nhen,train\ndog,test\n")
+        try expectFailure(["add-classes", again, "--features", two], mentions: ["again.csv, line 3", "'dog'", "stage Set1"])
+        try expectFailure(["add-classes", hen, "--features", two, "--stage", "Set1"], mentions: ["already has a stage 'Set1'"])
+        try expectFailure(["add-classes", hen, "--features", two, "--dataset", ""], mentions: ["--dataset"])
+    }
+
+    @Test func storeLevelErrors() throws {
+        try expectFailure(["snapshots"], mentions: ["no store at", "lamm-store init"])
+        #expect(!FileManager.default.fileExists(atPath: db))
+        try initStore()
+        try expectFailure(["show", "--snapshot", "42"], mentions: ["no snapshot 42"])
+        try expectFailure(["diff", "1", "2"], mentions: ["no snapshot 1"])
+        try expectFailure(["export", "--snapshot", "7", "--out", scratch.path("x.npy")], mentions: ["no snapshot 7"])
+        try expectFailure(["snapshots", "--dataset", "zoo"], mentions: ["no dataset named 'zoo'"])
+        // A newer schema than this binary knows.
+        try DatabaseQueue(path: db).write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('9999_future')") }
+        try expectFailure(["snapshots"], mentions: ["newer lamm-store", "9999_future"])
+        // Not an SQLite file.
+        let text = try scratch.write("notes.txt", String(repeating: "not a database\n", count: 20))
+        let result = try CLI.run(["snapshots", "--db", text])
+        #expect(result.status != 0 && result.stderr.contains("notes.txt") && result.stderr.contains("not a lamm-store database"))
+        #expect(try String(contentsOfFile: text, encoding: .utf8) == String(repeating: "not a database\n", count: 20))
+    }
+
+    /// Snapshots written through the library (training comes from the trainer), read by the CLI.
+    func storeWithSnapshots() throws -> (first: Int64, second: Int64) {
+        try initStore()
+        let (csv1, rows1) = try stageCSV("set1.csv", classes: ["dog", "cat"])
+        #expect(try run(["add-classes", csv1, "--features", try features("set1.npy", rows: rows1), "--dataset", "pets"]).status == 0)
+        let (csv2, rows2) = try stageCSV("set2.csv", classes: ["hen", "owl"])
+        #expect(try run(["add-classes", csv2, "--features", try features("set2.npy", rows: rows2)]).status == 0)
+        let store = try LabelStore.open(path: db, mode: .existing)
+        func v(_ seed: Float, _ tokens: Int = 1) -> TokenVectors {
+            TokenVectors(tokenCount: tokens, width: 32, values: (0..<(32 * tokens)).map { seed + Float($0) / 64 })
+        }
+        let a = try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set1", method: .lamm, trained: ["dog": v(1), "cat": v(2, 2)],
+                                                    configJSON: #"{"seed":1}"#))
+        let b = try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set2", method: .lamm, trained: ["hen": v(3), "owl": v(4)]))
+        return (a.id!, b.id!)
+    }
+
+    @Test func snapshotsShowDiffAndVerify() throws {
+        let (first, second) = try storeWithSnapshots()
+        let list = try #require(try CLI.json(try run(["snapshots", "--json"])) as? [[String: Any]])
+        #expect(list.count == 2)
+        for key in ["id", "dataset", "method", "stage", "parent", "created_at"] {
+            #expect(list.allSatisfy { $0[key] != nil }, "snapshots --json lacks \(key)")
+        }
+        #expect(list[1]["parent"] as? Int64 == first && list[1]["stage"] as? String == "Set2" && list[1]["method"] as? String == "lamm")
+        let plain = try run(["snapshots"])
+        #expect(plain.stdout.contains("lamm") && plain.stdout.contains("Set2"))
+
+        let show = try #require(try CLI.json(try run(["show", "--snapshot", "\(second)", "--json"])) as? [String: Any])
+        let labels = try #require(show["labels"] as? [[String: Any]])
+        #expect(labels.map { $0["class_name"] as? String } == ["dog", "cat", "hen", "owl"])
+        #expect(labels.map { $0["introduced_by"] as? Int64 } == [first, first, second, second])
+        #expect(try run(["show", "--snapshot", "\(first)"]).stdout.contains("this snapshot"))
+
+        let diff = try #require(try CLI.json(try run(["diff", "\(first)", "\(second)", "--json"])) as? [String: Any])
+        let changed = try #require(diff["changed"] as? [[String: Any]])
+        #expect(changed.map { $0["class_name"] as? String } == ["hen", "owl"])
+        #expect(diff["unchanged"] as? Int == 2)
+
+        let verify = try run(["verify", "--json"])
+        #expect(verify.status == 0, "\(verify.stdout)")
+        #expect((try CLI.json(verify) as? [String: Any])?["ok"] as? Bool == true)
+    }
+
+    @Test func verifyExitsNonZeroOnATamperedStore() throws {
+        _ = try storeWithSnapshots()
+        try DatabaseQueue(path: db).write { db in
+            try db.execute(sql: "DROP TRIGGER label_embedding_no_update")
+            try db.execute(sql: "UPDATE label_embedding SET vectors = zeroblob(length(vectors)) WHERE id = 1")
+        }
+        let result = try run(["verify"])
+        #expect(result.status != 0)
+        #expect(result.stdout.contains("FAIL") && result.stdout.contains("label_embedding 1"))
+    }
+
+    @Test func exportWritesNpyAndSafetensors() throws {
+        let (_, second) = try storeWithSnapshots()
+        let npy = scratch.path("labels.npy")
+        let result = try run(["export", "--snapshot", "\(second)", "--out", npy, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let matrix = try NPY.read(URL(fileURLWithPath: npy))
+        #expect(matrix.rows == 5 && matrix.columns == 32)   // dog 1 + cat 2 + hen 1 + owl 1 token rows
+        let json = try #require(try CLI.json(result) as? [String: Any])
+        let classes = try #require(json["classes"] as? [[String: Any]])
+        #expect(classes.map { $0["first_row"] as? Int } == [0, 1, 3, 4])
+        #expect(matrix.values[32] == 2)  // cat's first token row starts at seed 2
+
+        let st = scratch.path("labels.safetensors")
+        #expect(try run(["export", "--snapshot", "\(second)", "--out", st]).status == 0)
+        let file = try SafetensorsFile(url: URL(fileURLWithPath: st))
+        #expect(try file.info("label_embedding.cat").shape == [2, 32])
+        #expect(try file.floats("label_embedding.owl").first == 4)
+        #expect(file.metadata["snapshot"] == "\(second)")
+
+        try expectFailure(["export", "--snapshot", "\(second)", "--out", scratch.path("labels.txt")], mentions: ["--out", ".safetensors", ".npy"])
+        try expectFailure(["export", "--snapshot", "\(second)", "--out", "/nonexistent-dir/x.npy"], mentions: ["/nonexistent-dir/x.npy"])
+    }
+}
+
+@Suite struct CommandParsingTests {
+    @Test func parsesEachSubcommand() throws {
+        #expect(try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv", "--features", "f.npy", "--dataset", "pets", "--stage", "Set2"]) is AddClassesCommand)
+        #expect(try LAMMStoreCommand.parseAsRoot(["show", "--snapshot", "3", "--json"]) is ShowCommand)
+        #expect(try LAMMStoreCommand.parseAsRoot(["diff", "1", "2"]) is DiffCommand)
+        #expect(try LAMMStoreCommand.parseAsRoot(["export", "--snapshot", "3", "--out", "x.npy"]) is ExportCommand)
+        #expect(try LAMMStoreCommand.parseAsRoot(["init", "--model", "dir"]) is InitCommand)
+        #expect(try LAMMStoreCommand.parseAsRoot(["verify", "--db", "x.sqlite"]) is VerifyCommand)
+        #expect(try LAMMStoreCommand.parseAsRoot(["snapshots", "--dataset", "pets"]) is SnapshotsCommand)
+    }
+
+    @Test func refusesBadArguments() {
+        #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["show"]) }
+        #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["show", "--snapshot", "three"]) }
+        #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["diff", "1"]) }
+    }
+
+    @Test func helpListsTheSubcommands() throws {
+        let result = try CLI.run(["--help"])
+        #expect(result.status == 0)
+        for name in ["init", "add-classes", "snapshots", "show", "diff", "export", "verify"] {
+            #expect(result.stdout.contains(name), "--help lacks \(name)")
+        }
+    }
+}
