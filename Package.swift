@@ -9,7 +9,7 @@ let package = Package(
     name: "lamm-store",
     products: [
         .executable(name: "lamm-store", targets: ["lamm-store"]),
-        .library(name: "LAMMStore", targets: ["Formats", "Kernels", "CLIP", "Store"]),
+        .library(name: "LAMMStore", targets: ["Formats", "Kernels", "CLIP", "Store", "Training", "Evaluation", "Continual", "Demo"]),
     ],
     dependencies: [
         // GRDB links the system's libsqlite3 (Debian: libsqlite3-dev).
@@ -31,16 +31,28 @@ let package = Package(
         .target(name: "CLIP", dependencies: ["Formats", "Kernels", "CZlib"]),
         // The SQLite store of versioned label embeddings.
         .target(name: "Store", dependencies: ["Formats", grdb, crypto]),
+        // LAMM.md: prompts with trainable label tokens, the hierarchical loss, SGD, trainers.
+        .target(name: "Training", dependencies: ["CLIP", "Kernels"]),
+        // Accuracy of text features against image features, continual-learning metrics.
+        .target(name: "Evaluation", dependencies: ["Kernels"]),
+        // Stage by stage: register, zero-shot baseline, train, snapshot, evaluate.
+        .target(name: "Continual", dependencies: ["CLIP", "Kernels", "Store", "Training", "Evaluation", "Formats"]),
+        // The demo: a tiny CLIP checkpoint and a synthetic two-stage task, made on the spot.
+        .target(name: "Demo", dependencies: ["CLIP", "Formats", "Kernels"]),
 
         // The command-line tool: a root command and one file per subcommand.
-        .executableTarget(name: "lamm-store", dependencies: ["Formats", "CLIP", "Store", argumentParser]),
+        .executableTarget(name: "lamm-store", dependencies: ["Formats", "CLIP", "Store", "Training", "Evaluation", "Continual", "Demo", argumentParser]),
         // Timed runs that print ratios against references measured in the same run.
-        .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store"], path: "Benchmarks"),
+        .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store", "Training", "Continual", "Demo"], path: "Benchmarks"),
 
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Formats", "Kernels"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Formats", grdb]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Kernels", "Formats"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
+        .testTarget(name: "ContinualTests", dependencies: ["Continual", "Store", "Training", "CLIP", "Formats", "Demo", grdb]),
+        .testTarget(name: "DemoTests", dependencies: ["Demo", "CLIP", "Formats"]),
         .testTarget(name: "CLITests", dependencies: ["lamm-store", "Store", "Formats", grdb]),
     ]
 )

@@ -1,0 +1,1 @@
+// The demo's tiny checkpoint and synthetic task.

@@ -1,0 +1,1 @@
+// Accuracy and continual-learning metrics.
