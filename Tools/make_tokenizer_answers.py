@@ -76,7 +76,7 @@ EDGE_CASES = [
     # accents and combining marks
     "café", "cafe\u0301", "naïve résumé", "Ångström", "Zoë", "São Paulo",
     "façade", "x\u0301y", "\u0301alone", "Œuvre", "straße", "İstanbul",
-    "ΟΔΟΣ", "Ñandú", "e\u0308\u0301",
+    "ΟΔΟΣ", "Ñandú", "e\u0308\u0301", "ᾳ \u0345 a\u0345b",
     # curly quotes
     "\u201cquoted\u201d", "dog\u2019s bowl", "\u2018single\u2019", "it\u02bcs",
     "\u201elow\u201f", "DOG\u2019S",

@@ -11,7 +11,8 @@ struct TokenizeCommand: ParsableCommand {
         discussion: """
             Loads the vocabulary from the model directory: vocab.json + merges.txt \
             (Hugging Face layout) or bpe_simple_vocab_16e6.txt.gz (open_clip layout). \
-            Each text is framed by start and end of text; it is not padded.
+            Each text is framed by start and end of text; it is not padded. \
+            Put -- before texts that start with a dash.
             """
     )
 

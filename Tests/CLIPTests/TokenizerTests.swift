@@ -20,6 +20,11 @@ import Testing
         }
     }
 
+    /// Every saved answer, for both layouts. The ids are open_clip's; where transformers'
+    /// CLIPTokenizer disagrees (no ftfy or HTML unescape there) the fixture keeps its ids as
+    /// `transformers_ids` and open_clip's are the ones checked. Cases holding a literal
+    /// special token follow transformers (`reference`), since open_clip 3 no longer knows
+    /// the `<|...|>` names.
     @Test(arguments: Layout.allCases, TokenizerFixtures.answers)
     func matchesReference(layout: Layout, answer: Answer) throws {
         let tokenizer = try TokenizerFixtures.tokenizer(layout)
@@ -115,6 +120,22 @@ import Testing
         #expect(tokenizer.decode(ids) == "<|startoftext|>hello , world ! café 日本 😀 <|endoftext|>")
         #expect(tokenizer.tokenStrings([49406, 320, 49407]) == ["<|startoftext|>", "a</w>", "<|endoftext|>"])
         #expect(tokenizer.tokenStrings([-1, 49_408]) == ["\u{FFFD}", "\u{FFFD}"])
+    }
+
+    /// Byte tokens that do not form UTF-8 decode to U+FFFD as Python's `errors="replace"`
+    /// does (answers of open_clip's `decode`), one per maximal invalid part.
+    @Test(arguments: [
+        ([162, 245], "\u{FFFD}"),                 // e6 97: 日 without its last byte
+        ([187], "\u{FFFD}"),                      // ff
+        ([222, 32], "\u{FFFD}A"),                 // 80 41
+        ([169, 254, 222], "\u{FFFD}\u{FFFD}\u{FFFD}"),  // ed a0 80: an encoded surrogate
+        ([172, 253, 246], "\u{FFFD}"),            // f0 9f 98: 😀 without its last byte
+        ([162, 245, 98], "日"),
+    ])
+    func decodeReplacesInvalidUTF8(ids: [Int], expected: String) throws {
+        for layout in Layout.allCases {
+            #expect(try TokenizerFixtures.tokenizer(layout).decode(ids) == expected)
+        }
     }
 
     /// The word cache is shared between threads.

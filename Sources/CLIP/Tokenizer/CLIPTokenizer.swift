@@ -7,9 +7,14 @@ import Foundation
 ///      -> CLIPPostProcessor (start/end of text, context length); CLIPDecoder goes back.
 ///
 /// It gives the ids of open_clip's `SimpleTokenizer` (what CoOp and LAMM prompts
-/// go through) for the texts in Tests/Fixtures/tokenizer/clip_answers.json, with
-/// the gaps listed on `TextFixer`, and matches literal `<|startoftext|>` and
-/// `<|endoftext|>` in the text as special tokens, as OpenAI CLIP and transformers do.
+/// go through) for the texts in Tests/Fixtures/tokenizer/clip_answers.json, and
+/// matches literal `<|startoftext|>` and `<|endoftext|>` in the text as special
+/// tokens, as OpenAI CLIP and transformers do (open_clip 3 renamed its own).
+///
+/// Known gaps: ftfy's mojibake repair (see `TextFixer`), and characters assigned
+/// in Unicode versions newer than this Swift runtime's tables (Python's `regex`
+/// module knows Unicode 17 letters the runtime still calls unassigned, which
+/// then count as symbols; see `CLIPPreTokenizer.kind(of:)`).
 public struct CLIPTokenizer: Sendable {
     public let startOfText: Int
     public let endOfText: Int

@@ -39,25 +39,21 @@ struct CLIPPreTokenizer: Sendable {
             } else if scalar == "'", let suffix = Self.contractions.first(where: { matches($0, text, at: i + 1) }) {
                 pieces.append(.word(i..<(i + 1 + suffix.count)))
                 i += 1 + suffix.count
-            } else if Self.isLetter(scalar) {
-                var end = i + 1
-                while end < text.count && Self.isLetter(text[end]) { end += 1 }
-                pieces.append(.word(i..<end))
-                i = end
-            } else if Self.isNumber(scalar) {
-                pieces.append(.word(i..<(i + 1)))
-                i += 1
-            } else if !scalar.properties.isWhitespace {
-                var end = i + 1
-                while end < text.count && !Self.isLetter(text[end]) && !Self.isNumber(text[end])
-                    && !text[end].properties.isWhitespace
-                {
-                    end += 1
-                }
-                pieces.append(.word(i..<end))
-                i = end
             } else {
-                i += 1
+                let kind = Self.kind(of: scalar)
+                switch kind {
+                case .letter, .symbol:
+                    // `[\p{L}]+` or `[^\s\p{L}\p{N}]+`: the longest run of the same kind.
+                    var end = i + 1
+                    while end < text.count && Self.kind(of: text[end]) == kind { end += 1 }
+                    pieces.append(.word(i..<end))
+                    i = end
+                case .number:
+                    pieces.append(.word(i..<(i + 1)))
+                    i += 1
+                case .space, .unmatched:
+                    i += 1
+                }
             }
         }
         return pieces
@@ -81,21 +77,33 @@ struct CLIPPreTokenizer: Sendable {
             || pa.uppercaseMapping.unicodeScalars.count == 1 && pa.uppercaseMapping == pb.uppercaseMapping
     }
 
-    /// `\p{L}`: the letter categories Lu, Ll, Lt, Lm, Lo.
-    static func isLetter(_ scalar: Unicode.Scalar) -> Bool {
-        if scalar.isASCII { return ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) }
-        switch scalar.properties.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
-        default: return false
-        }
+    /// Which class of the pattern a scalar falls in.
+    enum Kind: Equatable {
+        case letter, number, symbol, space
+        /// In none of the classes, so never part of a piece (see `kind(of:)`).
+        case unmatched
     }
 
-    /// `\p{N}`: the number categories Nd, Nl, No.
-    static func isNumber(_ scalar: Unicode.Scalar) -> Bool {
-        if scalar.isASCII { return ("0"..."9").contains(scalar) }
+    /// `\p{L}` is the letter categories Lu, Ll, Lt, Lm, Lo; `\p{N}` the number categories
+    /// Nd, Nl, No; `\s` the White_Space property; the rest are symbols. One exception comes
+    /// from IGNORECASE: U+0345 COMBINING GREEK YPOGEGRAMMENI folds to the letter `ι`, so
+    /// the `regex` module finds it in no class, neither `[\p{L}]` nor `[^\s\p{L}\p{N}]`,
+    /// and open_clip drops it. (Checked over all code points with regex 2026.11.19; the
+    /// only other differences are characters newer than this Swift's Unicode tables.)
+    static func kind(of scalar: Unicode.Scalar) -> Kind {
+        if scalar.isASCII {
+            switch scalar {
+            case "a"..."z", "A"..."Z": return .letter
+            case "0"..."9": return .number
+            default: return scalar.properties.isWhitespace ? .space : .symbol
+            }
+        }
         switch scalar.properties.generalCategory {
-        case .decimalNumber, .letterNumber, .otherNumber: return true
-        default: return false
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return .letter
+        case .decimalNumber, .letterNumber, .otherNumber: return .number
+        default:
+            if scalar == "\u{0345}" { return .unmatched }
+            return scalar.properties.isWhitespace ? .space : .symbol
         }
     }
 }
