@@ -126,51 +126,65 @@ extension LabelStore {
     /// one transaction. `stage` nil names it Set<n+1>. A class may be introduced only once
     /// per dataset.
     public func registerStage(dataset datasetName: String, stage stageName: String?, data: StageData) throws -> RegisteredStage {
-        try writer.write { db in
-            guard try ModelRecord.fetchOne(db) != nil else { throw StoreError.noModel(path: path) }
-            var dataset: DatasetRecord
-            if let existing = try DatasetRecord.filter(Column("name") == datasetName).fetchOne(db) {
-                dataset = existing
-            } else {
-                dataset = DatasetRecord(name: datasetName, createdAt: Date())
-                try dataset.insert(db)
+        try writer.write { db in try registerStage(db, dataset: datasetName, stage: stageName, data: data) }
+    }
+
+    func registerStage(_ db: Database, dataset datasetName: String, stage stageName: String?, data: StageData) throws -> RegisteredStage {
+        guard try ModelRecord.fetchOne(db) != nil else { throw StoreError.noModel(path: path) }
+        var dataset: DatasetRecord
+        if let existing = try DatasetRecord.filter(Column("name") == datasetName).fetchOne(db) {
+            dataset = existing
+        } else {
+            dataset = DatasetRecord(name: datasetName, createdAt: Date())
+            try dataset.insert(db)
+        }
+        let datasetId = dataset.id!
+        let stages = try StageRecord.filter(Column("dataset_id") == datasetId).fetchAll(db)
+        let name = stageName ?? "Set\(stages.count + 1)"
+        guard !stages.contains(where: { $0.name == name }) else {
+            throw StoreError.stageExists(dataset: datasetName, name: name)
+        }
+        try Self.requireNewClasses(db, datasetId: datasetId, datasetName: datasetName, data: data)
+        var stage = StageRecord(datasetId: datasetId, name: name, position: (stages.map(\.position).max() ?? -1) + 1,
+                                sourceFile: data.sourceFile, createdAt: Date())
+        try stage.insert(db)
+        var classIds: [Int64] = []
+        for (index, className) in data.classes.enumerated() {
+            var record = ClassRecord(datasetId: datasetId, stageId: stage.id!, name: className, labelIndex: index)
+            try record.insert(db)
+            classIds.append(record.id!)
+        }
+        var counts: [Split: Int] = [:]
+        for sample in data.samples {
+            var record = SampleRecord(classId: classIds[sample.classIndex], split: sample.split,
+                                      feature: FloatBlob.encode(sample.feature), imagePath: sample.imagePath,
+                                      featureFile: sample.featureFile, featureRow: sample.featureRow)
+            try record.insert(db)
+            counts[sample.split, default: 0] += 1
+        }
+        return RegisteredStage(dataset: datasetName, stage: name, position: stage.position, stageId: stage.id!,
+                               classes: data.classes.count, train: counts[.train] ?? 0,
+                               val: counts[.val] ?? 0, test: counts[.test] ?? 0)
+    }
+
+    /// Refuses a stage that would introduce a class the dataset already has.
+    public func requireNewClasses(dataset datasetName: String, data: StageData) throws {
+        try reader.read { db in
+            guard let dataset = try DatasetRecord.filter(Column("name") == datasetName).fetchOne(db) else { return }
+            try Self.requireNewClasses(db, datasetId: dataset.id!, datasetName: datasetName, data: data)
+        }
+    }
+
+    static func requireNewClasses(_ db: Database, datasetId: Int64, datasetName: String, data: StageData) throws {
+        let stageNames = Dictionary(uniqueKeysWithValues: try StageRecord.filter(Column("dataset_id") == datasetId).fetchAll(db).map { ($0.id!, $0.name) })
+        let existing = try ClassRecord.filter(Column("dataset_id") == datasetId).fetchAll(db)
+        let existingByName = Dictionary(uniqueKeysWithValues: existing.map { ($0.name, $0) })
+        for className in data.classes {
+            if let earlier = existingByName[className] {
+                throw StoreError.classRegisteredEarlier(file: data.sourceFile, line: data.firstLine[className] ?? 0,
+                                                        className: className, dataset: datasetName,
+                                                        stage: stageNames[earlier.stageId] ?? "?")
             }
-            let datasetId = dataset.id!
-            let stages = try StageRecord.filter(Column("dataset_id") == datasetId).fetchAll(db)
-            let name = stageName ?? "Set\(stages.count + 1)"
-            guard !stages.contains(where: { $0.name == name }) else {
-                throw StoreError.stageExists(dataset: datasetName, name: name)
-            }
-            let stageNames = Dictionary(uniqueKeysWithValues: stages.map { ($0.id!, $0.name) })
-            let existing = try ClassRecord.filter(Column("dataset_id") == datasetId).fetchAll(db)
-            let existingByName = Dictionary(uniqueKeysWithValues: existing.map { ($0.name, $0) })
-            for className in data.classes {
-                if let earlier = existingByName[className] {
-                    throw StoreError.classRegisteredEarlier(file: data.sourceFile, line: data.firstLine[className] ?? 0,
-                                                            className: className, dataset: datasetName,
-                                                            stage: stageNames[earlier.stageId] ?? "?")
-                }
-            }
-            var stage = StageRecord(datasetId: datasetId, name: name, position: (stages.map(\.position).max() ?? -1) + 1,
-                                    sourceFile: data.sourceFile, createdAt: Date())
-            try stage.insert(db)
-            var classIds: [Int64] = []
-            for (index, className) in data.classes.enumerated() {
-                var record = ClassRecord(datasetId: datasetId, stageId: stage.id!, name: className, labelIndex: index)
-                try record.insert(db)
-                classIds.append(record.id!)
-            }
-            var counts: [Split: Int] = [:]
-            for sample in data.samples {
-                var record = SampleRecord(classId: classIds[sample.classIndex], split: sample.split,
-                                          feature: FloatBlob.encode(sample.feature), imagePath: sample.imagePath,
-                                          featureFile: sample.featureFile, featureRow: sample.featureRow)
-                try record.insert(db)
-                counts[sample.split, default: 0] += 1
-            }
-            return RegisteredStage(dataset: datasetName, stage: name, position: stage.position, stageId: stage.id!,
-                                   classes: data.classes.count, train: counts[.train] ?? 0,
-                                   val: counts[.val] ?? 0, test: counts[.test] ?? 0)
         }
     }
 
@@ -179,57 +193,62 @@ extension LabelStore {
     /// its own) points at the row its parent uses: copy-on-write, old rows are never written.
     /// The parent is the dataset's latest snapshot of the same method.
     public func writeSnapshot(_ snapshot: NewSnapshot) throws -> SnapshotRecord {
-        try writer.write { db in
-            guard let model = try ModelRecord.fetchOne(db) else { throw StoreError.noModel(path: path) }
-            let (dataset, stage) = try Self.datasetAndStage(db, dataset: snapshot.dataset, stage: snapshot.stage)
-            let covered = try Self.classesCovered(db, datasetId: dataset.id!, upToPosition: stage.position)
-            let coveredIds = Set(covered.map { $0.id! })
-            for name in snapshot.trained.keys where !covered.contains(where: { $0.name == name }) {
-                throw StoreError.notAClassOfStage(className: name, stage: stage.name)
-            }
-            let parent = try SnapshotRecord
-                .filter(Column("dataset_id") == dataset.id! && Column("method") == snapshot.method)
-                .order(Column("id").desc).fetchOne(db)
-            var parentLabels: [Int64: Int64] = [:]
-            if let parent {
-                for label in try SnapshotLabelRecord.filter(Column("snapshot_id") == parent.id!).fetchAll(db)
-                where coveredIds.contains(label.classId) {
-                    parentLabels[label.classId] = label.labelEmbeddingId
-                }
-            }
-            var contextId = parent?.contextVectorsId
-            if let context = snapshot.contextVectors {
-                let data = FloatBlob.encode(context.values)
-                var record = ContextVectorsRecord(tokenCount: context.tokenCount, width: context.width, vectors: data,
-                                                  contentSha256: FloatBlob.sha256(data), createdAt: Date())
-                try record.insert(db)
-                contextId = record.id
-            }
-            var record = SnapshotRecord(datasetId: dataset.id!, method: snapshot.method, stageId: stage.id!,
-                                        parentId: parent?.id, contextVectorsId: contextId, createdAt: Date(),
-                                        configJson: snapshot.configJSON, lossCurveJson: snapshot.lossCurveJSON)
-            try record.insert(db)
-            for cls in covered {
-                let embeddingId: Int64
-                if let vectors = snapshot.trained[cls.name] {
-                    guard vectors.width == model.tokenEmbeddingWidth else {
-                        throw StoreError.labelWidth(className: cls.name, expected: model.tokenEmbeddingWidth, found: vectors.width)
-                    }
-                    let data = FloatBlob.encode(vectors.values)
-                    var row = LabelEmbeddingRecord(classId: cls.id!, tokenCount: vectors.tokenCount, width: vectors.width,
-                                                   vectors: data, contentSha256: FloatBlob.sha256(data), createdAt: Date())
-                    try row.insert(db)
-                    embeddingId = row.id!
-                } else if let inherited = parentLabels[cls.id!] {
-                    embeddingId = inherited
-                } else {
-                    throw StoreError.missingLabelEmbedding(className: cls.name, snapshotStage: stage.name)
-                }
-                var label = SnapshotLabelRecord(snapshotId: record.id!, classId: cls.id!, labelEmbeddingId: embeddingId)
-                try label.insert(db)
-            }
-            return record
+        try writer.write { db in try writeSnapshot(db, snapshot) }
+    }
+
+    func writeSnapshot(_ db: Database, _ snapshot: NewSnapshot) throws -> SnapshotRecord {
+        guard let model = try ModelRecord.fetchOne(db) else { throw StoreError.noModel(path: path) }
+        let (dataset, stage) = try Self.datasetAndStage(db, dataset: snapshot.dataset, stage: snapshot.stage)
+        let covered = try Self.classesCovered(db, datasetId: dataset.id!, upToPosition: stage.position)
+        let coveredIds = Set(covered.map { $0.id! })
+        for name in snapshot.trained.keys where !covered.contains(where: { $0.name == name }) {
+            throw StoreError.notAClassOfStage(className: name, stage: stage.name)
         }
+        let parent = try SnapshotRecord
+            .filter(Column("dataset_id") == dataset.id! && Column("method") == snapshot.method)
+            .order(Column("id").desc).fetchOne(db)
+        var parentLabels: [Int64: Int64] = [:]
+        if let parent {
+            for label in try SnapshotLabelRecord.filter(Column("snapshot_id") == parent.id!).fetchAll(db)
+            where coveredIds.contains(label.classId) {
+                parentLabels[label.classId] = label.labelEmbeddingId
+            }
+        }
+        var contextId = parent?.contextVectorsId
+        if let context = snapshot.contextVectors {
+            let data = FloatBlob.encode(context.values)
+            var record = ContextVectorsRecord(tokenCount: context.tokenCount, width: context.width, vectors: data,
+                                              contentSha256: FloatBlob.sha256(data), createdAt: Date())
+            try record.insert(db)
+            contextId = record.id
+        }
+        var record = SnapshotRecord(datasetId: dataset.id!, method: snapshot.method, stageId: stage.id!,
+                                    parentId: parent?.id, contextVectorsId: contextId, createdAt: Date(),
+                                    configJson: snapshot.configJSON, lossCurveJson: snapshot.lossCurveJSON)
+        try record.insert(db)
+        for cls in covered {
+            let embeddingId: Int64
+            if let vectors = snapshot.trained[cls.name] {
+                guard vectors.width == model.tokenEmbeddingWidth else {
+                    throw StoreError.labelWidth(className: cls.name, expected: model.tokenEmbeddingWidth, found: vectors.width)
+                }
+                let data = FloatBlob.encode(vectors.values)
+                var row = LabelEmbeddingRecord(classId: cls.id!, tokenCount: vectors.tokenCount, width: vectors.width,
+                                               vectors: data, contentSha256: FloatBlob.sha256(data), createdAt: Date())
+                try row.insert(db)
+                embeddingId = row.id!
+            } else if let inherited = parentLabels[cls.id!] {
+                embeddingId = inherited
+            } else {
+                throw StoreError.missingLabelEmbedding(className: cls.name, snapshotStage: stage.name)
+            }
+            var label = SnapshotLabelRecord(snapshotId: record.id!, classId: cls.id!, labelEmbeddingId: embeddingId)
+            try label.insert(db)
+            if let feature = snapshot.textFeatures[cls.name], snapshot.trained[cls.name] != nil {
+                try Self.insertTextFeature(db, labelEmbeddingId: embeddingId, contextKey: contextId ?? 0, feature: feature)
+            }
+        }
+        return record
     }
 }
 
@@ -267,6 +286,8 @@ public struct NewSnapshot: Sendable {
     /// Trained label vectors by class name; every other covered class inherits its parent's row.
     public var trained: [String: TokenVectors]
     public var contextVectors: TokenVectors?
+    /// L2-normalised text features of trained classes' prompts, cached with their new rows.
+    public var textFeatures: [String: [Float]] = [:]
     public var configJSON: String
     public var lossCurveJSON: String
 

@@ -166,6 +166,16 @@ public struct BaselineRecord: StoreRecord, Equatable {
     public var accuracy: Double
     public var computedAt: Date
 
+    public init(stageId: Int64, split: Split, protocol: Protocol, correct: Int, total: Int, accuracy: Double, computedAt: Date) {
+        self.stageId = stageId
+        self.split = split
+        self.protocol = `protocol`
+        self.correct = correct
+        self.total = total
+        self.accuracy = accuracy
+        self.computedAt = computedAt
+    }
+
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
@@ -181,6 +191,19 @@ public struct EvaluationRecord: StoreRecord, Equatable {
     public var accuracy: Double
     public var seconds: Double
     public var evaluatedAt: Date
+
+    public init(snapshotId: Int64, stageId: Int64, split: Split, protocol: Protocol, correct: Int, total: Int,
+                accuracy: Double, seconds: Double, evaluatedAt: Date) {
+        self.snapshotId = snapshotId
+        self.stageId = stageId
+        self.split = split
+        self.protocol = `protocol`
+        self.correct = correct
+        self.total = total
+        self.accuracy = accuracy
+        self.seconds = seconds
+        self.evaluatedAt = evaluatedAt
+    }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }

@@ -1,17 +1,24 @@
 import ArgumentParser
+import Continual
 import Foundation
 import Store
 
 struct AddClassesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add-classes",
-        abstract: "Register a new stage of a dataset: its classes and their samples.",
+        abstract: "Add a stage of new classes: register them, store the zero-shot baseline, train, snapshot.",
         discussion: """
             FILE.csv has a header row and the columns `class`, `split` (train, val or test) and, when no
             --features are given, `image` (a path relative to the CSV). --features gives a NumPy .npy
             file [rows, width] (float32 or float16) with one image feature per CSV data row, in order;
             width must be the store model's feature width. The classes' order of first appearance is
             their order in the stage's label space. A class registered in an earlier stage is refused.
+
+            With --method lamm (the default) only the new classes' label vectors are trained; the
+            rows of earlier classes are reused untouched by the new snapshot. --method zeroshot
+            stores CLIP's own word embeddings as a snapshot. Running add-classes again with the same
+            file and another method reuses the registered stage. Everything is written in one
+            transaction at the end: an error leaves the store as it was.
             """
     )
 
@@ -24,9 +31,22 @@ struct AddClassesCommand: ParsableCommand {
     @Option(name: .long, help: "Dataset name (default: the store's only dataset, or `default` in an empty store).")
     var dataset: String?
 
-    @Option(name: .long, help: "Stage name (default: Set<n+1>).")
+    @Option(name: .long, help: "Stage name (default: the registered stage with the same content, else Set<n+1>).")
     var stage: String?
 
+    @Option(name: .long, help: "lamm (train the new classes' label vectors) or zeroshot (CLIP's word embeddings).")
+    var method: Method = .lamm
+
+    @Option(name: .long, help: "Label space while training: task (the new stage's classes, as the paper) or class (all classes so far, old rows frozen).")
+    var `protocol`: Protocol = .task
+
+    @Option(name: .long, help: ArgumentHelp("The store's CLIP checkpoint directory, if it moved since init.", valueName: "dir"))
+    var model: String?
+
+    @Flag(name: .long, help: "Print no training progress.")
+    var quiet = false
+
+    @OptionGroup(title: "Training") var training: TrainingOptions
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
@@ -40,26 +60,34 @@ struct AddClassesCommand: ParsableCommand {
     }
 
     func run() throws {
-        let registered = try store.withStore { labelStore in
-            let model = try labelStore.requireModel()
-            let datasetName: String
-            if let dataset {
-                datasetName = dataset
-            } else {
-                let known = try labelStore.datasetNames()
-                guard known.count <= 1 else { throw StoreError.ambiguousDataset(known: known) }
-                datasetName = known.first ?? "default"
+        let printer = ProgressPrinter(quiet: quiet || output.json)
+        let result = try store.withStore { labelStore in
+            let session = try ContinualSession(store: labelStore, modelDirectory: model.map { URL(fileURLWithPath: $0) })
+            let request = AddStageRequest(csv: URL(fileURLWithPath: csv), csvName: csv, features: features.map { URL(fileURLWithPath: $0) },
+                                          featuresName: features, dataset: dataset, stage: stage, method: method,
+                                          trainingProtocol: `protocol`, configuration: training.configuration)
+            return try session.addStage(request) { event in
+                switch event {
+                case let .baseline(accuracy):
+                    printer.write(String(format: "zero-shot CLIP on the stage's test rows: %.2f%% (%d/%d)\n",
+                                         accuracy.percent, accuracy.correct, accuracy.total))
+                case let .training(progress):
+                    printer.training(progress)
+                }
             }
-            let data = try StageImport.load(csv: URL(fileURLWithPath: csv), csvName: csv,
-                                            features: features.map { URL(fileURLWithPath: $0) }, featuresName: features,
-                                            featureWidth: model.featureWidth)
-            return try labelStore.registerStage(dataset: datasetName, stage: stage, data: data)
         }
+        result.warnings.forEach { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
         if output.json {
-            try printJSON(registered)
-        } else {
-            print("registered stage \(registered.stage) of dataset '\(registered.dataset)': \(registered.classes) classes, "
-                  + "\(registered.train) train / \(registered.val) val / \(registered.test) test samples")
+            try printJSON(result)
+            return
         }
+        let r = result.registration
+        print("\(result.newlyRegistered ? "registered" : "reused") stage \(r.stage) of dataset '\(r.dataset)': \(r.classes) classes, "
+              + "\(r.train) train / \(r.val) val / \(r.test) test samples")
+        if let loss = result.finalLoss {
+            print(String(format: "trained %d steps in %.1fs, %d shots per class; final epoch loss %.4f", result.steps,
+                         result.trainingSeconds, result.shots, loss.total))
+        }
+        print("snapshot \(result.snapshot.id) (\(result.snapshot.method.rawValue), parent \(result.snapshot.parent.map { "\($0)" } ?? "none"))")
     }
 }

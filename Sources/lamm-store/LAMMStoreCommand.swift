@@ -17,6 +17,7 @@ struct LAMMStoreCommand: ParsableCommand {
             ShowCommand.self,
             DiffCommand.self,
             ExportCommand.self,
+            EvalCommand.self,
             VerifyCommand.self,
             TokenizeCommand.self,
         ]

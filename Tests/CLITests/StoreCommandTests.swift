@@ -97,8 +97,12 @@ import Testing
         let result = try run(["add-classes", csv, "--features", try features("set1.npy", rows: rows), "--dataset", "pets", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let json = try #require(try CLI.json(result) as? [String: Any])
-        #expect(json["stage"] as? String == "Set1" && json["classes"] as? Int == 2)
-        #expect(json["train"] as? Int == 4 && json["test"] as? Int == 2)
+        let registration = try #require(json["registration"] as? [String: Any])
+        #expect(registration["stage"] as? String == "Set1" && registration["classes"] as? Int == 2)
+        #expect(registration["train"] as? Int == 4 && registration["test"] as? Int == 2)
+        let snapshot = try #require(json["snapshot"] as? [String: Any])
+        #expect(snapshot["method"] as? String == "lamm" && snapshot["id"] as? Int == 1)
+        #expect(json["baseline"] is Double)
         let (csv2, rows2) = try stageCSV("set2.csv", classes: ["hen"])
         let plain = try run(["add-classes", csv2, "--features", try features("set2.npy", rows: rows2)])
         #expect(plain.status == 0, "\(plain.stderr)")
@@ -148,7 +152,7 @@ import Testing
                           mentions: ["images.csv", "--features"])
         let again = try scratch.write("again.csv", "class,split\nhen,train\ndog,test\n")
         try expectFailure(["add-classes", again, "--features", two], mentions: ["again.csv, line 3", "'dog'", "stage Set1"])
-        try expectFailure(["add-classes", hen, "--features", two, "--stage", "Set1"], mentions: ["already has a stage 'Set1'"])
+        try expectFailure(["add-classes", hen, "--features", two, "--stage", "Set1"], mentions: ["stage Set1", "registered with other content"])
         try expectFailure(["add-classes", hen, "--features", two, "--dataset", ""], mentions: ["--dataset"])
     }
 
@@ -171,12 +175,13 @@ import Testing
     }
 
     /// Snapshots written through the library (training comes from the trainer), read by the CLI.
+    /// Two zero-shot snapshots from add-classes, then two lamm snapshots written by the library.
     func storeWithSnapshots() throws -> (first: Int64, second: Int64) {
         try initStore()
         let (csv1, rows1) = try stageCSV("set1.csv", classes: ["dog", "cat"])
-        #expect(try run(["add-classes", csv1, "--features", try features("set1.npy", rows: rows1), "--dataset", "pets"]).status == 0)
+        #expect(try run(["add-classes", csv1, "--features", try features("set1.npy", rows: rows1), "--dataset", "pets", "--method", "zeroshot"]).status == 0)
         let (csv2, rows2) = try stageCSV("set2.csv", classes: ["hen", "owl"])
-        #expect(try run(["add-classes", csv2, "--features", try features("set2.npy", rows: rows2)]).status == 0)
+        #expect(try run(["add-classes", csv2, "--features", try features("set2.npy", rows: rows2), "--method", "zeroshot"]).status == 0)
         let store = try LabelStore.open(path: db, mode: .existing)
         func v(_ seed: Float, _ tokens: Int = 1) -> TokenVectors {
             TokenVectors(tokenCount: tokens, width: 32, values: (0..<(32 * tokens)).map { seed + Float($0) / 64 })
@@ -189,7 +194,9 @@ import Testing
 
     @Test func snapshotsShowDiffAndVerify() throws {
         let (first, second) = try storeWithSnapshots()
-        let list = try #require(try CLI.json(try run(["snapshots", "--json"])) as? [[String: Any]])
+        let all = try #require(try CLI.json(try run(["snapshots", "--json"])) as? [[String: Any]])
+        #expect(all.count == 4)
+        let list = all.filter { $0["method"] as? String == "lamm" }
         #expect(list.count == 2)
         for key in ["id", "dataset", "method", "stage", "parent", "created_at"] {
             #expect(list.allSatisfy { $0[key] != nil }, "snapshots --json lacks \(key)")
@@ -218,11 +225,11 @@ import Testing
         _ = try storeWithSnapshots()
         try DatabaseQueue(path: db).write { db in
             try db.execute(sql: "DROP TRIGGER label_embedding_no_update")
-            try db.execute(sql: "UPDATE label_embedding SET vectors = zeroblob(length(vectors)) WHERE id = 1")
+            try db.execute(sql: "UPDATE label_embedding SET vectors = zeroblob(length(vectors)) WHERE id = 3")
         }
         let result = try run(["verify"])
         #expect(result.status != 0)
-        #expect(result.stdout.contains("FAIL") && result.stdout.contains("label_embedding 1"))
+        #expect(result.stdout.contains("FAIL") && result.stdout.contains("label_embedding 3"))
     }
 
     @Test func exportWritesNpyAndSafetensors() throws {

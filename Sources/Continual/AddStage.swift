@@ -1,0 +1,232 @@
+import CLIP
+import Evaluation
+import Foundation
+import Store
+import Training
+
+/// What `add-classes` is asked to do.
+public struct AddStageRequest: Sendable {
+    public var csv: URL
+    public var csvName: String
+    public var features: URL?
+    public var featuresName: String?
+    /// nil: the store's only dataset (or `default` in an empty store).
+    public var dataset: String?
+    /// nil: the registered stage with identical content, else Set<n+1>.
+    public var stage: String?
+    public var method: Method
+    /// Label space while training: the new stage's classes (`task`) or all classes so far (`class`).
+    public var trainingProtocol: Protocol
+    public var configuration: LAMMConfiguration
+
+    public init(csv: URL, csvName: String, features: URL?, featuresName: String?, dataset: String?, stage: String?,
+                method: Method, trainingProtocol: Protocol = .task, configuration: LAMMConfiguration = .init()) {
+        self.csv = csv
+        self.csvName = csvName
+        self.features = features
+        self.featuresName = featuresName
+        self.dataset = dataset
+        self.stage = stage
+        self.method = method
+        self.trainingProtocol = trainingProtocol
+        self.configuration = configuration
+    }
+}
+
+/// What `add-classes` did.
+public struct AddStageResult: Codable, Sendable {
+    public var snapshot: SnapshotSummary
+    public var registration: RegisteredStage
+    public var newlyRegistered: Bool
+    /// Zero-shot CLIP accuracy (%) on the stage's test rows, if it has any.
+    public var baseline: Double?
+    public var trainingSeconds: Double
+    public var steps: Int
+    public var shots: Int
+    public var finalLoss: LossTerms?
+    public var warnings: [String]
+}
+
+/// The configuration stored with a snapshot: everything needed to reproduce it.
+struct SnapshotConfiguration: Codable {
+    var method: Method
+    var trainingProtocol: Protocol
+    var template: String
+    var shots: Int
+    var lossWeights: LossWeights?
+    var lamm: LAMMConfiguration?
+    var stageFile: String
+    var featuresFile: String?
+}
+
+public enum AddStageEvent: Sendable {
+    case baseline(Accuracy)
+    case training(TrainingProgress)
+}
+
+extension ContinualSession {
+    /// Registers a stage's classes and samples, stores the zero-shot baseline, trains the new
+    /// classes' label vectors (LAMM) and writes one snapshot whose parent is the dataset's latest
+    /// snapshot of the same method, all in one transaction at the end: an error at any point
+    /// leaves the store as it was.
+    public func addStage(_ request: AddStageRequest, progress: ((AddStageEvent) -> Void)? = nil) throws -> AddStageResult {
+        if let shots = request.configuration.shots, shots < 1 { throw ContinualError.invalidShots(shots) }
+        var warnings: [String] = []
+        let datasetName: String
+        if let dataset = request.dataset {
+            datasetName = dataset
+        } else {
+            let known = try store.datasetNames()
+            guard known.count <= 1 else { throw StoreError.ambiguousDataset(known: known) }
+            datasetName = known.first ?? "default"
+        }
+        let data = try StageImport.load(csv: request.csv, csvName: request.csvName, features: request.features,
+                                        featuresName: request.featuresName, featureWidth: model.featureWidth)
+        let labels = try data.classes.map { try template.label(for: $0, tokenizer: tokenizer) }
+        let (stageName, existing) = try resolveStage(dataset: datasetName, requested: request.stage, data: data)
+        if existing == nil { try store.requireNewClasses(dataset: datasetName, data: data) }
+        let stages = try store.datasetNames().contains(datasetName) ? try store.stages(of: store.resolveDataset(datasetName).id!) : []
+        let position = existing?.position ?? stages.count
+
+        // The method's lineage must reach the stage before this one, and not be past it.
+        let lineage = try (stages.isEmpty ? [] : store.snapshots(dataset: datasetName)).filter { $0.method == request.method }
+        var parentRows: [SnapshotClassRow] = []
+        if let latest = lineage.last {
+            let latestStage = try store.stage(dataset: datasetName, name: latest.stage)!
+            if latestStage.position > position {
+                throw ContinualError.lineageOutOfOrder(method: request.method.rawValue, latestStage: latest.stage, stage: stageName)
+            }
+            if latestStage.position < position - 1 {
+                let missing = stages.first { $0.position == position - 1 }!.name
+                throw ContinualError.missingEarlierStage(method: request.method.rawValue, dataset: datasetName, stage: stageName, missing: missing)
+            }
+            parentRows = try store.labelRows(snapshot: latest.id).filter { $0.stage.position < position }
+        } else if position > 0 {
+            let first = stages.first { $0.position == 0 }!.name
+            throw ContinualError.missingEarlierStage(method: request.method.rawValue, dataset: datasetName, stage: stageName, missing: first)
+        }
+
+        // Training rows, normalised, with the sampled shots.
+        let d = dimension
+        let train = data.samples.enumerated().filter { $0.element.split == .train }
+        var byClass = [[Int]](repeating: [], count: data.classes.count)
+        for (index, sample) in train { byClass[sample.classIndex].append(index) }
+        if request.method != .zeroshot {
+            let empty = data.classes.indices.filter { byClass[$0].isEmpty }.map { data.classes[$0] }
+            guard empty.isEmpty else { throw ContinualError.noTrainingRows(file: request.csvName, classes: empty) }
+        }
+        var random = SeededRandom(seed: request.configuration.seed)
+        if let shots = request.configuration.shots {
+            for c in byClass.indices {
+                if byClass[c].count < shots {
+                    warnings.append("class '\(data.classes[c])' has \(byClass[c].count) training rows, fewer than --shots \(shots); using all of them")
+                } else {
+                    byClass[c].shuffle(using: &random)
+                    byClass[c] = Array(byClass[c].prefix(shots)).sorted()
+                }
+            }
+        }
+        let shots = request.configuration.shots
+            ?? Int((Double(byClass.map(\.count).reduce(0, +)) / Double(max(data.classes.count, 1))).rounded())
+
+        // Zero-shot baseline on the stage's test rows, in the stage's own label space.
+        let clipFeatures = try clipTextFeatures(data.classes)
+        var baseline: Accuracy?
+        let test = data.samples.filter { $0.split == .test }
+        if !test.isEmpty {
+            let accuracy = Evaluation.accuracy(imageFeatures: normalized(test.flatMap(\.feature), dimension: d),
+                                               labels: test.map(\.classIndex), textFeatures: clipFeatures, dimension: d)
+            baseline = accuracy
+            progress?(.baseline(accuracy))
+        }
+
+        // The new classes' label vectors: CLIP's word embeddings (zeroshot) or trained (LAMM).
+        var trained: [String: TokenVectors] = [:]
+        var features: [String: [Float]] = [:]
+        var result: LAMMResult?
+        switch request.method {
+        case .zeroshot:
+            for (c, label) in labels.enumerated() {
+                trained[label.name] = TokenVectors(tokenCount: label.tokenIDs.count, width: width,
+                                                   values: label.tokenIDs.flatMap { checkpoint.tokenEmbedding(row: $0) })
+                features[label.name] = Array(clipFeatures[(c * d)..<((c + 1) * d)])
+            }
+        case .lamm:
+            var frozen: [FrozenClass] = []
+            if request.trainingProtocol == .class, !parentRows.isEmpty {
+                let old = try textFeatures(parentRows)
+                let oldClip = try clipTextFeatures(parentRows.map(\.classRecord.name))
+                frozen = parentRows.indices.map { i in
+                    FrozenClass(name: parentRows[i].classRecord.name, textFeature: Array(old[(i * d)..<((i + 1) * d)]),
+                                clipTextFeature: Array(oldClip[(i * d)..<((i + 1) * d)]))
+                }
+            }
+            let chosen = byClass.flatMap { $0 }.sorted()
+            let task = LAMMTask(
+                frozen: frozen,
+                trainable: labels.enumerated().map { c, label in
+                    TrainableClass(label: label, clipTextFeature: Array(clipFeatures[(c * d)..<((c + 1) * d)]))
+                },
+                imageFeatures: normalized(chosen.flatMap { data.samples[$0].feature }, dimension: d),
+                labels: chosen.map { frozen.count + data.samples[$0].classIndex },
+                shots: shots)
+            let trainer = LAMMTrainer(checkpoint: checkpoint, tower: tower, template: template, configuration: request.configuration)
+            let run = try trainer.train(task) { progress?(.training($0)) }
+            for (c, label) in labels.enumerated() {
+                trained[label.name] = TokenVectors(tokenCount: label.tokenIDs.count, width: width, values: run.labelVectors[c])
+                features[label.name] = Array(run.textFeatures[(c * d)..<((c + 1) * d)])
+            }
+            result = run
+        default:
+            throw ContinualError.methodUnavailable(method: request.method.rawValue)
+        }
+
+        let configuration = SnapshotConfiguration(
+            method: request.method, trainingProtocol: request.trainingProtocol, template: "a photo of a {}.", shots: shots,
+            lossWeights: request.method == .lamm ? request.configuration.lossWeights(shots: shots) : nil,
+            lamm: request.method == .lamm ? request.configuration : nil,
+            stageFile: request.csv.standardizedFileURL.path, featuresFile: request.features?.standardizedFileURL.path)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        var snapshot = NewSnapshot(dataset: datasetName, stage: stageName, method: request.method, trained: trained,
+                                   configJSON: String(decoding: try encoder.encode(configuration), as: UTF8.self),
+                                   lossCurveJSON: String(decoding: try encoder.encode(result?.lossCurve ?? []), as: UTF8.self))
+        snapshot.textFeatures = features
+        let committed = try store.commit(StageCommit(dataset: datasetName, stage: stageName, data: data,
+                                                     baseline: baseline.map { ($0.correct, $0.total) }, snapshot: snapshot))
+        return AddStageResult(snapshot: try store.snapshotSummary(committed.snapshot!.id!), registration: committed.registered,
+                              newlyRegistered: committed.newlyRegistered, baseline: baseline?.percent,
+                              trainingSeconds: result?.seconds ?? 0, steps: result?.steps ?? 0, shots: shots,
+                              finalLoss: result?.lossCurve.last?.terms, warnings: warnings)
+    }
+
+    /// The stage to add to: the one named (which must then hold the same data if it exists),
+    /// else a registered stage with identical content, else Set<n+1>.
+    func resolveStage(dataset: String, requested: String?, data: StageData) throws -> (String, StageRecord?) {
+        guard let datasetRecord = try? store.resolveDataset(dataset) else { return (requested ?? "Set1", nil) }
+        let stages = try store.stages(of: datasetRecord.id!)
+        if let requested {
+            guard let existing = stages.first(where: { $0.name == requested }) else { return (requested, nil) }
+            try requireSameContent(existing, data, dataset: dataset)
+            return (requested, existing)
+        }
+        for stage in stages where try store.stageMatches(stage.id!, data) { return (stage.name, stage) }
+        return ("Set\(stages.count + 1)", nil)
+    }
+
+    func requireSameContent(_ stage: StageRecord, _ data: StageData, dataset: String) throws {
+        guard try !store.stageMatches(stage.id!, data) else { return }
+        let registered = try store.classes(ofStage: stage.id!).map(\.name)
+        let detail: String
+        if let differing = zip(registered, data.classes).first(where: { $0 != $1 }) {
+            detail = "class \(differing.0.isEmpty ? "?" : "'\(differing.0)'") where the file has '\(differing.1)'"
+        } else if registered.count != data.classes.count {
+            detail = "\(registered.count) classes registered, \(data.classes.count) in the file"
+        } else {
+            let counts = try store.samples(stage: stage.id!, split: .train).count
+            detail = "the samples differ (\(counts) train rows registered)"
+        }
+        throw ContinualError.stageContentDiffers(dataset: dataset, stage: stage.name, detail: detail)
+    }
+}

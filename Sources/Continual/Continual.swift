@@ -1,1 +1,0 @@
-// Continual learning over stages.

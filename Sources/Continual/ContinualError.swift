@@ -1,0 +1,36 @@
+import Foundation
+
+/// Errors a user can cause in the continual workflow; the store is unchanged after each.
+public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConvertible {
+    case modelDirectoryMissing(directory: String)
+    case noTrainingRows(file: String, classes: [String])
+    case stageContentDiffers(dataset: String, stage: String, detail: String)
+    case lineageOutOfOrder(method: String, latestStage: String, stage: String)
+    case missingEarlierStage(method: String, dataset: String, stage: String, missing: String)
+    case nothingToEvaluate(snapshot: Int64, split: String, stages: [String])
+    case invalidShots(Int)
+    case methodUnavailable(method: String)
+
+    public var description: String {
+        switch self {
+        case let .modelDirectoryMissing(directory):
+            return "the store's model directory \(directory) is gone. Pass --model DIR with the same checkpoint."
+        case let .noTrainingRows(file, classes):
+            return "\(file): class\(classes.count == 1 ? "" : "es") \(classes.map { "'\($0)'" }.joined(separator: ", ")) \(classes.count == 1 ? "has" : "have") no training rows (split train). Add at least one train row per class, or use --method zeroshot."
+        case let .stageContentDiffers(dataset, stage, detail):
+            return "stage \(stage) of dataset '\(dataset)' is registered with other content (\(detail)). Use the same file as before, or name a new stage with --stage."
+        case let .lineageOutOfOrder(method, latestStage, stage):
+            return "method \(method) has already trained the later stage \(latestStage); stage \(stage) cannot follow it. Train stages in order (use another dataset to start over)."
+        case let .missingEarlierStage(method, dataset, stage, missing):
+            return "method \(method) has no snapshot of stage \(missing) of dataset '\(dataset)' yet, which stage \(stage) builds on. Run add-classes for \(missing) with --method \(method) first."
+        case let .nothingToEvaluate(snapshot, split, stages):
+            return "snapshot \(snapshot): nothing to evaluate, stages \(stages.joined(separator: ", ")) have no \(split) rows. Register \(split) rows, or pass another --split."
+        case let .methodUnavailable(method):
+            return "--method \(method) cannot train in this version; use lamm or zeroshot."
+        case let .invalidShots(shots):
+            return "--shots \(shots): shots must be at least 1."
+        }
+    }
+
+    public var errorDescription: String? { description }
+}

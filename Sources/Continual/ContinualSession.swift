@@ -1,0 +1,78 @@
+import CLIP
+import Evaluation
+import Foundation
+import Kernels
+import Store
+import Training
+
+/// A store opened with its CLIP model: the text tower, tokenizer and prompt template that
+/// adding stages and evaluating snapshots need.
+public final class ContinualSession {
+    public let store: LabelStore
+    public let model: ModelRecord
+    public let checkpoint: CLIPCheckpoint
+    public let tokenizer: CLIPTokenizer
+    public let tower: TextTower
+    public let template: PromptTemplate
+    /// psi(y_i) of CLIP's original prompts by class name, L2-normalised.
+    var clipFeatureCache: [String: [Float]] = [:]
+
+    /// Loads the store's model (from `modelDirectory` if given, else the directory recorded at
+    /// `init`) and checks that it is the checkpoint the store is bound to.
+    public init(store: LabelStore, modelDirectory: URL? = nil) throws {
+        self.store = store
+        model = try store.requireModel()
+        let directory = modelDirectory ?? URL(fileURLWithPath: model.directory)
+        guard FileManager.default.fileExists(atPath: directory.path) else {
+            throw ContinualError.modelDirectoryMissing(directory: directory.path)
+        }
+        let files = try CLIPCheckpointFiles(directory: directory)
+        let sha = try sha256(ofFile: files.weights)
+        let config = try String(contentsOf: files.configurationFile, encoding: .utf8)
+        guard sha == model.weightsSha256, config == model.configJson else {
+            throw StoreError.modelMismatch(path: store.path, bound: model.directory, boundSha256: model.weightsSha256,
+                                           given: directory.path, givenSha256: sha)
+        }
+        checkpoint = try CLIPCheckpoint(directory: directory)
+        tokenizer = try CLIPTokenizer(directory: directory)
+        tower = TextTower(checkpoint)
+        template = PromptTemplate(tokenizer: tokenizer, contextLength: checkpoint.configuration.text.maxPositions)
+    }
+
+    var dimension: Int { checkpoint.configuration.projectionDim }
+    var width: Int { checkpoint.configuration.text.hiddenSize }
+
+    /// psi(y_i) of the classes' original prompts `a photo of a <class>.`, [C, D], normalised.
+    func clipTextFeatures(_ classNames: [String]) throws -> [Float] {
+        let missing = classNames.filter { clipFeatureCache[$0] == nil }
+        if !missing.isEmpty {
+            let ids = try missing.map { template.tokenIDs(label: try template.label(for: $0, tokenizer: tokenizer).tokenIDs) }
+            let features = try tower.encode(tokenIDs: ids, normalized: true)
+            for (i, name) in missing.enumerated() { clipFeatureCache[name] = Array(features[(i * dimension)..<((i + 1) * dimension)]) }
+        }
+        return classNames.flatMap { clipFeatureCache[$0]! }
+    }
+
+    /// psi(z_i) of prompts built from stored label rows, [C, D], normalised; read from the
+    /// store's cache, the missing ones computed (in chunks) and cached.
+    func textFeatures(_ rows: [SnapshotClassRow]) throws -> [Float] {
+        let ids = rows.map(\.labelEmbeddingId)
+        var cached = try store.cachedTextFeatures(labelEmbeddingIds: ids, contextKey: 0)
+        let missing = rows.filter { cached[$0.labelEmbeddingId] == nil }
+        var computed: [Int64: [Float]] = [:]
+        for start in stride(from: 0, to: missing.count, by: 64) {
+            let chunk = missing[start..<min(start + 64, missing.count)]
+            var vectors: [Float] = []
+            var prompts: [PromptRows] = []
+            for row in chunk {
+                prompts.append(template.prompt(vectorRows: row.vectors.tokenCount, firstVector: vectors.count / width))
+                vectors += row.vectors.values
+            }
+            let features = try tower.forward(prompts, vectors: vectors).normalizedFeatures
+            for (i, row) in chunk.enumerated() { computed[row.labelEmbeddingId] = Array(features[(i * dimension)..<((i + 1) * dimension)]) }
+        }
+        try store.cacheTextFeatures(computed, contextKey: 0)
+        cached.merge(computed) { a, _ in a }
+        return rows.flatMap { cached[$0.labelEmbeddingId]! }
+    }
+}

@@ -1,0 +1,137 @@
+import Evaluation
+import Foundation
+import Store
+
+/// One stage's result in `eval`: percentages 0-100.
+public struct StageEvaluation: Codable, Sendable, Equatable {
+    public var stage: String
+    public var accuracy: Double?
+    /// Zero-shot CLIP on the same rows and label space.
+    public var baseline: Double?
+    /// The stage's accuracy in the snapshot of this lineage that trained it.
+    public var accuracyWhenTrained: Double?
+    /// accuracy - accuracyWhenTrained: 0 means no forgetting.
+    public var degradation: Double?
+    public var correct: Int
+    public var total: Int
+    /// The snapshot that trained the stage.
+    public var trainedBy: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case stage, accuracy, baseline, accuracyWhenTrained, degradation, correct, total, trainedBy
+    }
+
+    /// Missing values are written as null, not left out.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(stage, forKey: .stage)
+        try c.encode(accuracy, forKey: .accuracy)
+        try c.encode(baseline, forKey: .baseline)
+        try c.encode(accuracyWhenTrained, forKey: .accuracyWhenTrained)
+        try c.encode(degradation, forKey: .degradation)
+        try c.encode(correct, forKey: .correct)
+        try c.encode(total, forKey: .total)
+        try c.encode(trainedBy, forKey: .trainedBy)
+    }
+}
+
+public struct SnapshotEvaluation: Codable, Sendable, Equatable {
+    public var snapshot: Int64
+    public var dataset: String
+    public var method: Method
+    public var `protocol`: Protocol
+    public var split: Split
+    public var stages: [StageEvaluation]
+    /// Sample-weighted over the evaluated stages.
+    public var averageAccuracy: Double
+}
+
+extension ContinualSession {
+    /// Evaluates a snapshot on every stage of its dataset up to its own, beside the zero-shot
+    /// baseline and the accuracy each stage had when it was trained; stores the evaluations.
+    public func evaluate(snapshot id: Int64, split: Split = .test, protocol evaluationProtocol: Protocol = .task) throws -> SnapshotEvaluation {
+        let summary = try store.snapshotSummary(id)
+        let lineage = try store.lineage(of: id)
+        var evaluations: [EvaluationRecord] = []
+        var baselines: [BaselineRecord] = []
+        let current = try score(snapshot: id, split: split, protocol: evaluationProtocol)
+        var stages: [StageEvaluation] = []
+        for result in current.results {
+            let stage = result.stage
+            var entry = StageEvaluation(stage: stage.name, correct: result.accuracy.correct, total: result.accuracy.total)
+            guard result.accuracy.total > 0 else {
+                stages.append(entry)
+                continue
+            }
+            entry.accuracy = result.accuracy.percent
+            evaluations.append(EvaluationRecord(snapshotId: id, stageId: stage.id!, split: split, protocol: evaluationProtocol,
+                                                correct: result.accuracy.correct, total: result.accuracy.total,
+                                                accuracy: result.accuracy.percent, seconds: current.seconds, evaluatedAt: Date()))
+            // Zero-shot CLIP: stored for the task protocol; the class protocol's depends on the snapshot's label space.
+            if evaluationProtocol == .task, let stored = try store.baseline(stage: stage.id!, split: split, protocol: .task) {
+                entry.baseline = stored.accuracy
+            } else {
+                entry.baseline = result.baseline.percent
+                if evaluationProtocol == .task {
+                    baselines.append(BaselineRecord(stageId: stage.id!, split: split, protocol: .task, correct: result.baseline.correct,
+                                                    total: result.baseline.total, accuracy: result.baseline.percent, computedAt: Date()))
+                }
+            }
+            if let trainer = lineage.first(where: { $0.stageId == stage.id }) {
+                entry.trainedBy = trainer.id
+                if trainer.id == id {
+                    entry.accuracyWhenTrained = entry.accuracy
+                } else if let stored = try store.latestEvaluation(snapshot: trainer.id!, stage: stage.id!, split: split, protocol: evaluationProtocol) {
+                    entry.accuracyWhenTrained = stored.accuracy
+                } else {
+                    let earlier = try score(snapshot: trainer.id!, split: split, protocol: evaluationProtocol)
+                    if let own = earlier.results.first(where: { $0.stage.id == stage.id })?.accuracy, own.total > 0 {
+                        entry.accuracyWhenTrained = own.percent
+                        evaluations.append(EvaluationRecord(snapshotId: trainer.id!, stageId: stage.id!, split: split,
+                                                            protocol: evaluationProtocol, correct: own.correct, total: own.total,
+                                                            accuracy: own.percent, seconds: earlier.seconds, evaluatedAt: Date()))
+                    }
+                }
+                entry.degradation = entry.accuracyWhenTrained.map { entry.accuracy! - $0 }
+            }
+            stages.append(entry)
+        }
+        let evaluated = stages.filter { $0.total > 0 }
+        guard !evaluated.isEmpty else {
+            throw ContinualError.nothingToEvaluate(snapshot: id, split: split.rawValue, stages: stages.map(\.stage))
+        }
+        try store.record(evaluations: evaluations, baselines: baselines)
+        let correct = evaluated.map(\.correct).reduce(0, +), total = evaluated.map(\.total).reduce(0, +)
+        return SnapshotEvaluation(snapshot: id, dataset: summary.dataset, method: summary.method, protocol: evaluationProtocol,
+                                  split: split, stages: stages, averageAccuracy: 100 * Double(correct) / Double(total))
+    }
+
+    /// Accuracy of a snapshot on each stage up to its own, and zero-shot CLIP's on the same rows
+    /// and label space. One sgemm per stage.
+    func score(snapshot id: Int64, split: Split, protocol evaluationProtocol: Protocol)
+        throws -> (results: [(stage: StageRecord, accuracy: Accuracy, baseline: Accuracy)], seconds: Double) {
+        let start = Date()
+        let d = dimension
+        let rows = try labelRows(snapshot: id)
+        let features = try textFeatures(rows)
+        let clip = try clipTextFeatures(rows.map(\.classRecord.name))
+        var stageOrder: [StageRecord] = []
+        for row in rows where !stageOrder.contains(where: { $0.id == row.stage.id }) { stageOrder.append(row.stage) }
+        var results: [(StageRecord, Accuracy, Accuracy)] = []
+        for stage in stageOrder {
+            let samples = try store.samples(stage: stage.id!, split: split)
+            // Label space: the stage's own classes (task) or every class the snapshot covers (class).
+            let members = rows.indices.filter { evaluationProtocol == .class || rows[$0].stage.id == stage.id }
+            let offset = members.firstIndex { rows[$0].stage.id == stage.id }!
+            let images = normalized(samples.features, dimension: d)
+            let labels = samples.labels.map { offset + $0 }
+            let text = members.flatMap { features[($0 * d)..<(($0 + 1) * d)] }
+            let clipText = members.flatMap { clip[($0 * d)..<(($0 + 1) * d)] }
+            results.append((stage, accuracy(imageFeatures: images, labels: labels, textFeatures: text, dimension: d),
+                            accuracy(imageFeatures: images, labels: labels, textFeatures: clipText, dimension: d)))
+        }
+        return (results, Date().timeIntervalSince(start))
+    }
+
+    func labelRows(snapshot id: Int64) throws -> [SnapshotClassRow] { try store.labelRows(snapshot: id) }
+}

@@ -1,1 +1,0 @@
-// Accuracy and continual-learning metrics.

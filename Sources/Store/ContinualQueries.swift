@@ -1,0 +1,248 @@
+import Foundation
+import GRDB
+
+// Reads and writes of the continual workflow: a stage's samples, a snapshot's label rows,
+// cached text features, baselines and evaluations, and committing a whole stage at once.
+
+/// The samples of one stage and split, with labels in the stage's own label space.
+public struct StageSamples: Sendable {
+    public var stage: StageRecord
+    /// Classes of the stage in label order.
+    public var classes: [ClassRecord]
+    /// Image features [N, D], as stored (not normalised).
+    public var features: [Float]
+    /// Index into `classes` of each sample [N].
+    public var labels: [Int]
+    public var count: Int { labels.count }
+}
+
+/// One class's label row in a snapshot.
+public struct SnapshotClassRow: Sendable {
+    public var classRecord: ClassRecord
+    public var stage: StageRecord
+    public var labelEmbeddingId: Int64
+    public var vectors: TokenVectors
+}
+
+/// Everything `add-classes` writes, committed in one transaction.
+public struct StageCommit: Sendable {
+    /// The stage's data, registered unless the stage exists already with the same content.
+    public var dataset: String
+    public var stage: String
+    public var data: StageData
+    /// Zero-shot CLIP accuracy on the stage's test rows (task protocol), if it has any.
+    public var baseline: (correct: Int, total: Int)?
+    public var snapshot: NewSnapshot?
+
+    public init(dataset: String, stage: String, data: StageData, baseline: (correct: Int, total: Int)?, snapshot: NewSnapshot?) {
+        self.dataset = dataset
+        self.stage = stage
+        self.data = data
+        self.baseline = baseline
+        self.snapshot = snapshot
+    }
+}
+
+public struct CommittedStage: Sendable {
+    public var registered: RegisteredStage
+    /// False when the stage existed with identical content and was reused.
+    public var newlyRegistered: Bool
+    public var snapshot: SnapshotRecord?
+}
+
+extension LabelStore {
+    /// The stage named `stage` of `dataset`, if registered.
+    public func stage(dataset: String, name: String) throws -> StageRecord? {
+        try reader.read { db in
+            try StageRecord.fetchOne(db, sql: """
+                SELECT stage.* FROM stage JOIN dataset ON dataset.id = stage.dataset_id
+                WHERE dataset.name = ? AND stage.name = ?
+                """, arguments: [dataset, name])
+        }
+    }
+
+    public func classes(ofStage stageId: Int64) throws -> [ClassRecord] {
+        try reader.read { db in
+            try ClassRecord.filter(Column("stage_id") == stageId).order(Column("label_index")).fetchAll(db)
+        }
+    }
+
+    /// Whether a registered stage holds exactly `data`: the same classes in the same order and
+    /// the same samples (class, split, feature) in the same order.
+    public func stageMatches(_ stageId: Int64, _ data: StageData) throws -> Bool {
+        try reader.read { db in
+            let classes = try ClassRecord.filter(Column("stage_id") == stageId).order(Column("label_index")).fetchAll(db)
+            guard classes.map(\.name) == data.classes else { return false }
+            let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
+            let samples = try SampleRecord.fetchAll(db, sql: """
+                SELECT sample.* FROM sample JOIN class ON class.id = sample.class_id
+                WHERE class.stage_id = ? ORDER BY sample.id
+                """, arguments: [stageId])
+            guard samples.count == data.samples.count else { return false }
+            for (stored, given) in zip(samples, data.samples) {
+                guard index[stored.classId] == given.classIndex, stored.split == given.split,
+                      stored.feature == FloatBlob.encode(given.feature) else { return false }
+            }
+            return true
+        }
+    }
+
+    /// The samples of a stage in one split.
+    public func samples(stage stageId: Int64, split: Split) throws -> StageSamples {
+        try reader.read { db in
+            guard let stage = try StageRecord.fetchOne(db, key: stageId) else {
+                throw StoreError.unknownStage(dataset: "?", name: "#\(stageId)")
+            }
+            let classes = try ClassRecord.filter(Column("stage_id") == stageId).order(Column("label_index")).fetchAll(db)
+            let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
+            var result = StageSamples(stage: stage, classes: classes, features: [], labels: [])
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT sample.class_id, sample.feature FROM sample JOIN class ON class.id = sample.class_id
+                WHERE class.stage_id = ? AND sample.split = ? ORDER BY sample.id
+                """, arguments: [stageId, split])
+            while let row = try rows.next() {
+                result.labels.append(index[row[0]]!)
+                result.features += FloatBlob.decode(row[1])
+            }
+            return result
+        }
+    }
+
+    /// Every class's label row in a snapshot, in stage then label order.
+    public func labelRows(snapshot id: Int64) throws -> [SnapshotClassRow] {
+        _ = try snapshotSummary(id)
+        return try reader.read { db in
+            let stages = Dictionary(uniqueKeysWithValues: try StageRecord.fetchAll(db).map { ($0.id!, $0) })
+            return try Row.fetchAll(db, sql: """
+                SELECT class.*, le.id AS le_id, le.token_count, le.width, le.vectors
+                FROM snapshot_label sl
+                JOIN class ON class.id = sl.class_id
+                JOIN stage ON stage.id = class.stage_id
+                JOIN label_embedding le ON le.id = sl.label_embedding_id
+                WHERE sl.snapshot_id = ?
+                ORDER BY stage.position, class.label_index
+                """, arguments: [id]).map { row in
+                let record = try ClassRecord(row: row)
+                return SnapshotClassRow(classRecord: record, stage: stages[record.stageId]!, labelEmbeddingId: row["le_id"],
+                                        vectors: TokenVectors(tokenCount: row["token_count"], width: row["width"],
+                                                              values: FloatBlob.decode(row["vectors"])))
+            }
+        }
+    }
+
+    /// The snapshot and its ancestors, newest first.
+    public func lineage(of id: Int64) throws -> [SnapshotRecord] {
+        _ = try snapshotSummary(id)
+        return try reader.read { db in
+            var chain: [SnapshotRecord] = []
+            var next: Int64? = id
+            while let current = next, let record = try SnapshotRecord.fetchOne(db, key: current) {
+                chain.append(record)
+                next = record.parentId
+            }
+            return chain
+        }
+    }
+
+    public func snapshotRecord(_ id: Int64) throws -> SnapshotRecord {
+        _ = try snapshotSummary(id)
+        return try reader.read { db in try SnapshotRecord.fetchOne(db, key: id)! }
+    }
+
+    public func contextVectors(_ id: Int64) throws -> TokenVectors? {
+        try reader.read { db in
+            try ContextVectorsRecord.fetchOne(db, key: id).map {
+                TokenVectors(tokenCount: $0.tokenCount, width: $0.width, values: FloatBlob.decode($0.vectors))
+            }
+        }
+    }
+
+    // MARK: Text features
+
+    /// Cached features of label rows (with the given context; 0 for none), by row id.
+    public func cachedTextFeatures(labelEmbeddingIds ids: [Int64], contextKey: Int64) throws -> [Int64: [Float]] {
+        guard !ids.isEmpty else { return [:] }
+        return try reader.read { db in
+            var result: [Int64: [Float]] = [:]
+            for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT label_embedding_id, feature FROM text_feature
+                    WHERE context_key = ? AND label_embedding_id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))
+                    """, arguments: StatementArguments([contextKey] + chunk))
+                for row in rows { result[row[0]] = FloatBlob.decode(row[1]) }
+            }
+            return result
+        }
+    }
+
+    public func cacheTextFeatures(_ features: [Int64: [Float]], contextKey: Int64) throws {
+        guard !features.isEmpty else { return }
+        try writer.write { db in
+            for (id, feature) in features { try Self.insertTextFeature(db, labelEmbeddingId: id, contextKey: contextKey, feature: feature) }
+        }
+    }
+
+    static func insertTextFeature(_ db: Database, labelEmbeddingId: Int64, contextKey: Int64, feature: [Float]) throws {
+        try db.execute(sql: "INSERT OR IGNORE INTO text_feature (label_embedding_id, context_key, feature) VALUES (?, ?, ?)",
+                       arguments: [labelEmbeddingId, contextKey, FloatBlob.encode(feature)])
+    }
+
+    // MARK: Baselines and evaluations
+
+    public func baseline(stage stageId: Int64, split: Split, protocol: Protocol) throws -> BaselineRecord? {
+        try reader.read { db in
+            try BaselineRecord.filter(Column("stage_id") == stageId && Column("split") == split && Column("protocol") == `protocol`)
+                .fetchOne(db)
+        }
+    }
+
+    /// The latest stored evaluation of a snapshot on a stage.
+    public func latestEvaluation(snapshot: Int64, stage: Int64, split: Split, protocol: Protocol) throws -> EvaluationRecord? {
+        try reader.read { db in
+            try EvaluationRecord.filter(Column("snapshot_id") == snapshot && Column("stage_id") == stage
+                                        && Column("split") == split && Column("protocol") == `protocol`)
+                .order(Column("id").desc).fetchOne(db)
+        }
+    }
+
+    /// Stores evaluations and baselines computed together, in one transaction.
+    public func record(evaluations: [EvaluationRecord], baselines: [BaselineRecord] = []) throws {
+        try writer.write { db in
+            for var evaluation in evaluations { try evaluation.insert(db) }
+            for var baseline in baselines {
+                try baseline.insert(db, onConflict: .ignore)
+            }
+        }
+    }
+
+    // MARK: Committing a stage
+
+    /// Registers the stage (or reuses it when it exists with identical content), stores its
+    /// baseline and writes the snapshot, all in one transaction.
+    public func commit(_ commit: StageCommit) throws -> CommittedStage {
+        try writer.write { db in
+            var registered: RegisteredStage
+            var newlyRegistered = false
+            if let existing = try StageRecord.fetchOne(db, sql: """
+                SELECT stage.* FROM stage JOIN dataset ON dataset.id = stage.dataset_id WHERE dataset.name = ? AND stage.name = ?
+                """, arguments: [commit.dataset, commit.stage]) {
+                var counts: [Split: Int] = [:]
+                for sample in commit.data.samples { counts[sample.split, default: 0] += 1 }
+                registered = RegisteredStage(dataset: commit.dataset, stage: commit.stage, position: existing.position,
+                                             stageId: existing.id!, classes: commit.data.classes.count, train: counts[.train] ?? 0,
+                                             val: counts[.val] ?? 0, test: counts[.test] ?? 0)
+            } else {
+                registered = try registerStage(db, dataset: commit.dataset, stage: commit.stage, data: commit.data)
+                newlyRegistered = true
+            }
+            if let baseline = commit.baseline, baseline.total > 0 {
+                var record = BaselineRecord(stageId: registered.stageId, split: .test, protocol: .task, correct: baseline.correct,
+                                            total: baseline.total, accuracy: 100 * Double(baseline.correct) / Double(baseline.total),
+                                            computedAt: Date())
+                try record.insert(db, onConflict: .ignore)
+            }
+            let snapshot = try commit.snapshot.map { try writeSnapshot(db, $0) }
+            return CommittedStage(registered: registered, newlyRegistered: newlyRegistered, snapshot: snapshot)
+        }
+    }
+}

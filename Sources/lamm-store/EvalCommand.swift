@@ -1,0 +1,55 @@
+import ArgumentParser
+import Continual
+import Foundation
+import Store
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a snapshot on every stage of its dataset up to its own.",
+        discussion: """
+            For each stage: the snapshot's accuracy, zero-shot CLIP's on the same rows, the accuracy
+            the stage had in the snapshot that trained it, and the degradation (the difference; 0 means
+            nothing was forgotten). Percentages 0-100. Every evaluation is stored.
+            """
+    )
+
+    @Option(name: .long, help: "The snapshot id (see `lamm-store snapshots`).")
+    var snapshot: Int64
+
+    @Option(name: .long, help: "Which samples: train, val or test.")
+    var split: Split = .test
+
+    @Option(name: .long, help: "Label space: task (each stage's own classes, as the paper) or class (all classes seen so far).")
+    var `protocol`: Protocol = .task
+
+    @Option(name: .long, help: ArgumentHelp("The store's CLIP checkpoint directory, if it moved since init.", valueName: "dir"))
+    var model: String?
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let evaluation = try store.withStore { labelStore in
+            _ = try labelStore.snapshotSummary(snapshot)
+            let session = try ContinualSession(store: labelStore, modelDirectory: model.map { URL(fileURLWithPath: $0) })
+            return try session.evaluate(snapshot: snapshot, split: split, protocol: `protocol`)
+        }
+        if output.json {
+            try printJSON(evaluation)
+            return
+        }
+        print("snapshot \(evaluation.snapshot): dataset '\(evaluation.dataset)', method \(evaluation.method.rawValue), "
+              + "protocol \(evaluation.protocol.rawValue), split \(evaluation.split.rawValue)")
+        printEvaluationTable(evaluation)
+    }
+}
+
+func printEvaluationTable(_ evaluation: SnapshotEvaluation) {
+    func percent(_ value: Double?) -> String { value.map { String(format: "%.2f", $0) } ?? "-" }
+    func signed(_ value: Double?) -> String { value.map { String(format: "%+.2f", $0) } ?? "-" }
+    printTable(["stage", "accuracy", "zero-shot", "when trained", "degradation", "correct/total"], evaluation.stages.map {
+        [$0.stage, percent($0.accuracy), percent($0.baseline), percent($0.accuracyWhenTrained), signed($0.degradation), "\($0.correct)/\($0.total)"]
+    })
+    print(String(format: "average accuracy: %.2f", evaluation.averageAccuracy))
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Store
+import Training
+
+extension Method: ExpressibleByArgument {}
+extension Protocol: ExpressibleByArgument {}
+extension Split: ExpressibleByArgument {}
+extension LabelTokens: ExpressibleByArgument {}
+extension LabelInitialisation: ExpressibleByArgument {}
+
+/// LAMM's hyper-parameters; the defaults are the official code's (LAMM.md).
+struct TrainingOptions: ParsableArguments {
+    @Option(name: .long, help: "Training rows sampled per class with --seed (default: all given).")
+    var shots: Int?
+
+    @Option(name: .long, help: "Epochs.")
+    var epochs: Int = 50
+
+    @Option(name: .customLong("batch-size"), help: "Samples per step.")
+    var batchSize: Int = 32
+
+    @Option(name: .customLong("lr"), help: "Base learning rate of SGD (cosine schedule).")
+    var learningRate: Float = 0.002
+
+    @Option(name: .long, help: "SGD momentum.")
+    var momentum: Float = 0.9
+
+    @Option(name: .customLong("weight-decay"), help: "SGD weight decay.")
+    var weightDecay: Float = 5e-4
+
+    @Option(name: .customLong("warmup-epochs"), help: "Epochs at the constant warm-up learning rate.")
+    var warmupEpochs: Int = 1
+
+    @Option(name: .customLong("warmup-lr"), help: "The warm-up learning rate.")
+    var warmupLearningRate: Float = 1e-5
+
+    @Option(name: .customLong("lambda-wc"), help: "Weight of L_WC, parameter space (default 1/n, n = shots per class; 0 disables).")
+    var lambdaWC: Float?
+
+    @Option(name: .customLong("lambda-cos"), help: "Weight of L_COS, feature space (0 disables).")
+    var lambdaCOS: Float = 1
+
+    @Option(name: .customLong("lambda-kd"), help: "Weight of L_KD, logit space (0 disables).")
+    var lambdaKD: Float = 0.05
+
+    @Option(name: .long, help: "Temperature T of L_KD.")
+    var temperature: Float = 2
+
+    @Option(name: .long, help: "Seed of shot sampling, batch order and random initialisation; the same seed reproduces a run.")
+    var seed: UInt64 = 1
+
+    @Option(name: .customLong("label-tokens"), help: "Which class-name tokens to train: all, or first (as the official code).")
+    var labelTokens: LabelTokens = .all
+
+    @Option(name: .customLong("label-init"), help: "Initialise the label vectors from the class name (classname) or randomly (random).")
+    var labelInitialisation: LabelInitialisation = .classname
+
+    func validate() throws {
+        if let shots, shots < 1 { throw ValidationError("--shots must be at least 1.") }
+        if epochs < 1 { throw ValidationError("--epochs must be at least 1.") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
+        if warmupEpochs < 0 { throw ValidationError("--warmup-epochs must not be negative.") }
+        for (name, value) in [("--lr", learningRate), ("--momentum", momentum), ("--weight-decay", weightDecay),
+                              ("--warmup-lr", warmupLearningRate), ("--lambda-cos", lambdaCOS), ("--lambda-kd", lambdaKD),
+                              ("--lambda-wc", lambdaWC ?? 0)] where !(value.isFinite && value >= 0) {
+            throw ValidationError("\(name) must be a finite number >= 0.")
+        }
+        if !(temperature.isFinite && temperature > 0) { throw ValidationError("--temperature must be > 0.") }
+    }
+
+    var configuration: LAMMConfiguration {
+        var c = LAMMConfiguration()
+        c.shots = shots
+        c.epochs = epochs
+        c.batchSize = batchSize
+        c.learningRate = learningRate
+        c.momentum = momentum
+        c.weightDecay = weightDecay
+        c.warmupEpochs = warmupEpochs
+        c.warmupLearningRate = warmupLearningRate
+        c.lambdaWC = lambdaWC
+        c.lambdaCOS = lambdaCOS
+        c.lambdaKD = lambdaKD
+        c.temperature = temperature
+        c.seed = seed
+        c.labelTokens = labelTokens
+        c.labelInitialisation = labelInitialisation
+        return c
+    }
+}
