@@ -177,6 +177,26 @@ public final class LAMMTrainer: Sendable {
         return parameters
     }
 
+    /// The hierarchical loss of one batch and its gradient with respect to theta (LAMM.md, Losses):
+    /// forward the trainable prompts, the feature- and logit-space terms over the whole label
+    /// space (frozen classes first), back through the tower, plus lambda1 * L_WC.
+    func objective(_ parameters: Parameters, reference: [Float], images: [Float], labels: [Int],
+                   frozenFeatures: [Float], clipFeatures: [Float], weights: LossWeights) throws -> (LossTerms, [Float]) {
+        let d = dimension
+        let state = try tower.forward(parameters.prompts, vectors: parameters.values)
+        let batch = FeatureLossBatch(imageFeatures: images, labels: labels, textFeatures: frozenFeatures + state.normalizedFeatures,
+                                     clipTextFeatures: clipFeatures, logitScale: logitScale, dimension: d)
+        var (terms, dText) = featureLoss(batch, weights: weights)
+        var gradient = try tower.backward(state, dNormalizedFeatures: Array(dText[(frozenFeatures.count)...]))
+        if weights.wc != 0 {
+            let (wc, wcGradient) = weightConsolidation(parameters.values, reference: reference)
+            terms.wc = wc
+            terms.total += weights.wc * wc
+            for i in gradient.indices { gradient[i] += weights.wc * wcGradient[i] }
+        }
+        return (terms, gradient)
+    }
+
     public func train(_ task: LAMMTask, progress: ((TrainingProgress) -> Void)? = nil) throws -> LAMMResult {
         let start = Date()
         var random = SeededRandom(seed: configuration.seed)
@@ -186,7 +206,6 @@ public final class LAMMTrainer: Sendable {
         let d = dimension
         let frozenFeatures = task.frozen.flatMap(\.textFeature)
         let clipFeatures = task.frozen.flatMap(\.clipTextFeature) + task.trainable.flatMap(\.clipTextFeature)
-        let frozenCount = task.frozen.count
         let sampleCount = task.labels.count
         let batchSize = min(configuration.batchSize, sampleCount)
         // Dassl drops the last incomplete batch when the data hold at least one full batch.
@@ -209,18 +228,8 @@ public final class LAMMTrainer: Sendable {
                     images += task.imageFeatures[(i * d)..<((i + 1) * d)]
                     labels.append(task.labels[i])
                 }
-                let state = try tower.forward(parameters.prompts, vectors: parameters.values)
-                let batch = FeatureLossBatch(imageFeatures: images, labels: labels,
-                                             textFeatures: frozenFeatures + state.normalizedFeatures,
-                                             clipTextFeatures: clipFeatures, logitScale: logitScale, dimension: d)
-                var (terms, dText) = featureLoss(batch, weights: weights)
-                var gradient = try tower.backward(state, dNormalizedFeatures: Array(dText[(frozenCount * d)...]))
-                if weights.wc != 0 {
-                    let (wc, wcGradient) = weightConsolidation(parameters.values, reference: reference)
-                    terms.wc = wc
-                    terms.total += weights.wc * wc
-                    for i in gradient.indices { gradient[i] += weights.wc * wcGradient[i] }
-                }
+                let (terms, gradient) = try objective(parameters, reference: reference, images: images, labels: labels,
+                                                      frozenFeatures: frozenFeatures, clipFeatures: clipFeatures, weights: weights)
                 optimizer.step(&parameters.values, gradient: gradient, learningRate: learningRate)
                 step += 1
                 sum.ce += terms.ce; sum.wc += terms.wc; sum.cos += terms.cos; sum.kd += terms.kd; sum.total += terms.total

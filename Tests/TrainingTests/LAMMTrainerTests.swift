@@ -1,0 +1,111 @@
+import CLIP
+import Foundation
+import Testing
+@testable import Training
+
+@Suite struct LAMMTrainerTests {
+    let model: TinyModel
+    init() throws { model = try TinyModel() }
+
+    func task(frozen: Int = 1) throws -> LAMMTask {
+        let labels = try ["dog", "cat", "golden retriever"].map { try model.template.label(for: $0, tokenizer: model.tokenizer) }
+        let clip = try model.clipFeatures(labels)
+        let d = model.dimension
+        var random = SeededRandom(seed: 11)
+        let frozenClasses = (0..<frozen).map { i in
+            FrozenClass(name: "old\(i)", textFeature: unitVectors(1, d, random: &random), clipTextFeature: unitVectors(1, d, random: &random))
+        }
+        let samples = 8
+        return LAMMTask(frozen: frozenClasses,
+                        trainable: labels.enumerated().map { TrainableClass(label: $1, clipTextFeature: Array(clip[($0 * d)..<(($0 + 1) * d)])) },
+                        imageFeatures: unitVectors(samples, d, random: &random),
+                        labels: (0..<samples).map { $0 % (frozen + 3) }, shots: 4)
+    }
+
+    /// The whole hierarchical loss against central differences through the text tower, with
+    /// respect to every label-vector entry: step 1e-2 in Float, checked to 1e-2 of the largest
+    /// gradient entry (the Float forward limits the difference quotient to about 1e-3 relative).
+    @Test(arguments: [LabelTokens.all, .first])
+    func wholeLossMatchesFiniteDifferences(labelTokens: LabelTokens) throws {
+        var configuration = LAMMConfiguration()
+        configuration.labelTokens = labelTokens
+        let trainer = model.trainer(configuration)
+        let t = try task()
+        var random = SeededRandom(seed: 5)
+        var parameters = trainer.initialParameters(t.trainable, random: &random)
+        let reference = parameters.values
+        for i in parameters.values.indices { parameters.values[i] += 0.05 * random.nextGaussian() }
+        let weights = configuration.lossWeights(shots: t.shots)
+        let frozen = t.frozen.flatMap(\.textFeature)
+        let clip = t.frozen.flatMap(\.clipTextFeature) + t.trainable.flatMap(\.clipTextFeature)
+        func loss(_ p: LAMMTrainer.Parameters) throws -> (LossTerms, [Float]) {
+            try trainer.objective(p, reference: reference, images: t.imageFeatures, labels: t.labels,
+                                  frozenFeatures: frozen, clipFeatures: clip, weights: weights)
+        }
+        let (terms, gradient) = try loss(parameters)
+        #expect(terms.ce > 0 && terms.wc > 0 && terms.cos > 0 && terms.kd > 0)
+        let scale = gradient.map(abs).max()!
+        var worst: (Float, Int) = (0, 0)
+        for i in stride(from: 0, to: gradient.count, by: 3) {
+            var plus = parameters, minus = parameters
+            plus.values[i] += 1e-2
+            minus.values[i] -= 1e-2
+            let numeric = (try loss(plus).0.total - loss(minus).0.total) / 2e-2
+            let error = abs(numeric - gradient[i])
+            if error > worst.0 { worst = (error, i) }
+        }
+        #expect(worst.0 <= 1e-2 * scale, "worst |numeric - analytic| = \(worst.0) at entry \(worst.1) of \(gradient.count), scale \(scale)")
+    }
+
+    @Test func onlyTheFirstTokenIsTrainedWithLabelTokensFirst() throws {
+        var configuration = LAMMConfiguration()
+        configuration.labelTokens = .first
+        configuration.epochs = 3
+        let t = try task(frozen: 0)
+        let result = try model.trainer(configuration).train(t)
+        let w = model.checkpoint.configuration.text.hiddenSize
+        let retriever = t.trainable[2].label.tokenIDs
+        #expect(retriever.count > 1)
+        let vectors = result.labelVectors[2]
+        #expect(vectors.count == retriever.count * w)
+        #expect(Array(vectors[0..<w]) != model.checkpoint.tokenEmbedding(row: retriever[0]))
+        for (k, id) in retriever.enumerated().dropFirst() {
+            #expect(Array(vectors[(k * w)..<((k + 1) * w)]) == model.checkpoint.tokenEmbedding(row: id))
+        }
+    }
+
+    @Test func theSameSeedReproducesARunBitForBit() throws {
+        var configuration = LAMMConfiguration()
+        configuration.epochs = 4
+        configuration.batchSize = 3
+        configuration.labelInitialisation = .random
+        let a = try model.trainer(configuration).train(try task())
+        let b = try model.trainer(configuration).train(try task())
+        #expect(a.labelVectors == b.labelVectors)
+        #expect(a.lossCurve == b.lossCurve)
+        configuration.seed = 2
+        let c = try model.trainer(configuration).train(try task())
+        #expect(c.labelVectors != a.labelVectors)
+        #expect(a.steps == 4 * (8 / 3))
+    }
+
+    @Test func trainingLowersTheLoss() throws {
+        var configuration = LAMMConfiguration()
+        configuration.epochs = 30
+        configuration.learningRate = 0.05
+        let result = try model.trainer(configuration).train(try task(frozen: 0))
+        #expect(result.lossCurve.count == 30)
+        #expect(result.lossCurve.last!.terms.ce < result.lossCurve[1].terms.ce)
+    }
+
+    @Test func promptLayout() throws {
+        let label = try model.template.label(for: "golden retriever", tokenizer: model.tokenizer)
+        let ids = model.template.tokenIDs(label: label.tokenIDs)
+        #expect(ids.first == model.tokenizer.startOfText && ids.last == model.tokenizer.endOfText)
+        #expect(ids == (try model.tokenizer.tokenize("a photo of a golden retriever.")))
+        #expect(model.template.labelStart == 5)
+        #expect(throws: PromptError.emptyLabel(className: "   ")) { try model.template.label(for: "   ", tokenizer: model.tokenizer) }
+        let long = String(repeating: "dog ", count: 80)
+        #expect(throws: PromptError.self) { try model.template.label(for: long, tokenizer: model.tokenizer) }
+    }
+}
