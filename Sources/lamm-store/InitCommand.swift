@@ -1,5 +1,5 @@
 import ArgumentParser
-import CLIP
+import Continual
 import Foundation
 import Store
 
@@ -26,14 +26,7 @@ struct InitCommand: ParsableCommand {
 
     func run() throws {
         // Check the checkpoint completely before the store file is created or touched.
-        let directory = URL(fileURLWithPath: model).standardizedFileURL
-        let files = try CLIPCheckpointFiles(directory: directory)
-        _ = try CLIPCheckpoint(directory: directory)
-        let record = ModelRecord(
-            name: name ?? directory.lastPathComponent, directory: directory.path, weightsFile: files.weights.lastPathComponent,
-            weightsSha256: try sha256(ofFile: files.weights),
-            configJson: try String(contentsOf: files.configurationFile, encoding: .utf8),
-            tokenEmbeddingWidth: files.configuration.text.hiddenSize, featureWidth: files.configuration.projectionDim)
+        let record = try ModelRecord.describing(checkpoint: URL(fileURLWithPath: model).standardizedFileURL, name: name)
         let (bound, model) = try store.withStore(.createIfMissing) { labelStore in
             (try labelStore.bindModel(record), try labelStore.requireModel())
         }

@@ -20,11 +20,7 @@ final class Workspace {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("continual-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         store = try LabelStore.open(path: directory.appendingPathComponent("store.sqlite").path, mode: .createIfMissing)
-        let files = try CLIPCheckpointFiles(directory: tinyModel)
-        try store.bindModel(ModelRecord(name: "tiny", directory: tinyModel.path, weightsFile: "model.safetensors",
-                                        weightsSha256: try sha256(ofFile: files.weights),
-                                        configJson: try String(contentsOf: files.configurationFile, encoding: .utf8),
-                                        tokenEmbeddingWidth: 32, featureWidth: 24))
+        try store.bindModel(try ModelRecord.describing(checkpoint: tinyModel))
         session = try ContinualSession(store: store)
     }
 
