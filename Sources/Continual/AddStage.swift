@@ -65,12 +65,16 @@ public enum AddStageEvent: Sendable {
 }
 
 extension ContinualSession {
+    /// The methods `addStage` can produce.
+    public static let trainableMethods: [Method] = [.zeroshot, .lamm]
+
     /// Registers a stage's classes and samples, stores the zero-shot baseline, trains the new
     /// classes' label vectors (LAMM) and writes one snapshot whose parent is the dataset's latest
     /// snapshot of the same method, all in one transaction at the end: an error at any point
     /// leaves the store as it was.
     public func addStage(_ request: AddStageRequest, progress: ((AddStageEvent) -> Void)? = nil) throws -> AddStageResult {
         if let shots = request.configuration.shots, shots < 1 { throw ContinualError.invalidShots(shots) }
+        guard Self.trainableMethods.contains(request.method) else { throw ContinualError.methodUnavailable(method: request.method.rawValue) }
         var warnings: [String] = []
         let datasetName: String
         if let dataset = request.dataset {
@@ -178,7 +182,7 @@ extension ContinualSession {
             }
             result = run
         default:
-            throw ContinualError.methodUnavailable(method: request.method.rawValue)
+            preconditionFailure("checked against trainableMethods above")
         }
 
         let configuration = SnapshotConfiguration(

@@ -26,7 +26,7 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
         case let .nothingToEvaluate(snapshot, split, stages):
             return "snapshot \(snapshot): nothing to evaluate, stages \(stages.joined(separator: ", ")) have no \(split) rows. Register \(split) rows, or pass another --split."
         case let .methodUnavailable(method):
-            return "--method \(method) cannot train in this version; use lamm or zeroshot."
+            return "--method \(method) cannot train in this version; use one of \(ContinualSession.trainableMethods.map(\.rawValue).joined(separator: ", "))."
         case let .invalidShots(shots):
             return "--shots \(shots): shots must be at least 1."
         }

@@ -18,6 +18,7 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case classRegisteredEarlier(file: String, line: Int, className: String, dataset: String, stage: String)
     case unknownSnapshot(id: Int64, latest: Int64?)
     case snapshotsOfDifferentDatasets(a: Int64, b: Int64)
+    case snapshotOfAnotherDataset(id: Int64, dataset: String, requested: String)
     case missingLabelEmbedding(className: String, snapshotStage: String)
     case labelWidth(className: String, expected: Int, found: Int)
     case notAClassOfStage(className: String, stage: String)
@@ -55,6 +56,8 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
             return "no snapshot \(id) in the store" + (latest.map { " (snapshots run from 1 to \($0))." } ?? " (it has none yet).") + " List them with `lamm-store snapshots`."
         case let .snapshotsOfDifferentDatasets(a, b):
             return "snapshots \(a) and \(b) belong to different datasets; diff compares snapshots of one dataset."
+        case let .snapshotOfAnotherDataset(id, dataset, requested):
+            return "snapshot \(id) belongs to dataset '\(dataset)', not '\(requested)'. Pick a snapshot of '\(requested)' with `lamm-store snapshots --dataset \(requested)`."
         case let .missingLabelEmbedding(className, stage):
             return "class '\(className)' has no label embedding for a snapshot of stage \(stage): it is neither trained now nor held by the parent snapshot."
         case let .labelWidth(className, expected, found):

@@ -23,6 +23,9 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Label space: task (each stage's own classes, as the paper) or class (all classes seen so far).")
     var `protocol`: Protocol = .task
 
+    @Option(name: .long, help: "The dataset the snapshot must belong to (a check against evaluating the wrong one).")
+    var dataset: String?
+
     @Option(name: .long, help: ArgumentHelp("The store's CLIP checkpoint directory, if it moved since init.", valueName: "dir"))
     var model: String?
 
@@ -31,7 +34,11 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         let evaluation = try store.withStore { labelStore in
-            _ = try labelStore.snapshotSummary(snapshot)
+            let summary = try labelStore.snapshotSummary(snapshot)
+            if let dataset, dataset != summary.dataset {
+                _ = try labelStore.resolveDataset(dataset)
+                throw StoreError.snapshotOfAnotherDataset(id: snapshot, dataset: summary.dataset, requested: dataset)
+            }
             let session = try ContinualSession(store: labelStore, modelDirectory: model.map { URL(fileURLWithPath: $0) })
             return try session.evaluate(snapshot: snapshot, split: split, protocol: `protocol`)
         }
