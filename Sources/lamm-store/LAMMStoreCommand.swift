@@ -20,6 +20,7 @@ struct LAMMStoreCommand: ParsableCommand {
             EvalCommand.self,
             VerifyCommand.self,
             TokenizeCommand.self,
+            EncodeTextCommand.self,
         ]
     )
 }

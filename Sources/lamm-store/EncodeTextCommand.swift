@@ -1,0 +1,58 @@
+import ArgumentParser
+import CLIP
+import Foundation
+
+/// `lamm-store encode-text`: CLIP's L2-normalised text features of texts, for users ("how
+/// close are these two labels for CLIP?") and for parity checks against other implementations.
+struct EncodeTextCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encode-text",
+        abstract: "Print CLIP's L2-normalised text features of texts.",
+        discussion: """
+            Loads the checkpoint from the model directory (Hugging Face or open_clip layout) and runs
+            each text, framed by start and end of text, through the text tower. Put -- before texts
+            that start with a dash.
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("The CLIP checkpoint directory.", valueName: "dir"))
+    var model: String
+
+    @Flag(name: .long, help: "Cut texts longer than the context instead of refusing them.")
+    var truncate = false
+
+    @Flag(name: .long, help: "Print one JSON array of {\"text\", \"feature\"} objects.")
+    var json = false
+
+    @Argument(help: "The texts to encode.")
+    var texts: [String] = []
+
+    func validate() throws {
+        guard !texts.isEmpty else { throw ValidationError("Give at least one text to encode.") }
+    }
+
+    struct Line: Encodable {
+        let text: String
+        let feature: [Float]
+    }
+
+    func run() throws {
+        let directory = URL(fileURLWithPath: model)
+        let checkpoint = try CLIPCheckpoint(directory: directory)
+        let tokenizer = try CLIPTokenizer(directory: directory)
+        let context = checkpoint.configuration.text.maxPositions
+        let ids = try texts.map { try tokenizer.tokenize($0, contextLength: context, truncate: truncate) }
+        let features = try TextTower(checkpoint).encode(tokenIDs: ids, normalized: true)
+        let d = checkpoint.configuration.projectionDim
+        let lines = texts.enumerated().map { Line(text: $1, feature: Array(features[($0 * d)..<(($0 + 1) * d)])) }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(lines), as: UTF8.self))
+        } else {
+            for line in lines {
+                print("\(line.text): [" + line.feature.map { String(format: "%.6f", $0) }.joined(separator: ", ") + "]")
+            }
+        }
+    }
+}
