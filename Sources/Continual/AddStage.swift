@@ -147,7 +147,7 @@ extension ContinualSession {
         // The new classes' label vectors: CLIP's word embeddings (zeroshot) or trained (LAMM).
         var trained: [String: TokenVectors] = [:]
         var features: [String: [Float]] = [:]
-        var result: LAMMResult?
+        var result: TrainingResult?
         switch request.method {
         case .zeroshot:
             for (c, label) in labels.enumerated() {
@@ -166,7 +166,7 @@ extension ContinualSession {
                 }
             }
             let chosen = byClass.flatMap { $0 }.sorted()
-            let task = LAMMTask(
+            let task = TrainingTask(
                 frozen: frozen,
                 trainable: labels.enumerated().map { c, label in
                     TrainableClass(label: label, clipTextFeature: Array(clipFeatures[(c * d)..<((c + 1) * d)]))
@@ -174,7 +174,7 @@ extension ContinualSession {
                 imageFeatures: normalized(chosen.flatMap { data.samples[$0].feature }, dimension: d),
                 labels: chosen.map { frozen.count + data.samples[$0].classIndex },
                 shots: shots)
-            let trainer = LAMMTrainer(checkpoint: checkpoint, tower: tower, template: template, configuration: request.configuration)
+            let trainer = Trainer(checkpoint: checkpoint, tower: tower, template: template, configuration: request.configuration)
             let run = try trainer.train(task) { progress?(.training($0)) }
             for (c, label) in labels.enumerated() {
                 trained[label.name] = TokenVectors(tokenCount: label.tokenIDs.count, width: width, values: run.labelVectors[c])

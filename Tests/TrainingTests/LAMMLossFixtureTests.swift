@@ -37,7 +37,8 @@ import Testing
         }
         let trainer = model.trainer()
         var random = SeededRandom(seed: 1)
-        var parameters = trainer.initialParameters(labels.map { TrainableClass(label: $0, clipTextFeature: []) }, random: &random)
+        let task = TrainingTask(trainable: labels.map { TrainableClass(label: $0, clipTextFeature: []) }, imageFeatures: [], labels: [], shots: 4)
+        var parameters = trainer.initialParameters(task, random: &random)
         let initial = try reference.floats("label_init")
         #expect(parameters.values == initial)
         parameters.values = try reference.floats("label_vectors")

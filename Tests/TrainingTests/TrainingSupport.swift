@@ -24,8 +24,8 @@ struct TinyModel {
 
     var dimension: Int { checkpoint.configuration.projectionDim }
 
-    func trainer(_ configuration: LAMMConfiguration = .init()) -> LAMMTrainer {
-        LAMMTrainer(checkpoint: checkpoint, tower: tower, template: template, configuration: configuration)
+    func trainer(_ configuration: LAMMConfiguration = .init()) -> Trainer {
+        Trainer(checkpoint: checkpoint, tower: tower, template: template, configuration: configuration)
     }
 
     func clipFeatures(_ labels: [ClassLabel]) throws -> [Float] {

@@ -16,7 +16,20 @@ public enum LabelInitialisation: String, Codable, Sendable, CaseIterable {
     case random
 }
 
-/// Hyper-parameters of a LAMM run, defaulting to the official code's (LAMM.md, Training setup).
+/// What a run trains (LAMM.md): LAMM the label vectors `<M_i>` with the hierarchical loss; CoOp
+/// the shared context vectors with cross-entropy; CoOp+LAMM both, with the hierarchical loss.
+public enum TrainingMethod: String, Codable, Sendable, CaseIterable {
+    case lamm
+    case coop
+    case coopLAMM = "coop+lamm"
+
+    public var trainsLabels: Bool { self != .coop }
+    public var trainsContext: Bool { self != .lamm }
+    /// CoOp is trained with cross-entropy alone.
+    public var usesHierarchicalLoss: Bool { self != .coop }
+}
+
+/// Hyper-parameters of a run, defaulting to the official code's (LAMM.md, Training setup).
 public struct LAMMConfiguration: Codable, Sendable, Equatable {
     public var learningRate: Float = 0.002
     public var momentum: Float = 0.9
@@ -35,6 +48,9 @@ public struct LAMMConfiguration: Codable, Sendable, Equatable {
     public var labelInitialisation: LabelInitialisation = .classname
     /// Training rows per class; nil means all that were given.
     public var shots: Int?
+    /// CoOp's context length: 4 starts from the words of `a photo of a`; any other length starts
+    /// from N(0, 0.02^2), as CoOp's other setting.
+    public var contextLength: Int = 4
 
     public init() {}
 
@@ -46,9 +62,14 @@ public struct LAMMConfiguration: Codable, Sendable, Equatable {
     public func lossWeights(shots: Int) -> LossWeights {
         LossWeights(wc: lambdaWC ?? 1 / Float(max(shots, 1)), cos: lambdaCOS, kd: lambdaKD, temperature: temperature)
     }
+
+    /// The weights a method trains with: CoOp's cross-entropy alone, or the hierarchical loss.
+    public func lossWeights(shots: Int, method: TrainingMethod) -> LossWeights {
+        method.usesHierarchicalLoss ? lossWeights(shots: shots) : LossWeights(wc: 0, cos: 0, kd: 0, temperature: temperature)
+    }
 }
 
-/// A class whose label vectors are trained.
+/// A class whose label vectors are trained (LAMM), or whose prompt is (CoOp).
 public struct TrainableClass: Sendable {
     public var label: ClassLabel
     /// psi(y_i), CLIP's original prompt feature, L2-normalised [D].
@@ -60,7 +81,8 @@ public struct TrainableClass: Sendable {
     }
 }
 
-/// A class of the label space that is not trained (`--protocol class`: earlier stages' classes).
+/// A class of the label space whose text feature does not change (`--protocol class` under
+/// LAMM: earlier stages' classes, with their stored label vectors and the fixed template).
 public struct FrozenClass: Sendable {
     public var name: String
     /// Its text feature with its stored label vectors, L2-normalised [D].
@@ -74,20 +96,42 @@ public struct FrozenClass: Sendable {
     }
 }
 
-/// What a LAMM run trains on. The label space is `frozen` followed by `trainable`; labels
-/// index into it.
-public struct LAMMTask: Sendable {
+/// A class of the label space whose label vectors stay fixed but whose prompt moves with the
+/// trained context (`--protocol class` under CoOp and CoOp+LAMM).
+public struct ContextBoundClass: Sendable {
+    public var name: String
+    /// Its stored label vectors, tokens x W.
+    public var labelVectors: [Float]
+    public var clipTextFeature: [Float]
+
+    public init(name: String, labelVectors: [Float], clipTextFeature: [Float]) {
+        self.name = name
+        self.labelVectors = labelVectors
+        self.clipTextFeature = clipTextFeature
+    }
+}
+
+/// What a run trains on. The label space is `frozen`, then `contextBound`, then `trainable`;
+/// labels index into it.
+public struct TrainingTask: Sendable {
     public var frozen: [FrozenClass]
+    public var contextBound: [ContextBoundClass]
     public var trainable: [TrainableClass]
+    /// Where CoOp's context starts, contextLength x W (a parent snapshot's, to continue it);
+    /// nil for the configuration's initialisation.
+    public var context: [Float]?
     /// L2-normalised image features [N, D] of the training samples.
     public var imageFeatures: [Float]
     public var labels: [Int]
     /// n, the shots per class (lambda1 = 1/n).
     public var shots: Int
 
-    public init(frozen: [FrozenClass] = [], trainable: [TrainableClass], imageFeatures: [Float], labels: [Int], shots: Int) {
+    public init(frozen: [FrozenClass] = [], contextBound: [ContextBoundClass] = [], trainable: [TrainableClass],
+                context: [Float]? = nil, imageFeatures: [Float], labels: [Int], shots: Int) {
         self.frozen = frozen
+        self.contextBound = contextBound
         self.trainable = trainable
+        self.context = context
         self.imageFeatures = imageFeatures
         self.labels = labels
         self.shots = shots
@@ -112,51 +156,79 @@ public struct EpochLoss: Codable, Sendable, Equatable {
     public var terms: LossTerms
 }
 
-public struct LAMMResult: Sendable {
+public struct TrainingResult: Sendable {
     /// Every trainable class's label vectors after training, tokens x W (all class-name tokens,
-    /// the untrained ones unchanged), in the order of `LAMMTask.trainable`.
+    /// the untrained ones CLIP's word embeddings), in the order of `TrainingTask.trainable`.
     public var labelVectors: [[Float]]
-    /// L2-normalised text features of the trained prompts [C, D].
+    /// The trained context, contextLength x W, for methods that train one.
+    public var context: [Float]?
+    /// L2-normalised text features of the trainable classes' final prompts [C, D].
     public var textFeatures: [Float]
     public var lossCurve: [EpochLoss]
     public var seconds: Double
     public var steps: Int
 }
 
-/// Trains the label vectors `<M_i>` of new classes with LAMM's hierarchical loss, through the
-/// frozen text tower. Nothing but those vectors changes.
-public final class LAMMTrainer: Sendable {
+/// Trains prompt vectors through the frozen text tower: LAMM's label vectors `<M_i>` of the new
+/// classes, CoOp's shared context, or both. Nothing else changes.
+public final class Trainer: Sendable {
     public let tower: TextTower
     public let template: PromptTemplate
     public let tokenEmbedding: @Sendable (Int) -> [Float]
     public let logitScale: Float
     public let configuration: LAMMConfiguration
+    public let method: TrainingMethod
 
-    public init(checkpoint: CLIPCheckpoint, tower: TextTower, template: PromptTemplate, configuration: LAMMConfiguration) {
+    public init(checkpoint: CLIPCheckpoint, tower: TextTower, template: PromptTemplate, configuration: LAMMConfiguration,
+                method: TrainingMethod = .lamm) {
         self.tower = tower
         self.template = template
         self.tokenEmbedding = { checkpoint.tokenEmbedding(row: $0) }
         self.logitScale = checkpoint.logitScale
         self.configuration = configuration
+        self.method = method
     }
 
     var width: Int { tower.configuration.text.hiddenSize }
     var dimension: Int { tower.configuration.projectionDim }
 
-    /// Prompts z_i with their trainable rows, and the parameter matrix they read.
+    /// Prompts with their trainable rows, and the parameter matrix theta they read: the context
+    /// rows first (CoOp), then the label rows (LAMM). Vectors after theta are fixed (the label
+    /// vectors of context-bound classes).
     struct Parameters {
         var prompts: [PromptRows]
         /// theta, [R, W].
         var values: [Float]
-        /// Where each class's trainable rows start in `values`, and how many.
+        /// Fixed vectors read by prompts, after theta in the tower's vector matrix.
+        var fixed: [Float] = []
+        var contextRows: Int
+        /// Where each trainable class's label rows start in `values`, and how many.
         var ranges: [Range<Int>]
+
+        var vectors: [Float] { fixed.isEmpty ? values : values + fixed }
     }
 
-    func initialParameters(_ classes: [TrainableClass], random: inout SeededRandom) -> Parameters {
-        var parameters = Parameters(prompts: [], values: [], ranges: [])
-        for cls in classes {
+    /// The initial context: a parent's, else the words of the template's prefix (CoOp's
+    /// `ctx_init`) when the length matches, else N(0, 0.02^2).
+    func initialContext(_ given: [Float]?, random: inout SeededRandom) -> [Float] {
+        if let given { return given }
+        if configuration.contextLength == template.prefix.count { return template.prefix.flatMap(tokenEmbedding) }
+        return (0..<(configuration.contextLength * width)).map { _ in 0.02 * random.nextGaussian() }
+    }
+
+    func initialParameters(_ task: TrainingTask, random: inout SeededRandom) -> Parameters {
+        let context = method.trainsContext ? initialContext(task.context, random: &random) : []
+        let contextRows = context.count / width
+        var parameters = Parameters(prompts: [], values: context, contextRows: contextRows, ranges: [])
+        func prompt(_ label: [PromptRow]) -> PromptRows {
+            guard method.trainsContext else { return template.prompt(label: label) }
+            let rows: [PromptRow] = [.token(template.startOfText)] + (0..<contextRows).map { .vector(index: $0) } + label
+                + template.suffix.map { .token($0) } + [.token(template.endOfText)]
+            return PromptRows(rows)
+        }
+        for cls in task.trainable {
             let ids = cls.label.tokenIDs
-            let trainedCount = configuration.labelTokens == .all ? ids.count : 1
+            let trainedCount = !method.trainsLabels ? 0 : configuration.labelTokens == .all ? ids.count : 1
             let first = parameters.values.count / width
             var rows: [PromptRow] = []
             for (t, id) in ids.enumerated() {
@@ -171,41 +243,60 @@ public final class LAMMTrainer: Sendable {
                     rows.append(.token(id))
                 }
             }
-            parameters.prompts.append(template.prompt(label: rows))
+            parameters.prompts.append(prompt(rows))
             parameters.ranges.append(first..<(first + trainedCount))
+        }
+        // Context-bound classes read their fixed label vectors after theta.
+        let thetaRows = parameters.values.count / width
+        for cls in task.contextBound {
+            let first = thetaRows + parameters.fixed.count / width
+            parameters.prompts.append(prompt((0..<(cls.labelVectors.count / width)).map { .vector(index: first + $0) }))
+            parameters.fixed += cls.labelVectors
         }
         return parameters
     }
 
-    /// The hierarchical loss of one batch and its gradient with respect to theta (LAMM.md, Losses):
-    /// forward the trainable prompts, the feature- and logit-space terms over the whole label
-    /// space (frozen classes first), back through the tower, plus lambda1 * L_WC.
+    /// The loss of one batch and its gradient with respect to theta (LAMM.md, Losses): forward
+    /// the prompts, the feature- and logit-space terms over the whole label space (frozen classes
+    /// first), back through the tower, plus lambda1 * L_WC on the label rows (the context has no
+    /// word to stay near).
     func objective(_ parameters: Parameters, reference: [Float], images: [Float], labels: [Int],
                    frozenFeatures: [Float], clipFeatures: [Float], weights: LossWeights) throws -> (LossTerms, [Float]) {
+        let state = try tower.forward(parameters.prompts, vectors: parameters.vectors)
+        // The tower returns the trainable classes' features first, then the context-bound ones';
+        // the label space puts the context-bound classes before the trainable ones.
         let d = dimension
-        let state = try tower.forward(parameters.prompts, vectors: parameters.values)
-        let batch = FeatureLossBatch(imageFeatures: images, labels: labels, textFeatures: frozenFeatures + state.normalizedFeatures,
+        let trainableCount = parameters.ranges.count
+        let features = state.normalizedFeatures
+        let trainableFeatures = features[0..<(trainableCount * d)]
+        let boundFeatures = features[(trainableCount * d)...]
+        let batch = FeatureLossBatch(imageFeatures: images, labels: labels,
+                                     textFeatures: frozenFeatures + boundFeatures + trainableFeatures,
                                      clipTextFeatures: clipFeatures, logitScale: logitScale, dimension: d)
         var (terms, dText) = featureLoss(batch, weights: weights)
-        var gradient = try tower.backward(state, dNormalizedFeatures: Array(dText[(frozenFeatures.count)...]))
+        let dBound = dText[(frozenFeatures.count)..<(frozenFeatures.count + boundFeatures.count)]
+        let dTrainable = dText[(frozenFeatures.count + boundFeatures.count)...]
+        var gradient = Array(try tower.backward(state, dNormalizedFeatures: Array(dTrainable + dBound))[0..<parameters.values.count])
         if weights.wc != 0 {
-            let (wc, wcGradient) = weightConsolidation(parameters.values, reference: reference)
+            let labelStart = parameters.contextRows * width
+            let (wc, wcGradient) = weightConsolidation(Array(parameters.values[labelStart...]), reference: Array(reference[labelStart...]))
             terms.wc = wc
             terms.total += weights.wc * wc
-            for i in gradient.indices { gradient[i] += weights.wc * wcGradient[i] }
+            for i in wcGradient.indices { gradient[labelStart + i] += weights.wc * wcGradient[i] }
         }
         return (terms, gradient)
     }
 
-    public func train(_ task: LAMMTask, progress: ((TrainingProgress) -> Void)? = nil) throws -> LAMMResult {
+    public func train(_ task: TrainingTask, progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingResult {
         let start = Date()
         var random = SeededRandom(seed: configuration.seed)
-        var parameters = initialParameters(task.trainable, random: &random)
+        var parameters = initialParameters(task, random: &random)
         let reference = parameters.values
-        let weights = configuration.lossWeights(shots: task.shots)
+        let weights = configuration.lossWeights(shots: task.shots, method: method)
         let d = dimension
         let frozenFeatures = task.frozen.flatMap(\.textFeature)
-        let clipFeatures = task.frozen.flatMap(\.clipTextFeature) + task.trainable.flatMap(\.clipTextFeature)
+        let clipFeatures = task.frozen.flatMap(\.clipTextFeature) + task.contextBound.flatMap(\.clipTextFeature)
+            + task.trainable.flatMap(\.clipTextFeature)
         let sampleCount = task.labels.count
         let batchSize = min(configuration.batchSize, sampleCount)
         // Dassl drops the last incomplete batch when the data hold at least one full batch.
@@ -245,7 +336,7 @@ public final class LAMMTrainer: Sendable {
                                    terms: LossTerms(ce: sum.ce / n, wc: sum.wc / n, cos: sum.cos / n, kd: sum.kd / n, total: sum.total / n)))
         }
 
-        let final = try tower.forward(parameters.prompts, vectors: parameters.values)
+        let final = try tower.forward(Array(parameters.prompts.prefix(task.trainable.count)), vectors: parameters.vectors)
         let labelVectors = task.trainable.enumerated().map { c, cls -> [Float] in
             let trained = parameters.ranges[c]
             return cls.label.tokenIDs.enumerated().flatMap { t, id -> [Float] in
@@ -253,7 +344,9 @@ public final class LAMMTrainer: Sendable {
                                   : tokenEmbedding(id)
             }
         }
-        return LAMMResult(labelVectors: labelVectors, textFeatures: final.normalizedFeatures, lossCurve: curve,
-                          seconds: Date().timeIntervalSince(start), steps: step)
+        return TrainingResult(labelVectors: labelVectors,
+                              context: method.trainsContext ? Array(parameters.values[0..<(parameters.contextRows * width)]) : nil,
+                              textFeatures: final.normalizedFeatures, lossCurve: curve,
+                              seconds: Date().timeIntervalSince(start), steps: step)
     }
 }

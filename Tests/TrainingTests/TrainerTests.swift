@@ -3,11 +3,11 @@ import Foundation
 import Testing
 @testable import Training
 
-@Suite struct LAMMTrainerTests {
+@Suite struct TrainerTests {
     let model: TinyModel
     init() throws { model = try TinyModel() }
 
-    func task(frozen: Int = 1) throws -> LAMMTask {
+    func task(frozen: Int = 1) throws -> TrainingTask {
         let labels = try ["dog", "cat", "golden retriever"].map { try model.template.label(for: $0, tokenizer: model.tokenizer) }
         let clip = try model.clipFeatures(labels)
         let d = model.dimension
@@ -16,7 +16,7 @@ import Testing
             FrozenClass(name: "old\(i)", textFeature: unitVectors(1, d, random: &random), clipTextFeature: unitVectors(1, d, random: &random))
         }
         let samples = 8
-        return LAMMTask(frozen: frozenClasses,
+        return TrainingTask(frozen: frozenClasses,
                         trainable: labels.enumerated().map { TrainableClass(label: $1, clipTextFeature: Array(clip[($0 * d)..<(($0 + 1) * d)])) },
                         imageFeatures: unitVectors(samples, d, random: &random),
                         labels: (0..<samples).map { $0 % (frozen + 3) }, shots: 4)
@@ -32,13 +32,13 @@ import Testing
         let trainer = model.trainer(configuration)
         let t = try task()
         var random = SeededRandom(seed: 5)
-        var parameters = trainer.initialParameters(t.trainable, random: &random)
+        var parameters = trainer.initialParameters(t, random: &random)
         let reference = parameters.values
         for i in parameters.values.indices { parameters.values[i] += 0.05 * random.nextGaussian() }
         let weights = configuration.lossWeights(shots: t.shots)
         let frozen = t.frozen.flatMap(\.textFeature)
         let clip = t.frozen.flatMap(\.clipTextFeature) + t.trainable.flatMap(\.clipTextFeature)
-        func loss(_ p: LAMMTrainer.Parameters) throws -> (LossTerms, [Float]) {
+        func loss(_ p: Trainer.Parameters) throws -> (LossTerms, [Float]) {
             try trainer.objective(p, reference: reference, images: t.imageFeatures, labels: t.labels,
                                   frozenFeatures: frozen, clipFeatures: clip, weights: weights)
         }
