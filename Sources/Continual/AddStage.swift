@@ -66,7 +66,7 @@ public enum AddStageEvent: Sendable {
 
 extension ContinualSession {
     /// The methods `addStage` can produce.
-    public static let trainableMethods: [Method] = [.zeroshot, .lamm]
+    public static let trainableMethods: [Method] = [.zeroshot, .lamm, .coop, .coopLAMM]
 
     /// Registers a stage's classes and samples, stores the zero-shot baseline, trains the new
     /// classes' label vectors (LAMM) and writes one snapshot whose parent is the dataset's latest
@@ -148,6 +148,7 @@ extension ContinualSession {
         var trained: [String: TokenVectors] = [:]
         var features: [String: [Float]] = [:]
         var result: TrainingResult?
+        var contextVectors: TokenVectors?
         switch request.method {
         case .zeroshot:
             for (c, label) in labels.enumerated() {
@@ -155,31 +156,45 @@ extension ContinualSession {
                                                    values: label.tokenIDs.flatMap { checkpoint.tokenEmbedding(row: $0) })
                 features[label.name] = Array(clipFeatures[(c * d)..<((c + 1) * d)])
             }
-        case .lamm:
+        case .lamm, .coop, .coopLAMM:
+            let method = TrainingMethod(rawValue: request.method.rawValue)!
+            // CoOp's context continues from the parent snapshot's.
+            let parentContext = try lineage.last.flatMap { try context(ofSnapshot: $0.id) }
             var frozen: [FrozenClass] = []
+            var contextBound: [ContextBoundClass] = []
             if request.trainingProtocol == .class, !parentRows.isEmpty {
-                let old = try textFeatures(parentRows)
                 let oldClip = try clipTextFeatures(parentRows.map(\.classRecord.name))
-                frozen = parentRows.indices.map { i in
-                    FrozenClass(name: parentRows[i].classRecord.name, textFeature: Array(old[(i * d)..<((i + 1) * d)]),
-                                clipTextFeature: Array(oldClip[(i * d)..<((i + 1) * d)]))
+                if method.trainsContext {
+                    contextBound = parentRows.indices.map { i in
+                        ContextBoundClass(name: parentRows[i].classRecord.name, labelVectors: parentRows[i].vectors.values,
+                                          clipTextFeature: Array(oldClip[(i * d)..<((i + 1) * d)]))
+                    }
+                } else {
+                    let old = try textFeatures(parentRows, context: parentContext)
+                    frozen = parentRows.indices.map { i in
+                        FrozenClass(name: parentRows[i].classRecord.name, textFeature: Array(old[(i * d)..<((i + 1) * d)]),
+                                    clipTextFeature: Array(oldClip[(i * d)..<((i + 1) * d)]))
+                    }
                 }
             }
             let chosen = byClass.flatMap { $0 }.sorted()
+            let oldCount = frozen.count + contextBound.count
             let task = TrainingTask(
-                frozen: frozen,
+                frozen: frozen, contextBound: contextBound,
                 trainable: labels.enumerated().map { c, label in
                     TrainableClass(label: label, clipTextFeature: Array(clipFeatures[(c * d)..<((c + 1) * d)]))
                 },
+                context: method.trainsContext ? parentContext?.vectors.values : nil,
                 imageFeatures: normalized(chosen.flatMap { data.samples[$0].feature }, dimension: d),
-                labels: chosen.map { frozen.count + data.samples[$0].classIndex },
+                labels: chosen.map { oldCount + data.samples[$0].classIndex },
                 shots: shots)
-            let trainer = Trainer(checkpoint: checkpoint, tower: tower, template: template, configuration: request.configuration)
+            let trainer = Trainer(checkpoint: checkpoint, tower: tower, template: template, configuration: request.configuration, method: method)
             let run = try trainer.train(task) { progress?(.training($0)) }
             for (c, label) in labels.enumerated() {
                 trained[label.name] = TokenVectors(tokenCount: label.tokenIDs.count, width: width, values: run.labelVectors[c])
                 features[label.name] = Array(run.textFeatures[(c * d)..<((c + 1) * d)])
             }
+            contextVectors = run.context.map { TokenVectors(tokenCount: $0.count / width, width: width, values: $0) }
             result = run
         default:
             preconditionFailure("checked against trainableMethods above")
@@ -187,8 +202,8 @@ extension ContinualSession {
 
         let configuration = SnapshotConfiguration(
             method: request.method, trainingProtocol: request.trainingProtocol, template: "a photo of a {}.", shots: shots,
-            lossWeights: request.method == .lamm ? request.configuration.lossWeights(shots: shots) : nil,
-            lamm: request.method == .lamm ? request.configuration : nil,
+            lossWeights: TrainingMethod(rawValue: request.method.rawValue).map { request.configuration.lossWeights(shots: shots, method: $0) },
+            lamm: request.method == .zeroshot ? nil : request.configuration,
             stageFile: request.csv.standardizedFileURL.path, featuresFile: request.features?.standardizedFileURL.path)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -197,6 +212,7 @@ extension ContinualSession {
                                    configJSON: String(decoding: try encoder.encode(configuration), as: UTF8.self),
                                    lossCurveJSON: String(decoding: try encoder.encode(result?.lossCurve ?? []), as: UTF8.self))
         snapshot.textFeatures = features
+        snapshot.contextVectors = contextVectors
         let committed = try store.commit(StageCommit(dataset: datasetName, stage: stageName, data: data,
                                                      baseline: baseline.map { ($0.correct, $0.total) }, snapshot: snapshot))
         return AddStageResult(snapshot: try store.snapshotSummary(committed.snapshot!.id!), registration: committed.registered,

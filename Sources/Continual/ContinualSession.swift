@@ -53,26 +53,43 @@ public final class ContinualSession {
         return classNames.flatMap { clipFeatureCache[$0]! }
     }
 
-    /// psi(z_i) of prompts built from stored label rows, [C, D], normalised; read from the
-    /// store's cache, the missing ones computed (in chunks) and cached.
-    func textFeatures(_ rows: [SnapshotClassRow]) throws -> [Float] {
+    /// psi(z_i) of prompts built from stored label rows (and a snapshot's context vectors, for
+    /// CoOp), [C, D], normalised; read from the store's cache, the missing ones computed (in
+    /// chunks) and cached.
+    func textFeatures(_ rows: [SnapshotClassRow], context: StoredContext? = nil) throws -> [Float] {
         let ids = rows.map(\.labelEmbeddingId)
-        var cached = try store.cachedTextFeatures(labelEmbeddingIds: ids, contextKey: 0)
+        let key = context?.id ?? 0
+        var cached = try store.cachedTextFeatures(labelEmbeddingIds: ids, contextKey: key)
         let missing = rows.filter { cached[$0.labelEmbeddingId] == nil }
         var computed: [Int64: [Float]] = [:]
+        let contextRows = (context?.vectors.tokenCount).map { (0..<$0).map { PromptRow.vector(index: $0) } }
         for start in stride(from: 0, to: missing.count, by: 64) {
             let chunk = missing[start..<min(start + 64, missing.count)]
-            var vectors: [Float] = []
+            var vectors: [Float] = context?.vectors.values ?? []
             var prompts: [PromptRows] = []
             for row in chunk {
-                prompts.append(template.prompt(vectorRows: row.vectors.tokenCount, firstVector: vectors.count / width))
+                let first = vectors.count / width
+                prompts.append(template.prompt(context: contextRows, label: (0..<row.vectors.tokenCount).map { .vector(index: first + $0) }))
                 vectors += row.vectors.values
             }
             let features = try tower.forward(prompts, vectors: vectors).normalizedFeatures
             for (i, row) in chunk.enumerated() { computed[row.labelEmbeddingId] = Array(features[(i * dimension)..<((i + 1) * dimension)]) }
         }
-        try store.cacheTextFeatures(computed, contextKey: 0)
+        try store.cacheTextFeatures(computed, contextKey: key)
         cached.merge(computed) { a, _ in a }
         return rows.flatMap { cached[$0.labelEmbeddingId]! }
     }
+
+    /// A snapshot's context vectors, if its method trains one.
+    func context(ofSnapshot id: Int64) throws -> StoredContext? {
+        let record = try store.snapshotRecord(id)
+        guard let contextId = record.contextVectorsId, let vectors = try store.contextVectors(contextId) else { return nil }
+        return StoredContext(id: contextId, vectors: vectors)
+    }
+}
+
+/// Context vectors as stored, with the id that keys their cached text features.
+struct StoredContext {
+    var id: Int64
+    var vectors: TokenVectors
 }

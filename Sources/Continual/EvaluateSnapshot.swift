@@ -113,7 +113,7 @@ extension ContinualSession {
         let start = Date()
         let d = dimension
         let rows = try labelRows(snapshot: id)
-        let features = try textFeatures(rows)
+        let features = try textFeatures(rows, context: try context(ofSnapshot: id))
         let clip = try clipTextFeatures(rows.map(\.classRecord.name))
         var stageOrder: [StageRecord] = []
         for row in rows where !stageOrder.contains(where: { $0.id == row.stage.id }) { stageOrder.append(row.stage) }

@@ -38,9 +38,10 @@ public struct PromptTemplate: Sendable, Equatable {
         [startOfText] + prefix + label + suffix + [endOfText]
     }
 
-    /// A prompt whose label rows are the given rows (token ids or trainable vectors).
-    public func prompt(label: [PromptRow]) -> PromptRows {
-        PromptRows([.token(startOfText)] + prefix.map { .token($0) } + label + suffix.map { .token($0) } + [.token(endOfText)])
+    /// A prompt whose label rows are the given rows (token ids or trainable vectors). A learned
+    /// context (CoOp's `[V]_1 ... [V]_M`) takes the place of the prefix words.
+    public func prompt(context: [PromptRow]? = nil, label: [PromptRow]) -> PromptRows {
+        PromptRows([.token(startOfText)] + (context ?? prefix.map { .token($0) }) + label + suffix.map { .token($0) } + [.token(endOfText)])
     }
 
     /// `z_i` with every label row taken from the caller's vector matrix, starting at row `firstVector`.

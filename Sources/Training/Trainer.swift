@@ -220,12 +220,8 @@ public final class Trainer: Sendable {
         let context = method.trainsContext ? initialContext(task.context, random: &random) : []
         let contextRows = context.count / width
         var parameters = Parameters(prompts: [], values: context, contextRows: contextRows, ranges: [])
-        func prompt(_ label: [PromptRow]) -> PromptRows {
-            guard method.trainsContext else { return template.prompt(label: label) }
-            let rows: [PromptRow] = [.token(template.startOfText)] + (0..<contextRows).map { .vector(index: $0) } + label
-                + template.suffix.map { .token($0) } + [.token(template.endOfText)]
-            return PromptRows(rows)
-        }
+        let contextPrompt: [PromptRow]? = method.trainsContext ? (0..<contextRows).map { .vector(index: $0) } : nil
+        func prompt(_ label: [PromptRow]) -> PromptRows { template.prompt(context: contextPrompt, label: label) }
         for cls in task.trainable {
             let ids = cls.label.tokenIDs
             let trainedCount = !method.trainsLabels ? 0 : configuration.labelTokens == .all ? ids.count : 1

@@ -34,7 +34,7 @@ struct AddClassesCommand: ParsableCommand {
     @Option(name: .long, help: "Stage name (default: the registered stage with the same content, else Set<n+1>).")
     var stage: String?
 
-    @Option(name: .long, help: "lamm (train the new classes' label vectors) or zeroshot (CLIP's word embeddings).")
+    @Option(name: .long, help: "lamm (the new classes' label vectors), coop (the shared context), coop+lamm (both), or zeroshot (CLIP's word embeddings).")
     var method: Method = .lamm
 
     @Option(name: .long, help: "Label space while training: task (the new stage's classes, as the paper) or class (all classes so far, old rows frozen).")

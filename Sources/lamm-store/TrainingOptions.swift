@@ -55,7 +55,11 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("label-init"), help: "Initialise the label vectors from the class name (classname) or randomly (random).")
     var labelInitialisation: LabelInitialisation = .classname
 
+    @Option(name: .customLong("n-ctx"), help: "CoOp's context length: 4 starts from the words `a photo of a`, any other from N(0, 0.02^2).")
+    var contextLength: Int = 4
+
     func validate() throws {
+        if contextLength < 1 || contextLength > 60 { throw ValidationError("--n-ctx must be between 1 and 60.") }
         if let shots, shots < 1 { throw ValidationError("--shots must be at least 1.") }
         if epochs < 1 { throw ValidationError("--epochs must be at least 1.") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
@@ -85,6 +89,7 @@ struct TrainingOptions: ParsableArguments {
         c.seed = seed
         c.labelTokens = labelTokens
         c.labelInitialisation = labelInitialisation
+        c.contextLength = contextLength
         return c
     }
 }
