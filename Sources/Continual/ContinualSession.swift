@@ -61,23 +61,36 @@ public final class ContinualSession {
         let key = context?.id ?? 0
         var cached = try store.cachedTextFeatures(labelEmbeddingIds: ids, contextKey: key)
         let missing = rows.filter { cached[$0.labelEmbeddingId] == nil }
+        let features = try promptFeatures(missing.map(\.vectors), context: context?.vectors)
         var computed: [Int64: [Float]] = [:]
-        let contextRows = (context?.vectors.tokenCount).map { (0..<$0).map { PromptRow.vector(index: $0) } }
-        for start in stride(from: 0, to: missing.count, by: 64) {
-            let chunk = missing[start..<min(start + 64, missing.count)]
-            var vectors: [Float] = context?.vectors.values ?? []
-            var prompts: [PromptRows] = []
-            for row in chunk {
-                let first = vectors.count / width
-                prompts.append(template.prompt(context: contextRows, label: (0..<row.vectors.tokenCount).map { .vector(index: first + $0) }))
-                vectors += row.vectors.values
-            }
-            let features = try tower.forward(prompts, vectors: vectors).normalizedFeatures
-            for (i, row) in chunk.enumerated() { computed[row.labelEmbeddingId] = Array(features[(i * dimension)..<((i + 1) * dimension)]) }
-        }
+        for (i, row) in missing.enumerated() { computed[row.labelEmbeddingId] = Array(features[(i * dimension)..<((i + 1) * dimension)]) }
         try store.cacheTextFeatures(computed, contextKey: key)
         cached.merge(computed) { a, _ in a }
         return rows.flatMap { cached[$0.labelEmbeddingId]! }
+    }
+
+    /// psi(z) of `a photo of a <label vectors>.` (the context vectors in place of `a photo of a`
+    /// when given), [C, D], normalised; computed in chunks of 64 prompts.
+    func promptFeatures(_ labels: [TokenVectors], context: TokenVectors?) throws -> [Float] {
+        let contextRows = context.map { (0..<$0.tokenCount).map { PromptRow.vector(index: $0) } }
+        var result: [Float] = []
+        for start in stride(from: 0, to: labels.count, by: 64) {
+            var vectors: [Float] = context?.values ?? []
+            var prompts: [PromptRows] = []
+            for label in labels[start..<min(start + 64, labels.count)] {
+                let first = vectors.count / width
+                prompts.append(template.prompt(context: contextRows, label: (0..<label.tokenCount).map { .vector(index: first + $0) }))
+                vectors += label.values
+            }
+            result += try tower.forward(prompts, vectors: vectors).normalizedFeatures
+        }
+        return result
+    }
+
+    /// CLIP's word embeddings of a class name as label vectors.
+    func originalLabelVectors(_ className: String) throws -> TokenVectors {
+        let ids = try template.label(for: className, tokenizer: tokenizer).tokenIDs
+        return TokenVectors(tokenCount: ids.count, width: width, values: ids.flatMap { checkpoint.tokenEmbedding(row: $0) })
     }
 
     /// A snapshot's context vectors, if its method trains one.

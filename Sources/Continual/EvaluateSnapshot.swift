@@ -134,4 +134,24 @@ extension ContinualSession {
     }
 
     func labelRows(snapshot id: Int64) throws -> [SnapshotClassRow] { try store.labelRows(snapshot: id) }
+
+    /// Accuracy (%) on a stage the snapshot has not trained yet: its classes take CLIP's word
+    /// embeddings, with the snapshot's context (CoOp) if any; nil when the split has no rows.
+    /// This is R[t][t+1] of the accuracy matrix, the basis of forward transfer.
+    func accuracyBeforeTraining(snapshot id: Int64, stage: StageRecord, split: Split, protocol evaluationProtocol: Protocol) throws -> Double? {
+        let samples = try store.samples(stage: stage.id!, split: split)
+        guard samples.count > 0 else { return nil }
+        let d = dimension
+        let context = try context(ofSnapshot: id)
+        let unseen = try promptFeatures(try samples.classes.map { try originalLabelVectors($0.name) }, context: context?.vectors)
+        var text = unseen
+        var offset = 0
+        if evaluationProtocol == .class {
+            let covered = try textFeatures(try labelRows(snapshot: id), context: context)
+            text = covered + unseen
+            offset = covered.count / d
+        }
+        return accuracy(imageFeatures: normalized(samples.features, dimension: d), labels: samples.labels.map { offset + $0 },
+                        textFeatures: text, dimension: d).percent
+    }
 }

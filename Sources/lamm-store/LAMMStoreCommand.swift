@@ -18,6 +18,7 @@ struct LAMMStoreCommand: ParsableCommand {
             DiffCommand.self,
             ExportCommand.self,
             EvalCommand.self,
+            CompareCommand.self,
             VerifyCommand.self,
             TokenizeCommand.self,
             EncodeTextCommand.self,

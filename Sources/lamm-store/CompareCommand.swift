@@ -1,0 +1,89 @@
+import ArgumentParser
+import Continual
+import Foundation
+import Store
+
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Compare the methods' degradation across stages, as the paper's Table 2, with continual-learning metrics.",
+        discussion: """
+            For each dataset and each method's lineage of snapshots: every stage's accuracy after its own
+            training and after the method's last stage, the degradation, zero-shot CLIP, and the paper's
+            published cells where dataset and method names match (labelled as published). Metrics use
+            Avalanche's definitions: the accuracy matrix R[t][k], average accuracy (sample-weighted),
+            forgetting R[k][k] - R[T][k] averaged over earlier stages, backward transfer (= -forgetting)
+            and forward transfer against zero-shot CLIP. Missing evaluations are computed and stored.
+            """
+    )
+
+    @Option(name: .long, help: "Only this dataset.")
+    var dataset: String?
+
+    @Option(name: .long, help: "Label space: task (each stage's own classes) or class (all classes seen so far).")
+    var `protocol`: Protocol = .task
+
+    @Option(name: .long, help: "Which samples: train, val or test.")
+    var split: Split = .test
+
+    @Option(name: .long, help: ArgumentHelp("Also write a self-contained HTML page with the tables and charts.", valueName: "file"))
+    var html: String?
+
+    @Option(name: .long, help: ArgumentHelp("The store's CLIP checkpoint directory, if it moved since init.", valueName: "dir"))
+    var model: String?
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        if let html {
+            // Refuse an unwritable page before any evaluation is computed and stored.
+            let folder = URL(fileURLWithPath: html).deletingLastPathComponent().path
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue,
+                  FileManager.default.isWritableFile(atPath: folder) else {
+                throw ValidationError("--html \(html): the folder \(folder) does not exist or is not writable.")
+            }
+        }
+        let comparison = try store.withStore { labelStore in
+            if let dataset { _ = try labelStore.resolveDataset(dataset) }
+            guard try !labelStore.datasetNames().isEmpty else { throw CompareError.emptyStore }
+            let session = try ContinualSession(store: labelStore, modelDirectory: model.map { URL(fileURLWithPath: $0) })
+            return try session.compare(dataset: dataset, split: split, protocol: `protocol`)
+        }
+        if let html {
+            do {
+                try Data(comparison.html().utf8).write(to: URL(fileURLWithPath: html), options: .atomic)
+            } catch {
+                throw ValidationError("--html \(html): cannot write the page (\(error.localizedDescription)).")
+            }
+        }
+        if output.json {
+            try printJSON(comparison)
+            return
+        }
+        for d in comparison.datasets {
+            print("dataset '\(d.dataset)' (protocol \(comparison.protocol.rawValue), split \(comparison.split.rawValue))")
+            var rows: [[String]] = []
+            for (k, stage) in d.stages.enumerated() {
+                rows.append(["zero-shot CLIP", stage, format(d.zeroShot[k]), format(d.zeroShot[k]), "+0.00", format(d.zeroShotPublished[k])])
+            }
+            for m in d.methods {
+                for s in m.stages {
+                    rows.append([m.method.rawValue, s.stage, format(s.afterOwnTraining), format(s.afterLastStage),
+                                 s.degradation.map { String(format: "%+.2f", $0) } ?? "-", format(s.published)])
+                }
+            }
+            printTable(["method", "stage", "after own training", "after last stage", "degradation", "published (paper)"], rows)
+            print("")
+            printTable(["method", "average accuracy", "forgetting", "backward transfer", "forward transfer"], d.methods.map { m in
+                [m.method.rawValue, format(m.metrics.averageAccuracy), format(m.metrics.forgetting),
+                 format(m.metrics.backwardTransfer), format(m.metrics.forwardTransfer)]
+            })
+            print("")
+        }
+        if let html { print("wrote \(html)") }
+    }
+
+    func format(_ value: Double?) -> String { value.map { String(format: "%.2f", $0) } ?? "-" }
+}
