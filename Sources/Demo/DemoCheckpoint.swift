@@ -160,107 +160,62 @@ public enum DemoCheckpoint {
     }
 
     /// config.json as transformers' CLIPConfig.save_pretrained writes it (the keys of
-    /// Tests/Fixtures/clip-tiny/config.json), with sorted keys so the bytes are reproducible.
-    static func configurationJSON(_ configuration: CLIPConfiguration, vocabulary: BPEVocabulary) throws -> Data {
+    /// Tests/Fixtures/clip-tiny/config.json, sorted, indented by two). Floats keep their
+    /// decimal point (`1.0`, not `1`): transformers' strict config classes reject an integer
+    /// where a float belongs, which rules out JSONEncoder.
+    static func configurationJSON(_ configuration: CLIPConfiguration, vocabulary: BPEVocabulary) -> Data {
         let t = configuration.text, v = configuration.vision
         let endOfText = vocabulary.tokens.count - 1
-        let file = HuggingFaceCLIPConfig(
-            projectionDim: configuration.projectionDim,
-            logitScaleInitValue: Foundation.log(100.0),
-            textConfig: .init(
-                bosTokenID: vocabulary.tokens.count - 2, eosTokenID: endOfText, padTokenID: endOfText,
-                hiddenAct: t.hiddenActivation.rawValue, hiddenSize: t.hiddenSize, intermediateSize: t.intermediateSize,
-                layerNormEps: layerNormEpsilon, maxPositionEmbeddings: t.maxPositions,
-                numAttentionHeads: t.attentionHeads, numHiddenLayers: t.hiddenLayers,
-                projectionDim: configuration.projectionDim, vocabSize: t.vocabularySize),
-            visionConfig: .init(
-                hiddenAct: v.hiddenActivation.rawValue, hiddenSize: v.hiddenSize, imageSize: v.imageSize,
-                intermediateSize: v.intermediateSize, layerNormEps: layerNormEpsilon,
-                numAttentionHeads: v.attentionHeads, numChannels: v.channels, numHiddenLayers: v.hiddenLayers,
-                patchSize: v.patchSize, projectionDim: configuration.projectionDim))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(file) + Data("\n".utf8)
+        let common: [String: ConfigValue] = [
+            "attention_dropout": .float(0), "initializer_factor": .float(1), "initializer_range": .float(0.02),
+            "layer_norm_eps": .float(layerNormEpsilon), "projection_dim": .int(configuration.projectionDim),
+        ]
+        let text = common.merging([
+            "bos_token_id": .int(vocabulary.tokens.count - 2), "eos_token_id": .int(endOfText), "pad_token_id": .int(endOfText),
+            "hidden_act": .string(t.hiddenActivation.rawValue), "hidden_size": .int(t.hiddenSize),
+            "intermediate_size": .int(t.intermediateSize), "max_position_embeddings": .int(t.maxPositions),
+            "model_type": .string("clip_text_model"), "num_attention_heads": .int(t.attentionHeads),
+            "num_hidden_layers": .int(t.hiddenLayers), "vocab_size": .int(t.vocabularySize),
+        ]) { $1 }
+        let vision = common.merging([
+            "hidden_act": .string(v.hiddenActivation.rawValue), "hidden_size": .int(v.hiddenSize),
+            "image_size": .int(v.imageSize), "intermediate_size": .int(v.intermediateSize),
+            "model_type": .string("clip_vision_model"), "num_attention_heads": .int(v.attentionHeads),
+            "num_channels": .int(v.channels), "num_hidden_layers": .int(v.hiddenLayers), "patch_size": .int(v.patchSize),
+        ]) { $1 }
+        let file: ConfigValue = .object([
+            "architectures": .strings(["CLIPModel"]), "dtype": .string("float32"), "initializer_factor": .float(1),
+            "logit_scale_init_value": .float(Foundation.log(100.0)), "model_type": .string("clip"),
+            "projection_dim": .int(configuration.projectionDim), "text_config": .object(text), "vision_config": .object(vision),
+        ])
+        return Data((file.json(indent: "") + "\n").utf8)
     }
 }
 
-/// transformers' CLIPConfig.to_dict(), the keys a text-and-vision CLIP config.json holds.
-private struct HuggingFaceCLIPConfig: Encodable {
-    struct TextConfig: Encodable {
-        var attentionDropout = 0.0
-        var bosTokenID: Int
-        var eosTokenID: Int
-        var padTokenID: Int
-        var hiddenAct: String
-        var hiddenSize: Int
-        var initializerFactor = 1.0
-        var initializerRange = 0.02
-        var intermediateSize: Int
-        var layerNormEps: Double
-        var maxPositionEmbeddings: Int
-        var modelType = "clip_text_model"
-        var numAttentionHeads: Int
-        var numHiddenLayers: Int
-        var projectionDim: Int
-        var vocabSize: Int
+/// The JSON values of a config.json, written as Python's json.dump(sort_keys=True, indent=2) does.
+private enum ConfigValue {
+    case string(String)
+    case int(Int)
+    /// Written as Python's repr: 1.0, 0.02, 1e-05, 4.605170185988092.
+    case float(Double)
+    case strings([String])
+    case object([String: ConfigValue])
 
-        enum CodingKeys: String, CodingKey {
-            case attentionDropout = "attention_dropout", bosTokenID = "bos_token_id", eosTokenID = "eos_token_id"
-            case padTokenID = "pad_token_id", hiddenAct = "hidden_act", hiddenSize = "hidden_size"
-            case initializerFactor = "initializer_factor", initializerRange = "initializer_range"
-            case intermediateSize = "intermediate_size", layerNormEps = "layer_norm_eps"
-            case maxPositionEmbeddings = "max_position_embeddings", modelType = "model_type"
-            case numAttentionHeads = "num_attention_heads", numHiddenLayers = "num_hidden_layers"
-            case projectionDim = "projection_dim", vocabSize = "vocab_size"
+    func json(indent: String) -> String {
+        let inner = indent + "  "
+        switch self {
+        case let .string(value): return quoted(value)
+        case let .int(value): return String(value)
+        case let .float(value): return value.description
+        case let .strings(values): return "[\n" + values.map { inner + quoted($0) }.joined(separator: ",\n") + "\n\(indent)]"
+        case let .object(members):
+            return "{\n" + members.keys.sorted().map { inner + quoted($0) + ": " + members[$0]!.json(indent: inner) }
+                .joined(separator: ",\n") + "\n\(indent)}"
         }
     }
 
-    struct VisionConfig: Encodable {
-        var attentionDropout = 0.0
-        var hiddenAct: String
-        var hiddenSize: Int
-        var imageSize: Int
-        var initializerFactor = 1.0
-        var initializerRange = 0.02
-        var intermediateSize: Int
-        var layerNormEps: Double
-        var modelType = "clip_vision_model"
-        var numAttentionHeads: Int
-        var numChannels: Int
-        var numHiddenLayers: Int
-        var patchSize: Int
-        var projectionDim: Int
-
-        enum CodingKeys: String, CodingKey {
-            case attentionDropout = "attention_dropout", hiddenAct = "hidden_act", hiddenSize = "hidden_size"
-            case imageSize = "image_size", initializerFactor = "initializer_factor"
-            case initializerRange = "initializer_range", intermediateSize = "intermediate_size"
-            case layerNormEps = "layer_norm_eps", modelType = "model_type"
-            case numAttentionHeads = "num_attention_heads", numChannels = "num_channels"
-            case numHiddenLayers = "num_hidden_layers", patchSize = "patch_size", projectionDim = "projection_dim"
-        }
-    }
-
-    var architectures = ["CLIPModel"]
-    var dtype = "float32"
-    var initializerFactor = 1.0
-    var logitScaleInitValue: Double
-    var modelType = "clip"
-    var projectionDim: Int
-    var textConfig: TextConfig
-    var visionConfig: VisionConfig
-
-    init(projectionDim: Int, logitScaleInitValue: Double, textConfig: TextConfig, visionConfig: VisionConfig) {
-        self.projectionDim = projectionDim
-        self.logitScaleInitValue = logitScaleInitValue
-        self.textConfig = textConfig
-        self.visionConfig = visionConfig
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case architectures, dtype, initializerFactor = "initializer_factor"
-        case logitScaleInitValue = "logit_scale_init_value", modelType = "model_type"
-        case projectionDim = "projection_dim", textConfig = "text_config", visionConfig = "vision_config"
+    private func quoted(_ value: String) -> String {
+        // Encoding a String cannot fail.
+        String(decoding: try! JSONEncoder().encode(value), as: UTF8.self)
     }
 }
-
