@@ -9,6 +9,7 @@ public enum DemoError: Error, LocalizedError, CustomStringConvertible, Equatable
     case duplicateClassName(String)
     case classNameNotTokenized(String)
     case invalidShots(train: Int, test: Int)
+    case vocabularyMismatch(tokenizer: Int, checkpoint: Int)
 
     public var description: String {
         switch self {
@@ -26,6 +27,8 @@ public enum DemoError: Error, LocalizedError, CustomStringConvertible, Equatable
             "the class name '\(name)' gives no tokens; use a name made of letters"
         case let .invalidShots(train, test):
             "the demo task needs at least one train and one test sample per class, got \(train) train and \(test) test"
+        case let .vocabularyMismatch(tokenizer, checkpoint):
+            "the tokenizer has \(tokenizer) tokens but the checkpoint's token embedding only \(checkpoint) rows; use the vocab.json and merges.txt written with the checkpoint"
         }
     }
 

@@ -122,5 +122,14 @@ import Testing
         #expect(throws: DemoError.classNameNotTokenized("   ")) {
             try DemoTask(checkpointDirectory: url, classNames: ["cat", "dog", "   ", "fox"])
         }
+        // A tokenizer with more tokens than the checkpoint has embedding rows.
+        let small = try DemoDirectory()
+        try DemoCheckpoint.write(to: small.url, words: ["cat"], seed: 1)
+        let checkpoint = try CLIPCheckpoint(directory: small.url)
+        let tokenizer = try CLIPTokenizer(directory: url)
+        #expect(throws: DemoError.vocabularyMismatch(
+            tokenizer: tokenizer.vocabularySize, checkpoint: checkpoint.configuration.text.vocabularySize)) {
+            try DemoTask(checkpoint: checkpoint, tokenizer: tokenizer)
+        }
     }
 }
