@@ -1,1 +1,0 @@
-// The demo's tiny checkpoint and synthetic task.
