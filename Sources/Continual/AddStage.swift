@@ -119,7 +119,7 @@ extension ContinualSession {
             let empty = data.classes.indices.filter { byClass[$0].isEmpty }.map { data.classes[$0] }
             guard empty.isEmpty else { throw ContinualError.noTrainingRows(file: request.csvName, classes: empty) }
         }
-        var random = SeededRandom(seed: request.configuration.seed)
+        var random = SplitMix64(seed: request.configuration.seed)
         if let shots = request.configuration.shots {
             for c in byClass.indices {
                 if byClass[c].count < shots {

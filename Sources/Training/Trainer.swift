@@ -210,13 +210,13 @@ public final class Trainer: Sendable {
 
     /// The initial context: a parent's, else the words of the template's prefix (CoOp's
     /// `ctx_init`) when the length matches, else N(0, 0.02^2).
-    func initialContext(_ given: [Float]?, random: inout SeededRandom) -> [Float] {
+    func initialContext(_ given: [Float]?, random: inout SplitMix64) -> [Float] {
         if let given { return given }
         if configuration.contextLength == template.prefix.count { return template.prefix.flatMap(tokenEmbedding) }
         return (0..<(configuration.contextLength * width)).map { _ in 0.02 * random.nextGaussian() }
     }
 
-    func initialParameters(_ task: TrainingTask, random: inout SeededRandom) -> Parameters {
+    func initialParameters(_ task: TrainingTask, random: inout SplitMix64) -> Parameters {
         let context = method.trainsContext ? initialContext(task.context, random: &random) : []
         let contextRows = context.count / width
         var parameters = Parameters(prompts: [], values: context, contextRows: contextRows, ranges: [])
@@ -285,7 +285,7 @@ public final class Trainer: Sendable {
 
     public func train(_ task: TrainingTask, progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingResult {
         let start = Date()
-        var random = SeededRandom(seed: configuration.seed)
+        var random = SplitMix64(seed: configuration.seed)
         var parameters = initialParameters(task, random: &random)
         let reference = parameters.values
         let weights = configuration.lossWeights(shots: task.shots, method: method)

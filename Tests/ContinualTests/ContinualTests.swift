@@ -29,7 +29,7 @@ final class Workspace {
     /// A stage whose image features cluster around one random centre per class.
     func stage(_ name: String, classes: [String], train: Int = 6, test: Int = 4, seed: UInt64 = 1,
                omitTrainFor: Set<String> = []) throws -> AddStageRequest {
-        var random = SeededRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         var csv = "class,split\n"
         var values: [Float] = []
         for c in classes {

@@ -1,10 +1,11 @@
+import CLIP
 import Foundation
 import Testing
 @testable import Training
 
 @Suite struct HierarchicalLossTests {
     func batch(classes: Int = 4, samples: Int = 6, singleClass: Bool = false, seed: UInt64 = 3) -> FeatureLossBatch {
-        var random = SeededRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         let d = 8
         return FeatureLossBatch(imageFeatures: unitVectors(samples, d, random: &random),
                                 labels: (0..<samples).map { singleClass ? 2 : $0 % classes },

@@ -36,7 +36,7 @@ import Testing
             #expect(model.template.tokenIDs(label: label.tokenIDs) == ids, "prompt of \(names[k])")
         }
         let trainer = model.trainer()
-        var random = SeededRandom(seed: 1)
+        var random = SplitMix64(seed: 1)
         let task = TrainingTask(trainable: labels.map { TrainableClass(label: $0, clipTextFeature: []) }, imageFeatures: [], labels: [], shots: 4)
         var parameters = trainer.initialParameters(task, random: &random)
         let initial = try reference.floats("label_init")

@@ -11,7 +11,7 @@ import Testing
         let labels = try ["dog", "cat", "golden retriever"].map { try model.template.label(for: $0, tokenizer: model.tokenizer) }
         let clip = try model.clipFeatures(labels)
         let d = model.dimension
-        var random = SeededRandom(seed: 11)
+        var random = SplitMix64(seed: 11)
         let frozenClasses = (0..<frozen).map { i in
             FrozenClass(name: "old\(i)", textFeature: unitVectors(1, d, random: &random), clipTextFeature: unitVectors(1, d, random: &random))
         }
@@ -31,7 +31,7 @@ import Testing
         configuration.labelTokens = labelTokens
         let trainer = model.trainer(configuration)
         let t = try task()
-        var random = SeededRandom(seed: 5)
+        var random = SplitMix64(seed: 5)
         var parameters = trainer.initialParameters(t, random: &random)
         let reference = parameters.values
         for i in parameters.values.indices { parameters.values[i] += 0.05 * random.nextGaussian() }

@@ -33,7 +33,7 @@ struct TinyModel {
     }
 }
 
-func unitVectors(_ count: Int, _ dimension: Int, random: inout SeededRandom) -> [Float] {
+func unitVectors(_ count: Int, _ dimension: Int, random: inout SplitMix64) -> [Float] {
     var values = (0..<(count * dimension)).map { _ in random.nextGaussian() }
     for r in 0..<count {
         let norm = (0..<dimension).map { values[r * dimension + $0] * values[r * dimension + $0] }.reduce(0, +).squareRoot()
