@@ -36,7 +36,7 @@ let package = Package(
         // Accuracy of text features against image features, continual-learning metrics.
         .target(name: "Evaluation", dependencies: ["Kernels"]),
         // Stage by stage: register, zero-shot baseline, train, snapshot, evaluate.
-        .target(name: "Continual", dependencies: ["CLIP", "Kernels", "Store", "Training", "Evaluation", "Formats"]),
+        .target(name: "Continual", dependencies: ["CLIP", "Kernels", "Store", "Training", "Evaluation", "Formats", "Demo"]),
         // The demo: a tiny CLIP checkpoint and a synthetic two-stage task, made on the spot.
         .target(name: "Demo", dependencies: ["CLIP", "Formats", "Kernels"]),
 

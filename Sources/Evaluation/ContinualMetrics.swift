@@ -77,7 +77,7 @@ public struct ContinualMetrics: Codable, Sendable, Equatable {
             return own - final
         }
         forgetting = last > 0 ? mean(Array(forgettingPerStage.prefix(last))) : nil
-        backwardTransfer = forgetting.map { -$0 }
+        backwardTransfer = forgetting.map { 0 - $0 }  // 0 - x, so no forgetting prints as 0.00, not -0.00
         forwardTransfer = r.stageCount > 1 ? mean((1..<r.stageCount).map { k in
             guard let before = r[k - 1, k], let b = baselines[k] else { return nil }
             return before - b

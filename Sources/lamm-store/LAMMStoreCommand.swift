@@ -19,6 +19,7 @@ struct LAMMStoreCommand: ParsableCommand {
             ExportCommand.self,
             EvalCommand.self,
             CompareCommand.self,
+            DemoCommand.self,
             VerifyCommand.self,
             TokenizeCommand.self,
             EncodeTextCommand.self,
