@@ -95,7 +95,7 @@ extension Comparison {
     /// Mean degradation of the earlier stages (= backward transfer) per method, grouped by dataset.
     func degradationBars() -> String {
         let bars = datasets.flatMap { d in d.methods.map { (d.dataset, $0.method.rawValue, $0.metrics.backwardTransfer ?? 0) } }
-        let barWidth = 46, gap = 14, height = 220, mid = 110, left = 50
+        let barWidth = 46, gap = 14, mid = 110, height = 2 * mid + 30, left = 50
         let largest = max(bars.map { abs($0.2) }.max() ?? 0, 1)
         let scale = Double(mid - 30) / largest
         let width = left + max(bars.count, 1) * (barWidth + gap) + 20
