@@ -214,7 +214,6 @@ public final class TextTower: Sendable {
         // Scratch reused by every block; with `keep`, per-block buffers instead.
         let normed = FloatBuffer(count: n * w)
         let attended = FloatBuffer(count: n * w)
-        let branch = FloatBuffer(count: n * w)
         let activated = FloatBuffer(count: n * inner)
         var scratchQKV: FloatBuffer?, scratchAttention: FloatBuffer?, scratchFC1: FloatBuffer?
         var scratchMean1: FloatBuffer?, scratchRstd1: FloatBuffer?, scratchMean2: FloatBuffer?, scratchRstd2: FloatBuffer?
@@ -260,11 +259,8 @@ public final class TextTower: Sendable {
                 attentionForward(out: attended.pointer, att: attention.pointer, qkv: qkv.pointer,
                                  segments: segments, heads: heads, width: w, headRange: headRange)
             }
-            matmulForward(out: branch.pointer, inp: attended.pointer, weight: layer.outWeight, bias: layer.outBias, n: n, c: w, oc: w)
-            parallelChunks(n * w, minimumChunk: 4096) { r in
-                residualForward(out: mid.pointer + r.lowerBound, a: xIn.pointer + r.lowerBound,
-                                b: branch.pointer + r.lowerBound, n: r.count)
-            }
+            matmulForward(out: mid.pointer, inp: attended.pointer, weight: layer.outWeight, bias: layer.outBias,
+                          residual: xIn.pointer, n: n, c: w, oc: w)
 
             // MLP branch: mid + fc2(act(fc1(ln_2(mid)))).
             parallelChunks(n, minimumChunk: 16) { r in
@@ -280,11 +276,8 @@ public final class TextTower: Sendable {
                 case .gelu: geluForward(out: activated.pointer + r.lowerBound, inp: fc1.pointer + r.lowerBound, n: r.count)
                 }
             }
-            matmulForward(out: branch.pointer, inp: activated.pointer, weight: layer.fc2Weight, bias: layer.fc2Bias, n: n, c: inner, oc: w)
-            parallelChunks(n * w, minimumChunk: 4096) { r in
-                residualForward(out: next.pointer + r.lowerBound, a: mid.pointer + r.lowerBound,
-                                b: branch.pointer + r.lowerBound, n: r.count)
-            }
+            matmulForward(out: next.pointer, inp: activated.pointer, weight: layer.fc2Weight, bias: layer.fc2Bias,
+                          residual: mid.pointer, n: n, c: inner, oc: w)
             keep?.residual.append(next)
             x = next
         }

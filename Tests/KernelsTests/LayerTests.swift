@@ -223,3 +223,34 @@ func attentionBackwardMatchesFiniteDifferences(firstGradientRow: Int) {
     // Rows before firstGradientRow (a frozen prefix) get no gradient by design.
     expectClose(dqkv, Array(numerical[(firstGradientRow * 3 * width)...]), tolerance: 1e-3, "attention backward")
 }
+
+@Test func vectorExpMatchesLibm() {
+    var worst: Float = 0
+    var x: Float = -87
+    while x < 87.9 {
+        let lanes = SIMD16<Float>((0..<16).map { x + Float($0) * 0.0011 })
+        let e = vectorExp(lanes)
+        for i in 0..<16 { worst = max(worst, abs(e[i] - Foundation.exp(lanes[i])) / Foundation.exp(lanes[i])) }
+        x += 0.0173
+    }
+    #expect(worst < 4e-7, "worst relative error of vectorExp \(worst)")
+}
+
+@Test func matmulFoldsTheResidualIn() {
+    var g = Generator(state: 8)
+    let (n, c, oc) = (4, 6, 5)
+    let x = g.values(n * c), weight = g.values(oc * c), bias = g.values(oc), residual = g.values(n * oc)
+    var plain = [Float](repeating: 0, count: n * oc)
+    matmulForward(out: &plain, inp: x, weight: weight, bias: bias, n: n, c: c, oc: oc)
+    var folded = [Float](repeating: 0, count: n * oc)
+    matmulForward(out: &folded, inp: x, weight: weight, bias: bias, residual: residual, n: n, c: c, oc: oc)
+    expectClose(folded, zip(plain, residual).map { $0 + $1 }, tolerance: 1e-6, "matmul with residual")
+    // In place: the residual stream is its own output.
+    var stream = residual
+    stream.withUnsafeMutableBufferPointer { s in
+        matmulForward(out: s.baseAddress!, inp: x, weight: weight, bias: nil, residual: s.baseAddress!, n: n, c: c, oc: oc)
+    }
+    var noBias = [Float](repeating: 0, count: n * oc)
+    matmulForward(out: &noBias, inp: x, weight: weight, bias: nil, n: n, c: c, oc: oc)
+    expectClose(stream, zip(noBias, residual).map { $0 + $1 }, tolerance: 1e-6, "matmul with residual in place")
+}
