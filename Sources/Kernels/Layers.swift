@@ -102,51 +102,34 @@ public func matmulBackward(
 
 /// out [n] = x * sigmoid(1.702 x), OpenAI CLIP's QuickGELU (clip/model.py).
 public func quickGELUForward(out: FloatPointer, inp: ConstFloatPointer, n: Int) {
-    let lanes = SIMD16<Float>.scalarCount
-    var i = 0
-    while i + lanes <= n {
-        let x = UnsafeRawPointer(inp + i).loadUnaligned(as: SIMD16<Float>.self)
-        let y = x / (1 + vectorExp(-1.702 * x))
-        UnsafeMutableRawPointer(out + i).storeBytes(of: y, as: SIMD16<Float>.self)
-        i += lanes
-    }
-    while i < n {
-        out[i] = inp[i] / (1 + expf(-1.702 * inp[i]))
-        i += 1
+    for i in 0..<n {
+        let x = inp[i]
+        out[i] = x / (1 + fastExp(-1.702 * x))
     }
 }
 
 /// dinp [n] += dout * d(QuickGELU)/dx = s + 1.702 x s (1 - s), s = sigmoid(1.702 x).
 public func quickGELUBackward(dinp: FloatPointer, dout: ConstFloatPointer, inp: ConstFloatPointer, n: Int) {
-    let lanes = SIMD16<Float>.scalarCount
-    var i = 0
-    while i + lanes <= n {
-        let x = UnsafeRawPointer(inp + i).loadUnaligned(as: SIMD16<Float>.self)
-        let g = UnsafeRawPointer(dout + i).loadUnaligned(as: SIMD16<Float>.self)
-        let d = UnsafeRawPointer(dinp + i).loadUnaligned(as: SIMD16<Float>.self)
-        let s = 1 / (1 + vectorExp(-1.702 * x))
-        UnsafeMutableRawPointer(dinp + i).storeBytes(of: d + g * (s + 1.702 * x * s * (1 - s)), as: SIMD16<Float>.self)
-        i += lanes
-    }
-    while i < n {
+    for i in 0..<n {
         let x = inp[i]
-        let s = 1 / (1 + expf(-1.702 * x))
+        let s = 1 / (1 + fastExp(-1.702 * x))
         dinp[i] += dout[i] * (s + 1.702 * x * s * (1 - s))
-        i += 1
     }
 }
 
-/// e^x for 16 lanes: x = k ln 2 + r with |r| <= ln 2 / 2 (ln 2 split in two parts, Cody and
-/// Waite), e^r by its Taylor polynomial to r^7 (relative error below 2e-7), times 2^k built
-/// in the exponent bits. Inputs are clamped to [-87, 88], where e^x is a normal Float.
+/// e^x without a libm call, so that loops over it vectorise: x = k ln 2 + r with
+/// |r| <= ln 2 / 2 (ln 2 split in two parts, after Cody and Waite), e^r by its Taylor
+/// polynomial to r^7 (relative error below 2e-7), times 2^k built in the exponent bits.
+/// Inputs are clamped to [-87, 88], where e^x is a normal Float.
 @inline(__always)
-func vectorExp(_ x: SIMD16<Float>) -> SIMD16<Float> {
-    let x = x.clamped(lowerBound: SIMD16(repeating: -87), upperBound: SIMD16(repeating: 88))
+func fastExp(_ x: Float) -> Float {
+    var x = x < -87 ? -87 : x
+    x = x > 88 ? 88 : x
     // Adding 1.5 * 2^23 rounds to the nearest integer and leaves it in the low mantissa bits.
     let shifted = x * 1.44269504088896341 + 12582912
     let k = shifted - 12582912
     let r = x - k * 0.693359375 + k * 2.12194440e-4
-    var p = SIMD16<Float>(repeating: 1.0 / 5040)
+    var p: Float = 1.0 / 5040
     p = p * r + 1.0 / 720
     p = p * r + 1.0 / 120
     p = p * r + 1.0 / 24
@@ -154,9 +137,7 @@ func vectorExp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     p = p * r + 0.5
     p = p * r + 1
     p = p * r + 1
-    let bits = unsafeBitCast(shifted, to: SIMD16<UInt32>.self)
-    let scale = unsafeBitCast((bits &- 0x4B40_0000 &+ 127) &<< 23, to: SIMD16<Float>.self)
-    return p * scale
+    return p * Float(bitPattern: (shifted.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
 }
 
 /// out [n] = 0.5 x (1 + erf(x / sqrt 2)), the exact GELU (torch.nn.functional.gelu default).
