@@ -84,7 +84,7 @@ struct PromptPacking: Sendable {
                 chain.append(only)
                 node = only
             }
-            let prefix = parentSegment.map { segments[$0].prefixRows + Array(segments[$0].start..<(segments[$0].start + segments[$0].count)) } ?? []
+            let prefix = parentSegment.map { segments[$0].keyRows } ?? []
             let start = rows.count
             for n in chain {
                 nodeRow[n] = rows.count

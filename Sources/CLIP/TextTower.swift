@@ -211,11 +211,14 @@ public final class TextTower: Sendable {
             }
         }
 
+        // The last block's attention needs every row's keys and values, but after it only the
+        // EOT rows feed the features: its MLP (and out_proj) run on P rows instead of T.
+        let p = promptCount
+        let rows = max(n, p)
         // Scratch reused by every block; with `keep`, per-block buffers instead.
-        let normed = FloatBuffer(count: n * w)
+        let normed = FloatBuffer(count: rows * w)
         let attended = FloatBuffer(count: n * w)
-        let branch = FloatBuffer(count: n * w)
-        let activated = FloatBuffer(count: n * inner)
+        let activated = FloatBuffer(count: rows * inner)
         var scratchQKV: FloatBuffer?, scratchAttention: FloatBuffer?, scratchFC1: FloatBuffer?
         var scratchMean1: FloatBuffer?, scratchRstd1: FloatBuffer?, scratchMean2: FloatBuffer?, scratchRstd2: FloatBuffer?
         var scratchMid: FloatBuffer?, scratchNext: FloatBuffer?
@@ -225,23 +228,25 @@ public final class TextTower: Sendable {
                 keep[keyPath: kept].append(buffer)
                 return buffer
             }
-            if cached == nil { cached = FloatBuffer(count: count) }
+            if cached == nil || cached!.count < count { cached = FloatBuffer(count: count) }
             return cached!
         }
 
         keep?.residual.append(x0)
         var x = x0
         let segments = packing.segments[...]
-        for layer in weights.layers {
+        for (l, layer) in weights.layers.enumerated() {
+            let isLast = l == weights.layers.count - 1
+            let m = isLast ? p : n  // rows after attention
             let mean1 = perBlock(&scratchMean1, n, \.mean1), rstd1 = perBlock(&scratchRstd1, n, \.rstd1)
             let qkv = perBlock(&scratchQKV, n * 3 * w, \.qkv)
             let attention = perBlock(&scratchAttention, packing.attentionSize, \.attention)
-            let mid = perBlock(&scratchMid, n * w, \.residualMid)
-            let mean2 = perBlock(&scratchMean2, n, \.mean2), rstd2 = perBlock(&scratchRstd2, n, \.rstd2)
-            let fc1 = perBlock(&scratchFC1, n * inner, \.fc1)
+            let mid = perBlock(&scratchMid, m * w, \.residualMid)
+            let mean2 = perBlock(&scratchMean2, m, \.mean2), rstd2 = perBlock(&scratchRstd2, m, \.rstd2)
+            let fc1 = perBlock(&scratchFC1, m * inner, \.fc1)
             let next: FloatBuffer
-            if keep != nil {
-                next = FloatBuffer(count: n * w)
+            if keep != nil || isLast {
+                next = FloatBuffer(count: m * w)
             } else {
                 // Ping-pong between x0 and one more buffer.
                 if scratchNext == nil { scratchNext = FloatBuffer(count: n * w) }
@@ -260,41 +265,37 @@ public final class TextTower: Sendable {
                 attentionForward(out: attended.pointer, att: attention.pointer, qkv: qkv.pointer,
                                  segments: segments, heads: heads, width: w, headRange: headRange)
             }
-            matmulForward(out: branch.pointer, inp: attended.pointer, weight: layer.outWeight, bias: layer.outBias, n: n, c: w, oc: w)
-            parallelChunks(n * w, minimumChunk: 4096) { r in
-                residualForward(out: mid.pointer + r.lowerBound, a: xIn.pointer + r.lowerBound,
-                                b: branch.pointer + r.lowerBound, n: r.count)
+            if isLast {
+                let attendedEOT = gatherRows(attended, packing.eotRows, width: w), xInEOT = gatherRows(xIn, packing.eotRows, width: w)
+                matmulForward(out: mid.pointer, inp: attendedEOT.pointer, weight: layer.outWeight, bias: layer.outBias,
+                              residual: xInEOT.pointer, n: m, c: w, oc: w)
+            } else {
+                matmulForward(out: mid.pointer, inp: attended.pointer, weight: layer.outWeight, bias: layer.outBias,
+                              residual: xIn.pointer, n: m, c: w, oc: w)
             }
 
             // MLP branch: mid + fc2(act(fc1(ln_2(mid)))).
-            parallelChunks(n, minimumChunk: 16) { r in
+            parallelChunks(m, minimumChunk: 16) { r in
                 layerNormForward(out: normed.pointer + r.lowerBound * w, mean: mean2.pointer + r.lowerBound,
                                  rstd: rstd2.pointer + r.lowerBound, inp: mid.pointer + r.lowerBound * w,
                                  weight: layer.layerNorm2Weight, bias: layer.layerNorm2Bias, n: r.count, c: w, eps: eps)
             }
-            matmulForward(out: fc1.pointer, inp: normed.pointer, weight: layer.fc1Weight, bias: layer.fc1Bias, n: n, c: w, oc: inner)
+            matmulForward(out: fc1.pointer, inp: normed.pointer, weight: layer.fc1Weight, bias: layer.fc1Bias, n: m, c: w, oc: inner)
             let activation = t.hiddenActivation
-            parallelChunks(n * inner, minimumChunk: 4096) { r in
+            parallelChunks(m * inner, minimumChunk: 4096) { r in
                 switch activation {
                 case .quickGELU: quickGELUForward(out: activated.pointer + r.lowerBound, inp: fc1.pointer + r.lowerBound, n: r.count)
                 case .gelu: geluForward(out: activated.pointer + r.lowerBound, inp: fc1.pointer + r.lowerBound, n: r.count)
                 }
             }
-            matmulForward(out: branch.pointer, inp: activated.pointer, weight: layer.fc2Weight, bias: layer.fc2Bias, n: n, c: inner, oc: w)
-            parallelChunks(n * w, minimumChunk: 4096) { r in
-                residualForward(out: next.pointer + r.lowerBound, a: mid.pointer + r.lowerBound,
-                                b: branch.pointer + r.lowerBound, n: r.count)
-            }
+            matmulForward(out: next.pointer, inp: activated.pointer, weight: layer.fc2Weight, bias: layer.fc2Bias,
+                          residual: mid.pointer, n: m, c: inner, oc: w)
             keep?.residual.append(next)
             x = next
         }
 
-        // Final LayerNorm and projection at the EOT rows only.
-        let p = promptCount
-        let eotHidden = FloatBuffer(count: p * w), meanFinal = FloatBuffer(count: p), rstdFinal = FloatBuffer(count: p)
-        for (prompt, row) in packing.eotRows.enumerated() {
-            (eotHidden.pointer + prompt * w).update(from: x.pointer + row * w, count: w)
-        }
+        // Final LayerNorm and projection; x now holds the last block's output at each EOT [P, W].
+        let eotHidden = x, meanFinal = FloatBuffer(count: p), rstdFinal = FloatBuffer(count: p)
         let finalNormed = FloatBuffer(count: p * w)
         layerNormForward(out: finalNormed.pointer, mean: meanFinal.pointer, rstd: rstdFinal.pointer, inp: eotHidden.pointer,
                          weight: weights.finalLayerNormWeight, bias: weights.finalLayerNormBias, n: p, c: w, eps: eps)
@@ -306,14 +307,24 @@ public final class TextTower: Sendable {
             keep.meanFinal = meanFinal
             keep.rstdFinal = rstdFinal
         }
+        return (features.array, workStatistics(packing, promptCount: p, rows: n, attentionFactor: 1, fromRow: 0))
+    }
 
+    /// FLOPs of a pass over `rows` packed rows: every block's qkv on all rows, the other products on
+    /// all rows but in the last block (P rows there), the projection; attention scaled by `attentionFactor`.
+    private func workStatistics(
+        _ packing: PromptPacking, promptCount p: Int, rows: Int, attentionFactor: Double, fromRow: Int
+    ) -> TextTowerStatistics {
+        let t = configuration.text
+        let (w, inner, layers) = (Double(width), Double(t.intermediateSize), Double(t.hiddenLayers))
+        let qkv = 2 * w * 3 * w, rest = 2 * w * (w + 2 * inner)
         var statistics = TextTowerStatistics()
         statistics.promptCount = p
-        statistics.packedRows = n
-        let perRow = 2.0 * Double(w) * Double(3 * w + w + 2 * inner)
-        statistics.sgemmFLOPs = Double(t.hiddenLayers) * Double(n) * perRow + 2.0 * Double(p * w * projectionDim)
-        statistics.attentionFLOPs = Double(t.hiddenLayers) * packing.attentionFLOPs(width: w)
-        return (features.array, statistics)
+        statistics.packedRows = rows
+        statistics.sgemmFLOPs = layers * Double(rows) * qkv + (layers - 1) * Double(rows) * rest + Double(p) * rest
+            + 2 * Double(p) * w * Double(projectionDim)
+        statistics.attentionFLOPs = attentionFactor * layers * packing.attentionFLOPs(width: width, fromRow: fromRow)
+        return statistics
     }
 
     // MARK: Backward
@@ -327,32 +338,35 @@ public final class TextTower: Sendable {
         var dVectors = [Float](repeating: 0, count: state.vectorCount * w)
         guard n > 0 else { return dVectors }
 
-        // Projection and final LayerNorm, at the EOT rows.
+        // Projection and final LayerNorm, at the EOT rows: dEOT is the gradient of the last
+        // block's output [P, W].
         let dFinalNormed = FloatBuffer(count: p * w), dEOT = FloatBuffer(count: p * w)
         matmulBackward(dinp: dFinalNormed.pointer, dout: dFeatures, weight: weights.textProjection, n: p, c: w, oc: projectionDim)
         layerNormBackward(dinp: dEOT.pointer, dout: dFinalNormed.pointer, inp: kept.eotHidden.pointer,
                           weight: weights.finalLayerNormWeight, mean: kept.meanFinal.pointer, rstd: kept.rstdFinal.pointer,
                           n: p, c: w)
+
+        let rows = max(n, p)
+        let dActivated = FloatBuffer(count: rows * inner), dFC1 = FloatBuffer(count: rows * inner)
+        let dNormed = FloatBuffer(count: rows * w), dQKV = FloatBuffer(count: n * 3 * w)
         // dx: gradient of the residual stream on the trainable rows [n, W].
         let dx = FloatBuffer(count: n * w)
-        for (prompt, row) in packing.eotRows.enumerated() where row >= first {
-            let d = dx.pointer + (row - first) * w, g = dEOT.pointer + prompt * w
-            for i in 0..<w { d[i] += g[i] }
-        }
-
-        let dActivated = FloatBuffer(count: n * inner), dFC1 = FloatBuffer(count: n * inner)
-        let dNormed = FloatBuffer(count: n * w), dQKV = FloatBuffer(count: n * 3 * w)
         let segments = packing.segments[...]
+        let activation = t.hiddenActivation
         for (l, layer) in weights.layers.enumerated().reversed() {
-            let xIn = kept.residual[l].pointer + first * w, mid = kept.residualMid[l].pointer + first * w
-            let fc1 = kept.fc1[l].pointer + first * inner
+            let isLast = l == weights.layers.count - 1
+            // The last block's MLP and out_proj ran on the EOT rows [P, W]; the others on all rows.
+            let m = isLast ? p : n
+            let dBranch = isLast ? dEOT.pointer : dx.pointer
+            let offset = isLast ? 0 : first
+            let mid = kept.residualMid[l].pointer + offset * w, fc1 = kept.fc1[l].pointer + offset * inner
+            let mean2 = kept.mean2[l].pointer + offset, rstd2 = kept.rstd2[l].pointer + offset
 
-            // MLP branch; dx flows straight through the residual and gains the branch's gradient.
+            // MLP branch; the residual stream's gradient flows straight on and gains the branch's.
             dActivated.zero()
-            matmulBackward(dinp: dActivated.pointer, dout: dx.pointer, weight: layer.fc2Weight, n: n, c: inner, oc: w)
+            matmulBackward(dinp: dActivated.pointer, dout: dBranch, weight: layer.fc2Weight, n: m, c: inner, oc: w)
             dFC1.zero()
-            let activation = t.hiddenActivation
-            parallelChunks(n * inner, minimumChunk: 4096) { r in
+            parallelChunks(m * inner, minimumChunk: 4096) { r in
                 let (d, g, x) = (dFC1.pointer + r.lowerBound, dActivated.pointer + r.lowerBound, fc1 + r.lowerBound)
                 switch activation {
                 case .quickGELU: quickGELUBackward(dinp: d, dout: g, inp: x, n: r.count)
@@ -360,17 +374,26 @@ public final class TextTower: Sendable {
                 }
             }
             dNormed.zero()
-            matmulBackward(dinp: dNormed.pointer, dout: dFC1.pointer, weight: layer.fc1Weight, n: n, c: w, oc: inner)
-            let mean2 = kept.mean2[l].pointer + first, rstd2 = kept.rstd2[l].pointer + first
-            parallelChunks(n, minimumChunk: 16) { r in
-                layerNormBackward(dinp: dx.pointer + r.lowerBound * w, dout: dNormed.pointer + r.lowerBound * w,
+            matmulBackward(dinp: dNormed.pointer, dout: dFC1.pointer, weight: layer.fc1Weight, n: m, c: w, oc: inner)
+            parallelChunks(m, minimumChunk: 16) { r in
+                layerNormBackward(dinp: dBranch + r.lowerBound * w, dout: dNormed.pointer + r.lowerBound * w,
                                   inp: mid + r.lowerBound * w, weight: layer.layerNorm2Weight,
                                   mean: mean2 + r.lowerBound, rstd: rstd2 + r.lowerBound, n: r.count, c: w)
             }
 
-            // Attention branch.
+            // Attention branch: out_proj on the same rows as the MLP, then back to all rows.
             dNormed.zero()
-            matmulBackward(dinp: dNormed.pointer, dout: dx.pointer, weight: layer.outWeight, n: n, c: w, oc: w)
+            matmulBackward(dinp: dNormed.pointer, dout: dBranch, weight: layer.outWeight, n: m, c: w, oc: w)
+            if isLast {
+                // Scatter the EOT rows' gradients (residual and attention output) to their packed rows;
+                // frozen prompts' EOT rows lie before `first` and need none.
+                let dAttendedEOT = gatherRows(dNormed, Array(0..<p), width: w)
+                dNormed.zero()
+                for (prompt, row) in packing.eotRows.enumerated() where row >= first {
+                    (dx.pointer + (row - first) * w).update(from: dEOT.pointer + prompt * w, count: w)
+                    (dNormed.pointer + (row - first) * w).update(from: dAttendedEOT.pointer + prompt * w, count: w)
+                }
+            }
             dQKV.zero()
             let qkv = kept.qkv[l].pointer, attention = kept.attention[l].pointer
             parallelChunks(heads, minimumChunk: 1) { headRange in
@@ -379,6 +402,7 @@ public final class TextTower: Sendable {
             }
             dNormed.zero()
             matmulBackward(dinp: dNormed.pointer, dout: dQKV.pointer, weight: layer.qkvWeight, n: n, c: w, oc: 3 * w)
+            let xIn = kept.residual[l].pointer + first * w
             let mean1 = kept.mean1[l].pointer + first, rstd1 = kept.rstd1[l].pointer + first
             parallelChunks(n, minimumChunk: 16) { r in
                 layerNormBackward(dinp: dx.pointer + r.lowerBound * w, dout: dNormed.pointer + r.lowerBound * w,
@@ -396,18 +420,19 @@ public final class TextTower: Sendable {
         return dVectors
     }
 
-    /// Work of `backward` for a state: input-gradient sgemms on the trainable rows and attention.
+    /// Rows `rows` of a [*, W] buffer, in that order.
+    private func gatherRows(_ buffer: FloatBuffer, _ rows: [Int], width w: Int) -> FloatBuffer {
+        let out = FloatBuffer(count: rows.count * w)
+        for (i, row) in rows.enumerated() { (out.pointer + i * w).update(from: buffer.pointer + row * w, count: w) }
+        return out
+    }
+
+    /// Work of `backward` for a state: input-gradient sgemms on the trainable rows (the last
+    /// block's MLP on the EOT rows) and attention, whose backward is about twice its forward.
     public func backwardStatistics(_ state: TextForwardState) -> TextTowerStatistics {
-        let t = configuration.text
-        let n = state.packing.rowCount - state.packing.firstTrainableRow
-        var statistics = TextTowerStatistics()
-        statistics.promptCount = state.promptCount
-        statistics.packedRows = n
-        let perRow = 2.0 * Double(width) * Double(3 * width + width + 2 * t.intermediateSize)
-        statistics.sgemmFLOPs = Double(t.hiddenLayers) * Double(n) * perRow + 2.0 * Double(state.promptCount * width * projectionDim)
-        // Backward of attention is about twice its forward (dp, dv; dq, dk).
-        statistics.attentionFLOPs = 2 * Double(t.hiddenLayers) * state.packing.attentionFLOPs(width: width, fromRow: state.packing.firstTrainableRow)
-        return statistics
+        let first = state.packing.firstTrainableRow
+        return workStatistics(state.packing, promptCount: state.promptCount, rows: state.packing.rowCount - first,
+                              attentionFactor: 2, fromRow: first)
     }
 }
 

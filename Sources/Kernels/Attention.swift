@@ -20,6 +20,12 @@ public struct AttentionSegment: Sendable, Equatable {
 
     public var keyCount: Int { prefixRows.count + count }
 
+    /// Packed rows of every key this segment's queries may see, in position order.
+    public var keyRows: [Int] { prefixRows + Array(start..<(start + count)) }
+
+    /// Keys visible to the segment's query `j` (causal: the prefix and rows up to j).
+    public func visibleKeys(query j: Int) -> Int { prefixRows.count + j + 1 }
+
     public init(start: Int, count: Int, prefixRows: [Int], attentionOffset: Int) {
         self.start = start
         self.count = count
@@ -41,15 +47,12 @@ public func attentionForward(
     let hs = width / heads
     let scale = 1 / Float(hs).squareRoot()
     let stride = 3 * width
-    var keyRows: [Int] = []
-    var scores = [Float](repeating: 0, count: 0)
+    var scores = [Float](repeating: 0, count: segments.map(\.keyCount).max() ?? 0)
     for segment in segments {
-        keyRows = segment.prefixRows + Array(segment.start..<(segment.start + segment.count))
-        let nk = segment.keyCount
-        if scores.count < nk { scores = [Float](repeating: 0, count: nk) }
+        let keyRows = segment.keyRows, nk = segment.keyCount
         for h in headRange ?? 0..<heads {
             for j in 0..<segment.count {
-                let visible = segment.prefixRows.count + j + 1
+                let visible = segment.visibleKeys(query: j)
                 let q = qkv + (segment.start + j) * stride + h * hs
                 let probabilities = att + segment.attentionOffset + (h * segment.count + j) * nk
                 var maxScore = -Float.infinity
@@ -94,15 +97,12 @@ public func attentionBackward(
     let hs = width / heads
     let scale = 1 / Float(hs).squareRoot()
     let stride = 3 * width
-    var keyRows: [Int] = []
-    var dprobabilities = [Float](repeating: 0, count: 0)
+    var dprobabilities = [Float](repeating: 0, count: segments.map(\.keyCount).max() ?? 0)
     for segment in segments where segment.start >= firstGradientRow {
-        keyRows = segment.prefixRows + Array(segment.start..<(segment.start + segment.count))
-        let nk = segment.keyCount
-        if dprobabilities.count < nk { dprobabilities = [Float](repeating: 0, count: nk) }
+        let keyRows = segment.keyRows, nk = segment.keyCount
         for h in headRange ?? 0..<heads {
             for j in 0..<segment.count {
-                let visible = segment.prefixRows.count + j + 1
+                let visible = segment.visibleKeys(query: j)
                 let row = segment.start + j
                 let q = qkv + row * stride + h * hs
                 let dq = dqkv + (row - firstGradientRow) * stride + h * hs

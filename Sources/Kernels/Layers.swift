@@ -65,14 +65,22 @@ public func layerNormBackward(
 
 // MARK: - Linear layer (train_gpt2.c matmul_forward / matmul_backward), through cblas_sgemm
 
-/// out [n, oc] = inp [n, c] @ weight [oc, c]^T + bias [oc]. Weight in PyTorch nn.Linear layout.
+/// out [n, oc] = residual [n, oc] + inp [n, c] @ weight [oc, c]^T + bias [oc], the weight in
+/// PyTorch's nn.Linear layout. With a residual, the block's skip connection is folded into the
+/// sgemm (beta = 1) instead of taking another pass over the rows; residual may alias out.
 public func matmulForward(
     out: FloatPointer, inp: ConstFloatPointer, weight: ConstFloatPointer, bias: ConstFloatPointer?,
-    n: Int, c: Int, oc: Int
+    residual: ConstFloatPointer? = nil, n: Int, c: Int, oc: Int
 ) {
     guard n > 0 else { return }
     var beta: Float = 0
-    if let bias {
+    if let residual {
+        for row in 0..<n {
+            let o = out + row * oc, r = residual + row * oc
+            if let bias { for i in 0..<oc { o[i] = r[i] + bias[i] } } else if o != UnsafeMutablePointer(mutating: r) { o.update(from: r, count: oc) }
+        }
+        beta = 1
+    } else if let bias {
         for row in 0..<n { (out + row * oc).update(from: bias, count: oc) }
         beta = 1
     }
@@ -96,7 +104,7 @@ public func matmulBackward(
 public func quickGELUForward(out: FloatPointer, inp: ConstFloatPointer, n: Int) {
     for i in 0..<n {
         let x = inp[i]
-        out[i] = x / (1 + expf(-1.702 * x))
+        out[i] = x / (1 + fastExp(-1.702 * x))
     }
 }
 
@@ -104,9 +112,32 @@ public func quickGELUForward(out: FloatPointer, inp: ConstFloatPointer, n: Int) 
 public func quickGELUBackward(dinp: FloatPointer, dout: ConstFloatPointer, inp: ConstFloatPointer, n: Int) {
     for i in 0..<n {
         let x = inp[i]
-        let s = 1 / (1 + expf(-1.702 * x))
+        let s = 1 / (1 + fastExp(-1.702 * x))
         dinp[i] += dout[i] * (s + 1.702 * x * s * (1 - s))
     }
+}
+
+/// e^x without a libm call, so that loops over it vectorise: x = k ln 2 + r with
+/// |r| <= ln 2 / 2 (ln 2 split in two parts, after Cody and Waite), e^r by its Taylor
+/// polynomial to r^7 (relative error below 2e-7), times 2^k built in the exponent bits.
+/// Inputs are clamped to [-87, 88], where e^x is a normal Float.
+@inline(__always)
+func fastExp(_ x: Float) -> Float {
+    var x = x < -87 ? -87 : x
+    x = x > 88 ? 88 : x
+    // Adding 1.5 * 2^23 rounds to the nearest integer and leaves it in the low mantissa bits.
+    let shifted = x * 1.44269504088896341 + 12582912
+    let k = shifted - 12582912
+    let r = x - k * 0.693359375 + k * 2.12194440e-4
+    var p: Float = 1.0 / 5040
+    p = p * r + 1.0 / 720
+    p = p * r + 1.0 / 120
+    p = p * r + 1.0 / 24
+    p = p * r + 1.0 / 6
+    p = p * r + 0.5
+    p = p * r + 1
+    p = p * r + 1
+    return p * Float(bitPattern: (shifted.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
 }
 
 /// out [n] = 0.5 x (1 + erf(x / sqrt 2)), the exact GELU (torch.nn.functional.gelu default).

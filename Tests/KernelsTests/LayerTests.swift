@@ -223,3 +223,33 @@ func attentionBackwardMatchesFiniteDifferences(firstGradientRow: Int) {
     // Rows before firstGradientRow (a frozen prefix) get no gradient by design.
     expectClose(dqkv, Array(numerical[(firstGradientRow * 3 * width)...]), tolerance: 1e-3, "attention backward")
 }
+
+@Test func fastExpMatchesLibm() {
+    var worst: Float = 0, worstAt: Float = 0
+    var x: Float = -87
+    while x <= 88 {
+        let error = abs(fastExp(x) - Foundation.exp(x)) / Foundation.exp(x)
+        if error > worst { (worst, worstAt) = (error, x) }
+        x += 0.00173
+    }
+    #expect(worst < 4e-7, "worst relative error of fastExp \(worst) at \(worstAt)")
+}
+
+@Test func matmulFoldsTheResidualIn() {
+    var g = Generator(state: 8)
+    let (n, c, oc) = (4, 6, 5)
+    let x = g.values(n * c), weight = g.values(oc * c), bias = g.values(oc), residual = g.values(n * oc)
+    var plain = [Float](repeating: 0, count: n * oc)
+    matmulForward(out: &plain, inp: x, weight: weight, bias: bias, n: n, c: c, oc: oc)
+    var folded = [Float](repeating: 0, count: n * oc)
+    matmulForward(out: &folded, inp: x, weight: weight, bias: bias, residual: residual, n: n, c: c, oc: oc)
+    expectClose(folded, zip(plain, residual).map { $0 + $1 }, tolerance: 1e-6, "matmul with residual")
+    // In place: the residual stream is its own output.
+    var stream = residual
+    stream.withUnsafeMutableBufferPointer { s in
+        matmulForward(out: s.baseAddress!, inp: x, weight: weight, bias: nil, residual: s.baseAddress!, n: n, c: c, oc: oc)
+    }
+    var noBias = [Float](repeating: 0, count: n * oc)
+    matmulForward(out: &noBias, inp: x, weight: weight, bias: nil, n: n, c: c, oc: oc)
+    expectClose(stream, zip(noBias, residual).map { $0 + $1 }, tolerance: 1e-6, "matmul with residual in place")
+}
