@@ -160,14 +160,12 @@ def splice(token_rows, label_vectors, start, length):
 # Loss
 
 
-def lamm_terms(model, token_rows, eot, start, length, label_vectors, label_init,
-               image_features, labels, logit_scale, temperature):
-    """The four unweighted terms of LAMM.md plus the quantities tests may want to see."""
+def lamm_loss_terms(t_lamm, t_clip, image_features, labels, label_vectors, label_init,
+                    logit_scale, temperature):
+    """The four unweighted terms of LAMM.md ("Losses") from unit text features t_lamm = psi(z) and
+    t_clip = psi(y) [K, P] (t_clip constant), unnormalised image features [B, P] and labels [B]."""
     img = F.normalize(image_features, dim=-1)
     tau = logit_scale.exp()
-    t_lamm = F.normalize(text_features(model, splice(token_rows, label_vectors, start, length), eot), dim=-1)
-    with torch.no_grad():
-        t_clip = F.normalize(text_features(model, token_rows, eot), dim=-1)
     logits_lamm = tau * img @ t_lamm.T
     logits_clip = tau * img @ t_clip.T
 
@@ -180,11 +178,22 @@ def lamm_terms(model, token_rows, eot, start, length, label_vectors, label_init,
         cos = 0.0 * label_vectors.sum() + 0.0
     teacher = F.softmax(logits_lamm / temperature, dim=-1)  # the gradient flows through here
     kd = temperature ** 2 * (-(teacher * F.log_softmax(logits_clip / temperature, dim=-1)).sum(-1)).mean()
-    return dict(ce=ce, wc=wc, cos=cos, kd=kd, logits_lamm=logits_lamm, logits_clip=logits_clip,
-                t_lamm=t_lamm, t_clip=t_clip)
+    return dict(ce=ce, wc=wc, cos=cos, kd=kd, logits_lamm=logits_lamm, logits_clip=logits_clip)
+
+
+def lamm_terms(model, token_rows, eot, start, length, label_vectors, label_init,
+               image_features, labels, logit_scale, temperature):
+    """lamm_loss_terms with both prompts' features run through the manual forward."""
+    t_lamm = F.normalize(text_features(model, splice(token_rows, label_vectors, start, length), eot), dim=-1)
+    with torch.no_grad():
+        t_clip = F.normalize(text_features(model, token_rows, eot), dim=-1)
+    terms = lamm_loss_terms(t_lamm, t_clip, image_features, labels, label_vectors, label_init,
+                            logit_scale, temperature)
+    return dict(terms, t_lamm=t_lamm, t_clip=t_clip)
 
 
 def total(terms, lambdas):
+    """L = L_CE + lambda1 L_WC + lambda2 L_COS + lambda3 L_KD."""
     return terms["ce"] + lambdas[0] * terms["wc"] + lambdas[1] * terms["cos"] + lambdas[2] * terms["kd"]
 
 
