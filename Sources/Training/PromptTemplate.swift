@@ -16,6 +16,15 @@ public struct PromptTemplate: Sendable, Equatable {
     public let suffix: [Int]
     public let contextLength: Int
 
+    /// A template from token ids (for callers that have no tokenizer files, such as benchmarks).
+    public init(startOfText: Int, endOfText: Int, prefix: [Int], suffix: [Int], contextLength: Int = 77) {
+        self.startOfText = startOfText
+        self.endOfText = endOfText
+        self.prefix = prefix
+        self.suffix = suffix
+        self.contextLength = contextLength
+    }
+
     public init(tokenizer: CLIPTokenizer, prefix: String = "a photo of a", suffix: String = ".", contextLength: Int = 77) {
         startOfText = tokenizer.startOfText
         endOfText = tokenizer.endOfText
