@@ -8,16 +8,16 @@ struct AddClassesCommand: ParsableCommand {
         commandName: "add-classes",
         abstract: "Add a stage of new classes: register them, store the zero-shot baseline, train, snapshot.",
         discussion: """
-            FILE.csv has a header row and the columns `class`, `split` (train, val or test) and, when no
-            --features are given, `image` (a path relative to the CSV). --features gives a NumPy .npy
-            file [rows, width] (float32 or float16) with one image feature per CSV data row, in order;
-            width must be the store model's feature width. The classes' order of first appearance is
+            FILE.csv has a header row and the columns `class`, `split` (train, val or test) and, when no \
+            --features are given, `image` (a path relative to the CSV). --features gives a NumPy .npy \
+            file [rows, width] (float32 or float16) with one image feature per CSV data row, in order; \
+            width must be the store model's feature width. The classes' order of first appearance is \
             their order in the stage's label space. A class registered in an earlier stage is refused.
 
-            With --method lamm (the default) only the new classes' label vectors are trained; the
-            rows of earlier classes are reused untouched by the new snapshot. --method zeroshot
-            stores CLIP's own word embeddings as a snapshot. Running add-classes again with the same
-            file and another method reuses the registered stage. Everything is written in one
+            With --method lamm (the default) only the new classes' label vectors are trained; the \
+            rows of earlier classes are reused untouched by the new snapshot. --method zeroshot \
+            stores CLIP's own word embeddings as a snapshot. Running add-classes again with the same \
+            file and another method reuses the registered stage. Everything is written in one \
             transaction at the end: an error leaves the store as it was.
             """
     )

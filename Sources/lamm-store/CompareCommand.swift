@@ -8,11 +8,11 @@ struct CompareCommand: ParsableCommand {
         commandName: "compare",
         abstract: "Compare the methods' degradation across stages, as the paper's Table 2, with continual-learning metrics.",
         discussion: """
-            For each dataset and each method's lineage of snapshots: every stage's accuracy after its own
-            training and after the method's last stage, the degradation, zero-shot CLIP, and the paper's
-            published cells where dataset and method names match (labelled as published). Metrics use
-            Avalanche's definitions: the accuracy matrix R[t][k], average accuracy (sample-weighted),
-            forgetting R[k][k] - R[T][k] averaged over earlier stages, backward transfer (= -forgetting)
+            For each dataset and each method's lineage of snapshots: every stage's accuracy after its own \
+            training and after the method's last stage, the degradation, zero-shot CLIP, and the paper's \
+            published cells where dataset and method names match (labelled as published). Metrics use \
+            Avalanche's definitions: the accuracy matrix R[t][k], average accuracy (sample-weighted), \
+            forgetting R[k][k] - R[T][k] averaged over earlier stages, backward transfer (= -forgetting) \
             and forward transfer against zero-shot CLIP. Missing evaluations are computed and stored.
             """
     )

@@ -9,11 +9,11 @@ struct DemoCommand: ParsableCommand {
         commandName: "demo",
         abstract: "Run the whole flow on an embedded default: a small random CLIP, a synthetic two-stage task, LAMM vs CoOp.",
         discussion: """
-            Writes a small CLIP checkpoint with random weights (Hugging Face layout, with a vocabulary
-            learned on the spot) and a synthetic two-stage task whose image features sit near shifted
-            label embeddings, so zero-shot CLIP is mediocre and label alignment helps. Then, for each
-            method, adds Set1 and Set2 to a fresh store, evaluates the last snapshot and compares the
-            methods: LAMM keeps Set1 exactly as it was, CoOp's shared context forgets. Everything goes
+            Writes a small CLIP checkpoint with random weights (Hugging Face layout, with a vocabulary \
+            learned on the spot) and a synthetic two-stage task whose image features sit near shifted \
+            label embeddings, so zero-shot CLIP is mediocre and label alignment helps. Then, for each \
+            method, adds Set1 and Set2 to a fresh store, evaluates the last snapshot and compares the \
+            methods: LAMM keeps Set1 exactly as it was, CoOp's shared context forgets. Everything goes \
             to --dir (the store demo.sqlite, the checkpoint, the stage files and report.html).
             """
     )

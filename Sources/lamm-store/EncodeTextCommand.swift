@@ -9,8 +9,8 @@ struct EncodeTextCommand: ParsableCommand {
         commandName: "encode-text",
         abstract: "Print CLIP's L2-normalised text features of texts.",
         discussion: """
-            Loads the checkpoint from the model directory (Hugging Face or open_clip layout) and runs
-            each text, framed by start and end of text, through the text tower. Put -- before texts
+            Loads the checkpoint from the model directory (Hugging Face or open_clip layout) and runs \
+            each text, framed by start and end of text, through the text tower. Put -- before texts \
             that start with a dash.
             """
     )

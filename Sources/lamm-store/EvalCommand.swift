@@ -8,8 +8,8 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Evaluate a snapshot on every stage of its dataset up to its own.",
         discussion: """
-            For each stage: the snapshot's accuracy, zero-shot CLIP's on the same rows, the accuracy
-            the stage had in the snapshot that trained it, and the degradation (the difference; 0 means
+            For each stage: the snapshot's accuracy, zero-shot CLIP's on the same rows, the accuracy \
+            the stage had in the snapshot that trained it, and the degradation (the difference; 0 means \
             nothing was forgotten). Percentages 0-100. Every evaluation is stored.
             """
     )

@@ -8,9 +8,9 @@ struct ExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Write a snapshot's label embeddings to a .safetensors or .npy file.",
         discussion: """
-            .safetensors: one F32 tensor per class, `label_embedding.<class>` [tokens, width], with the
-            snapshot's id, dataset, method and stage and the class order in the metadata.
-            .npy: every class's token rows stacked in label order, [total tokens, width]; the command
+            .safetensors: one F32 tensor per class, `label_embedding.<class>` [tokens, width], with the \
+            snapshot's id, dataset, method and stage and the class order in the metadata. \
+            .npy: every class's token rows stacked in label order, [total tokens, width]; the command \
             prints which rows belong to which class (--json: `classes[].first_row` and `tokens`).
             """
     )

@@ -8,9 +8,9 @@ struct InitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Create a store bound to a CLIP checkpoint.",
         discussion: """
-            DIR is a Hugging Face CLIP directory (config.json, model.safetensors, vocab.json, merges.txt)
-            or an open_clip one (open_clip_config.json, open_clip_model.safetensors,
-            bpe_simple_vocab_16e6.txt.gz). The store records the weights' SHA-256 and refuses any other
+            DIR is a Hugging Face CLIP directory (config.json, model.safetensors, vocab.json, merges.txt) \
+            or an open_clip one (open_clip_config.json, open_clip_model.safetensors, \
+            bpe_simple_vocab_16e6.txt.gz). The store records the weights' SHA-256 and refuses any other \
             checkpoint afterwards. Running init again with the same checkpoint changes nothing.
             """
     )

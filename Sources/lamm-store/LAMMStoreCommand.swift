@@ -6,8 +6,8 @@ struct LAMMStoreCommand: ParsableCommand {
         commandName: "lamm-store",
         abstract: "Versioned label embeddings for continual learning of CLIP classifiers (LAMM).",
         discussion: """
-            A store (one SQLite file, --db or LAMM_STORE_DB, default ./lamm.sqlite) is bound to one CLIP
-            checkpoint and keeps, per dataset, its stages (Set1, Set2, ...), their classes and image
+            A store (one SQLite file, --db or LAMM_STORE_DB, default ./lamm.sqlite) is bound to one CLIP \
+            checkpoint and keeps, per dataset, its stages (Set1, Set2, ...), their classes and image \
             features, and immutable snapshots of the classes' label embeddings.
             """,
         subcommands: [
