@@ -7,43 +7,57 @@ import Testing
     let model: TinyModel
     init() throws { model = try TinyModel() }
 
-    func task(frozen: Int = 1) throws -> TrainingTask {
+    /// Three trainable classes; `frozen` classes with fixed features (LAMM) or `bound` classes
+    /// with fixed label vectors read through the trained context (CoOp).
+    func task(frozen: Int = 1, bound: Int = 0) throws -> TrainingTask {
         let labels = try ["dog", "cat", "golden retriever"].map { try model.template.label(for: $0, tokenizer: model.tokenizer) }
         let clip = try model.clipFeatures(labels)
-        let d = model.dimension
+        let d = model.dimension, w = model.checkpoint.configuration.text.hiddenSize
         var random = SplitMix64(seed: 11)
         let frozenClasses = (0..<frozen).map { i in
             FrozenClass(name: "old\(i)", textFeature: unitVectors(1, d, random: &random), clipTextFeature: unitVectors(1, d, random: &random))
         }
+        let boundClasses = (0..<bound).map { i in
+            ContextBoundClass(name: "kept\(i)", labelVectors: (0..<(2 * w)).map { _ in 0.1 * random.nextGaussian() },
+                              clipTextFeature: unitVectors(1, d, random: &random))
+        }
         let samples = 8
-        return TrainingTask(frozen: frozenClasses,
-                        trainable: labels.enumerated().map { TrainableClass(label: $1, clipTextFeature: Array(clip[($0 * d)..<(($0 + 1) * d)])) },
-                        imageFeatures: unitVectors(samples, d, random: &random),
-                        labels: (0..<samples).map { $0 % (frozen + 3) }, shots: 4)
+        let classes = frozen + bound + 3
+        return TrainingTask(frozen: frozenClasses, contextBound: boundClasses,
+                            trainable: labels.enumerated().map { TrainableClass(label: $1, clipTextFeature: Array(clip[($0 * d)..<(($0 + 1) * d)])) },
+                            imageFeatures: unitVectors(samples, d, random: &random),
+                            labels: (0..<samples).map { $0 % classes }, shots: 4)
     }
 
     /// The whole hierarchical loss against central differences through the text tower, with
     /// respect to every label-vector entry: step 1e-2 in Float, checked to 1e-2 of the largest
     /// gradient entry (the Float forward limits the difference quotient to about 1e-3 relative).
-    @Test(arguments: [LabelTokens.all, .first])
-    func wholeLossMatchesFiniteDifferences(labelTokens: LabelTokens) throws {
+    @Test(arguments: [(TrainingMethod.lamm, LabelTokens.all), (.lamm, .first), (.coop, .all), (.coopLAMM, .all), (.coopLAMM, .first)])
+    func wholeLossMatchesFiniteDifferences(method: TrainingMethod, labelTokens: LabelTokens) throws {
         var configuration = LAMMConfiguration()
         configuration.labelTokens = labelTokens
-        let trainer = model.trainer(configuration)
-        let t = try task()
+        let trainer = model.trainer(configuration, method: method)
+        let t = method.trainsContext ? try task(frozen: 0, bound: 1) : try task()
         var random = SplitMix64(seed: 5)
         var parameters = trainer.initialParameters(t, random: &random)
         let reference = parameters.values
         for i in parameters.values.indices { parameters.values[i] += 0.05 * random.nextGaussian() }
-        let weights = configuration.lossWeights(shots: t.shots)
+        let weights = configuration.lossWeights(shots: t.shots, method: method)
         let frozen = t.frozen.flatMap(\.textFeature)
-        let clip = t.frozen.flatMap(\.clipTextFeature) + t.trainable.flatMap(\.clipTextFeature)
+        let clip = t.frozen.flatMap(\.clipTextFeature) + t.contextBound.flatMap(\.clipTextFeature) + t.trainable.flatMap(\.clipTextFeature)
         func loss(_ p: Trainer.Parameters) throws -> (LossTerms, [Float]) {
             try trainer.objective(p, reference: reference, images: t.imageFeatures, labels: t.labels,
                                   frozenFeatures: frozen, clipFeatures: clip, weights: weights)
         }
         let (terms, gradient) = try loss(parameters)
-        #expect(terms.ce > 0 && terms.wc > 0 && terms.cos > 0 && terms.kd > 0)
+        #expect(terms.ce > 0)
+        if method.usesHierarchicalLoss {
+            #expect(terms.wc > 0 && terms.cos > 0 && terms.kd > 0)
+        } else {
+            #expect(terms.wc == 0 && terms.cos == 0 && terms.kd == 0)
+        }
+        // The context (CoOp) comes first in theta; LAMM's rows follow.
+        #expect(parameters.contextRows == (method.trainsContext ? 4 : 0))
         let scale = gradient.map(abs).max()!
         var worst: (Float, Int) = (0, 0)
         for i in stride(from: 0, to: gradient.count, by: 3) {

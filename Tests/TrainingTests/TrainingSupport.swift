@@ -24,8 +24,8 @@ struct TinyModel {
 
     var dimension: Int { checkpoint.configuration.projectionDim }
 
-    func trainer(_ configuration: LAMMConfiguration = .init()) -> Trainer {
-        Trainer(checkpoint: checkpoint, tower: tower, template: template, configuration: configuration)
+    func trainer(_ configuration: LAMMConfiguration = .init(), method: TrainingMethod = .lamm) -> Trainer {
+        Trainer(checkpoint: checkpoint, tower: tower, template: template, configuration: configuration, method: method)
     }
 
     func clipFeatures(_ labels: [ClassLabel]) throws -> [Float] {
