@@ -115,12 +115,7 @@ extension LabelStore {
             let stages = Dictionary(uniqueKeysWithValues: try StageRecord.fetchAll(db).map { ($0.id!, $0) })
             return try Row.fetchAll(db, sql: """
                 SELECT class.*, le.id AS le_id, le.token_count, le.width, le.vectors
-                FROM snapshot_label sl
-                JOIN class ON class.id = sl.class_id
-                JOIN stage ON stage.id = class.stage_id
-                JOIN label_embedding le ON le.id = sl.label_embedding_id
-                WHERE sl.snapshot_id = ?
-                ORDER BY stage.position, class.label_index
+                \(Self.snapshotLabels) WHERE sl.snapshot_id = ? \(Self.stageLabelOrder)
                 """, arguments: [id]).map { row in
                 let record = try ClassRecord(row: row)
                 return SnapshotClassRow(classRecord: record, stage: stages[record.stageId]!, labelEmbeddingId: row["le_id"],

@@ -120,12 +120,7 @@ extension LabelStore {
                 SELECT class.name AS class_name, stage.name AS stage, class.label_index, sl.label_embedding_id,
                        le.token_count, le.width, le.content_sha256,
                        (SELECT MIN(x.snapshot_id) FROM snapshot_label x WHERE x.label_embedding_id = sl.label_embedding_id) AS introduced_by
-                FROM snapshot_label sl
-                JOIN class ON class.id = sl.class_id
-                JOIN stage ON stage.id = class.stage_id
-                JOIN label_embedding le ON le.id = sl.label_embedding_id
-                WHERE sl.snapshot_id = ?
-                ORDER BY stage.position, class.label_index
+                \(Self.snapshotLabels) WHERE sl.snapshot_id = ? \(Self.stageLabelOrder)
                 """, arguments: [id])
             return SnapshotDetail(
                 summary: summary,
@@ -138,23 +133,18 @@ extension LabelStore {
 
     /// Every class's label vectors in a snapshot, in stage then label order.
     public func labelVectors(snapshot id: Int64) throws -> [ClassLabelVectors] {
-        _ = try snapshotSummary(id)
-        return try reader.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT class.name, stage.name AS stage, le.token_count, le.width, le.vectors
-                FROM snapshot_label sl
-                JOIN class ON class.id = sl.class_id
-                JOIN stage ON stage.id = class.stage_id
-                JOIN label_embedding le ON le.id = sl.label_embedding_id
-                WHERE sl.snapshot_id = ?
-                ORDER BY stage.position, class.label_index
-                """, arguments: [id]).map { row in
-                ClassLabelVectors(className: row["name"], stage: row["stage"],
-                                  vectors: TokenVectors(tokenCount: row["token_count"], width: row["width"],
-                                                        values: FloatBlob.decode(row["vectors"])))
-            }
-        }
+        try labelRows(snapshot: id).map { ClassLabelVectors(className: $0.classRecord.name, stage: $0.stage.name, vectors: $0.vectors) }
     }
+
+    /// The label rows of a snapshot with their classes and stages, in stage then label order
+    /// (`SELECT ... \(snapshotLabels) WHERE sl.snapshot_id = ? \(stageLabelOrder)`).
+    static let snapshotLabels = """
+        FROM snapshot_label sl
+        JOIN class ON class.id = sl.class_id
+        JOIN stage ON stage.id = class.stage_id
+        JOIN label_embedding le ON le.id = sl.label_embedding_id
+        """
+    static let stageLabelOrder = "ORDER BY stage.position, class.label_index"
 
     /// Which classes' label rows differ between two snapshots of one dataset.
     public func diff(_ a: Int64, _ b: Int64) throws -> SnapshotDiff {

@@ -20,18 +20,10 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: "Only this dataset.")
     var dataset: String?
 
-    @Option(name: .long, help: "Label space: task (each stage's own classes) or class (all classes seen so far).")
-    var `protocol`: Protocol = .task
-
-    @Option(name: .long, help: "Which samples: train, val or test.")
-    var split: Split = .test
-
     @Option(name: .long, help: ArgumentHelp("Also write a self-contained HTML page with the tables and charts.", valueName: "file"))
     var html: String?
 
-    @Option(name: .long, help: ArgumentHelp("The store's CLIP checkpoint directory, if it moved since init.", valueName: "dir"))
-    var model: String?
-
+    @OptionGroup var options: EvaluationOptions
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
@@ -48,8 +40,8 @@ struct CompareCommand: ParsableCommand {
         let comparison = try store.withStore { labelStore in
             if let dataset { _ = try labelStore.resolveDataset(dataset) }
             guard try !labelStore.datasetNames().isEmpty else { throw CompareError.emptyStore }
-            let session = try ContinualSession(store: labelStore, modelDirectory: model.map { URL(fileURLWithPath: $0) })
-            return try session.compare(dataset: dataset, split: split, protocol: `protocol`)
+            let session = try ContinualSession(store: labelStore, modelDirectory: options.modelDirectory)
+            return try session.compare(dataset: dataset, split: options.split, protocol: options.protocol)
         }
         if let html {
             do {

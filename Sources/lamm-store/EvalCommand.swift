@@ -17,18 +17,10 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "The snapshot id (see `lamm-store snapshots`).")
     var snapshot: Int64
 
-    @Option(name: .long, help: "Which samples: train, val or test.")
-    var split: Split = .test
-
-    @Option(name: .long, help: "Label space: task (each stage's own classes, as the paper) or class (all classes seen so far).")
-    var `protocol`: Protocol = .task
-
     @Option(name: .long, help: "The dataset the snapshot must belong to (a check against evaluating the wrong one).")
     var dataset: String?
 
-    @Option(name: .long, help: ArgumentHelp("The store's CLIP checkpoint directory, if it moved since init.", valueName: "dir"))
-    var model: String?
-
+    @OptionGroup var options: EvaluationOptions
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
@@ -39,8 +31,8 @@ struct EvalCommand: ParsableCommand {
                 _ = try labelStore.resolveDataset(dataset)
                 throw StoreError.snapshotOfAnotherDataset(id: snapshot, dataset: summary.dataset, requested: dataset)
             }
-            let session = try ContinualSession(store: labelStore, modelDirectory: model.map { URL(fileURLWithPath: $0) })
-            return try session.evaluate(snapshot: snapshot, split: split, protocol: `protocol`)
+            let session = try ContinualSession(store: labelStore, modelDirectory: options.modelDirectory)
+            return try session.evaluate(snapshot: snapshot, split: options.split, protocol: options.protocol)
         }
         if output.json {
             try printJSON(evaluation)
