@@ -68,8 +68,6 @@ reference.json holds the class names, the prompt layout, the settings, the figur
 versions used.
 """
 
-import argparse
-import copy
 import json
 import math
 import os
@@ -81,13 +79,12 @@ import torch
 import torch.nn.functional as F
 import transformers
 from safetensors.torch import save_file
-from transformers import CLIPModel, CLIPTokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_lamm_loss_fixture as lamm  # noqa: E402  (the sibling script; its main() is not run)
 from make_lamm_loss_fixture import (  # noqa: E402
     BATCH, CLASSES, CONTEXT, IMAGE_NOISE, IMAGE_SCALE, LABEL_NOISE, LAMBDAS, SHOTS, TEMPERATURE, TEMPLATE,
-    build_prompts, f32, fake_image_features, i32, lamm_loss_terms, splice, text_features, total)
+    build_prompts, f32, fake_image_features, i32, lamm_loss_terms, setup, splice, text_features, total)
 
 CONTEXT_NOISE = 0.05
 TERMS = lamm.TERMS
@@ -313,20 +310,7 @@ def check_cases(res64, res32, coop_at, coop_lamm_at, c64, labels, length):
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clip", default=os.path.join(here, "..", "Tests", "Fixtures", "clip-tiny"))
-    parser.add_argument("--out", default=os.path.join(here, "..", "Tests", "Fixtures", "coop-loss"))
-    args = parser.parse_args()
-    torch.manual_seed(0)
-    torch.use_deterministic_algorithms(True)
-    transformers.utils.logging.disable_progress_bar()
-
-    tok = CLIPTokenizer.from_pretrained(args.clip)
-    model32 = CLIPModel.from_pretrained(args.clip, dtype=torch.float32, attn_implementation="eager").eval()
-    model64 = copy.deepcopy(model32).double()
-    for p in list(model32.parameters()) + list(model64.parameters()):
-        p.requires_grad_(False)
+    args, tok, model32, model64 = setup(__doc__.split("\n")[0], "coop-loss")
 
     ids, eot, start, length = build_prompts(tok)
     prefix = tok.encode(TEMPLATE, add_special_tokens=False)

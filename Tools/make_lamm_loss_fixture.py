@@ -335,11 +335,13 @@ def i32(t):
     return t.to(torch.int32).contiguous()
 
 
-def main():
+def setup(description, fixture):
+    """Parses --clip/--out (defaults: clip-tiny and Tests/Fixtures/<fixture>), seeds torch, and
+    loads the tokenizer and the frozen model in float32 and float64."""
     here = os.path.dirname(os.path.abspath(__file__))
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--clip", default=os.path.join(here, "..", "Tests", "Fixtures", "clip-tiny"))
-    parser.add_argument("--out", default=os.path.join(here, "..", "Tests", "Fixtures", "lamm-loss"))
+    parser.add_argument("--out", default=os.path.join(here, "..", "Tests", "Fixtures", fixture))
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.use_deterministic_algorithms(True)
@@ -350,6 +352,11 @@ def main():
     model64 = copy.deepcopy(model32).double()
     for p in list(model32.parameters()) + list(model64.parameters()):
         p.requires_grad_(False)
+    return args, tok, model32, model64
+
+
+def main():
+    args, tok, model32, model64 = setup(__doc__.split("\n")[0], "lamm-loss")
 
     ids, eot, start, length = build_prompts(tok)
     for k, name in enumerate(CLASSES):
