@@ -9,7 +9,7 @@ let package = Package(
     name: "lamm-store",
     products: [
         .executable(name: "lamm-store", targets: ["lamm-store"]),
-        .library(name: "LAMMStore", targets: ["Formats", "Kernels", "CLIP", "Store", "Training", "Evaluation", "Continual", "Demo"]),
+        .library(name: "LAMMStore", targets: ["Formats", "Kernels", "CLIP", "Store", "Training", "Evaluation", "Continual", "Demo", "Images"]),
     ],
     dependencies: [
         // GRDB links the system's libsqlite3 (Debian: libsqlite3-dev).
@@ -22,6 +22,8 @@ let package = Package(
         // System libraries (installed by scripts/bootstrap).
         .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
 
         // File formats: CSV, NumPy .npy, safetensors.
         .target(name: "Formats"),
@@ -29,6 +31,8 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["COpenBLAS"]),
         // CLIP: configuration, checkpoint loading, tokenizer, text tower.
         .target(name: "CLIP", dependencies: ["Formats", "Kernels", "CZlib"]),
+        // JPEG and PNG decoding, CLIP's image preprocessing.
+        .target(name: "Images", dependencies: ["CJPEG", "CPNG", "Kernels"]),
         // The SQLite store of versioned label embeddings.
         .target(name: "Store", dependencies: ["Formats", grdb, crypto]),
         // LAMM.md: prompts with trainable label tokens, the hierarchical loss, SGD, trainers.
@@ -36,7 +40,7 @@ let package = Package(
         // Accuracy of text features against image features, continual-learning metrics.
         .target(name: "Evaluation", dependencies: ["Kernels"]),
         // Stage by stage: register, zero-shot baseline, train, snapshot, evaluate.
-        .target(name: "Continual", dependencies: ["CLIP", "Kernels", "Store", "Training", "Evaluation", "Formats", "Demo"]),
+        .target(name: "Continual", dependencies: ["CLIP", "Kernels", "Store", "Training", "Evaluation", "Formats", "Demo", "Images"]),
         // The demo: a tiny CLIP checkpoint and a synthetic two-stage task, made on the spot.
         .target(name: "Demo", dependencies: ["CLIP", "Formats", "Kernels"]),
 
@@ -53,6 +57,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "ContinualTests", dependencies: ["Continual", "Store", "Training", "CLIP", "Formats", "Demo", grdb]),
         .testTarget(name: "DemoTests", dependencies: ["Demo", "CLIP", "Formats"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "CLIP", "Formats", "Kernels"]),
         .testTarget(name: "CLITests", dependencies: ["lamm-store", "Store", "Formats", grdb]),
     ]
 )
