@@ -61,15 +61,16 @@ public struct TextTowerStatistics: Sendable, Equatable {
 /// Activations one forward pass keeps for backward (train_gpt2.c ActivationTensors, reduced to
 /// what input gradients need: no weight gradients means no matmul inputs are kept).
 final class TextTowerActivations: @unchecked Sendable {
-    // Written once by forward, then only read.
-    var residual: [FloatBuffer] = []  // L + 1 of [T, W]: input of each block, then the output
+    // Written once by forward, then only read. One entry per block; in the last block the
+    // entries after attention hold the P EOT rows only (T becomes P).
+    var residual: [FloatBuffer] = []  // L + 1: input of each block [T, W], then the output [P, W]
     var mean1: [FloatBuffer] = [], rstd1: [FloatBuffer] = []  // [T]
     var qkv: [FloatBuffer] = []  // [T, 3W]
     var attention: [FloatBuffer] = []  // packing.attentionSize
     var residualMid: [FloatBuffer] = []  // [T, W] x + attention branch
     var mean2: [FloatBuffer] = [], rstd2: [FloatBuffer] = []  // [T]
     var fc1: [FloatBuffer] = []  // [T, I] before the activation
-    var eotHidden = FloatBuffer(count: 0)  // [P, W] last block's output at each EOT
+    var eotHidden = FloatBuffer(count: 0)  // [P, W] last block's output at each EOT (= residual[L])
     var meanFinal = FloatBuffer(count: 0), rstdFinal = FloatBuffer(count: 0)  // [P]
 }
 
