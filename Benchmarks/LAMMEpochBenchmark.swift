@@ -105,27 +105,9 @@ struct LAMMEpochBenchmark {
         try writer.add("seed", integers: [1], shape: [1], as: .i32)
         let data = directory.appendingPathComponent("data.safetensors")
         try writer.write(to: data)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Tools/bench_lamm_epoch.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script.path, "--model", directory.appendingPathComponent("model").path, "--data", data.path,
-                             "--threads", "\(threads)"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["OMP_NUM_THREADS"] = "\(threads)"
-        environment["MKL_NUM_THREADS"] = "\(threads)"
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        print("running \(python) \(script.lastPathComponent) ...")
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-              let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last,
-              let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-            throw BenchmarkError(description: "\(script.path) failed (status \(process.terminationStatus)); check that \(python) has torch and transformers")
-        }
+        let json = try runPythonReference(python: python, script: "bench_lamm_epoch.py",
+                                          arguments: ["--model", directory.appendingPathComponent("model").path, "--data", data.path],
+                                          threads: threads)
         return Reference(version: json["torch"] as? String ?? "?", threads: json["threads"] as? Int ?? 0,
                          seconds: json["seconds"] as? Double ?? .nan, steps: json["steps"] as? Int ?? 0,
                          finalLoss: json["final_loss"] as? Double ?? .nan)

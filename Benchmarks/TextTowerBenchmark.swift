@@ -228,28 +228,10 @@ struct TextTowerBenchmark {
         let outURL = directory.appendingPathComponent("out.safetensors")
         try writer.write(to: promptsURL)
 
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Tools/bench_text_tower.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script.path, "--model", directory.appendingPathComponent("model").path, "--prompts", promptsURL.path,
-                             "--out", outURL.path, "--threads", "\(threads)"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["OMP_NUM_THREADS"] = "\(threads)"
-        environment["MKL_NUM_THREADS"] = "\(threads)"
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        print("(4) running \(python) \(script.lastPathComponent) ...")
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-              let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last,
-              let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-        else {
-            throw BenchmarkError(description: "\(script.path) failed (status \(process.terminationStatus)); check that \(python) has torch and transformers")
-        }
+        let json = try runPythonReference(python: python, script: "bench_text_tower.py",
+                                          arguments: ["--model", directory.appendingPathComponent("model").path,
+                                                      "--prompts", promptsURL.path, "--out", outURL.path],
+                                          threads: threads)
         let out = try SafetensorsFile(url: outURL)
         return PyTorchResult(
             version: json["torch"] as? String ?? "?", threads: json["threads"] as? Int ?? 0,

@@ -51,6 +51,13 @@ extension ContinualSession {
     /// baseline and the accuracy each stage had when it was trained; stores the evaluations.
     public func evaluate(snapshot id: Int64, split: Split = .test, protocol evaluationProtocol: Protocol = .task) throws -> SnapshotEvaluation {
         let summary = try store.snapshotSummary(id)
+        // Refuse an empty split before anything is computed (and cached).
+        let covered = try store.labelRows(snapshot: id).reduce(into: [StageRecord]()) { stages, row in
+            if !stages.contains(where: { $0.id == row.stage.id }) { stages.append(row.stage) }
+        }
+        guard try covered.contains(where: { try store.sampleCount(stage: $0.id!, split: split) > 0 }) else {
+            throw ContinualError.nothingToEvaluate(snapshot: id, split: split.rawValue, stages: covered.map(\.name))
+        }
         let lineage = try store.lineage(of: id)
         var evaluations: [EvaluationRecord] = []
         var baselines: [BaselineRecord] = []
@@ -97,9 +104,6 @@ extension ContinualSession {
             stages.append(entry)
         }
         let evaluated = stages.filter { $0.total > 0 }
-        guard !evaluated.isEmpty else {
-            throw ContinualError.nothingToEvaluate(snapshot: id, split: split.rawValue, stages: stages.map(\.stage))
-        }
         try store.record(evaluations: evaluations, baselines: baselines)
         let correct = evaluated.map(\.correct).reduce(0, +), total = evaluated.map(\.total).reduce(0, +)
         return SnapshotEvaluation(snapshot: id, dataset: summary.dataset, method: summary.method, protocol: evaluationProtocol,

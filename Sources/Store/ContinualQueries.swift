@@ -87,6 +87,14 @@ extension LabelStore {
         }
     }
 
+    public func sampleCount(stage stageId: Int64, split: Split) throws -> Int {
+        try reader.read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM sample JOIN class ON class.id = sample.class_id WHERE class.stage_id = ? AND sample.split = ?
+                """, arguments: [stageId, split])!
+        }
+    }
+
     /// The samples of a stage in one split.
     public func samples(stage stageId: Int64, split: Split) throws -> StageSamples {
         try reader.read { db in
