@@ -92,46 +92,9 @@ extension ContinualSession {
         let stages = try store.datasetNames().contains(datasetName) ? try store.stages(of: store.resolveDataset(datasetName).id!) : []
         let position = existing?.position ?? stages.count
 
-        // The method's lineage must reach the stage before this one, and not be past it.
-        let lineage = try (stages.isEmpty ? [] : store.snapshots(dataset: datasetName)).filter { $0.method == request.method }
-        var parentRows: [SnapshotClassRow] = []
-        if let latest = lineage.last {
-            let latestStage = try store.stage(dataset: datasetName, name: latest.stage)!
-            if latestStage.position > position {
-                throw ContinualError.lineageOutOfOrder(method: request.method.rawValue, latestStage: latest.stage, stage: stageName)
-            }
-            if latestStage.position < position - 1 {
-                let missing = stages.first { $0.position == position - 1 }!.name
-                throw ContinualError.missingEarlierStage(method: request.method.rawValue, dataset: datasetName, stage: stageName, missing: missing)
-            }
-            parentRows = try store.labelRows(snapshot: latest.id).filter { $0.stage.position < position }
-        } else if position > 0 {
-            let first = stages.first { $0.position == 0 }!.name
-            throw ContinualError.missingEarlierStage(method: request.method.rawValue, dataset: datasetName, stage: stageName, missing: first)
-        }
-
-        // Training rows, normalised, with the sampled shots.
+        let (lineage, parentRows) = try parent(of: request.method, dataset: datasetName, stage: stageName, position: position, stages: stages)
         let d = dimension
-        let train = data.samples.enumerated().filter { $0.element.split == .train }
-        var byClass = [[Int]](repeating: [], count: data.classes.count)
-        for (index, sample) in train { byClass[sample.classIndex].append(index) }
-        if request.method != .zeroshot {
-            let empty = data.classes.indices.filter { byClass[$0].isEmpty }.map { data.classes[$0] }
-            guard empty.isEmpty else { throw ContinualError.noTrainingRows(file: request.csvName, classes: empty) }
-        }
-        var random = SplitMix64(seed: request.configuration.seed)
-        if let shots = request.configuration.shots {
-            for c in byClass.indices {
-                if byClass[c].count < shots {
-                    warnings.append("class '\(data.classes[c])' has \(byClass[c].count) training rows, fewer than --shots \(shots); using all of them")
-                } else {
-                    byClass[c].shuffle(using: &random)
-                    byClass[c] = Array(byClass[c].prefix(shots)).sorted()
-                }
-            }
-        }
-        let shots = request.configuration.shots
-            ?? Int((Double(byClass.map(\.count).reduce(0, +)) / Double(max(data.classes.count, 1))).rounded())
+        let (byClass, shots) = try trainingRows(data, request: request, warnings: &warnings)
 
         // Zero-shot baseline on the stage's test rows, in the stage's own label space.
         let clipFeatures = try clipTextFeatures(data.classes)
@@ -219,6 +182,54 @@ extension ContinualSession {
                               newlyRegistered: committed.newlyRegistered, baseline: baseline?.percent,
                               trainingSeconds: result?.seconds ?? 0, steps: result?.steps ?? 0, shots: shots,
                               finalLoss: result?.lossCurve.last?.terms, warnings: warnings)
+    }
+
+    /// The dataset's latest snapshot of `method` and its rows of the stages before `position`.
+    /// The lineage must have reached the stage before this one, and not gone past it.
+    func parent(of method: Method, dataset: String, stage: String, position: Int, stages: [StageRecord])
+        throws -> (lineage: [SnapshotSummary], rows: [SnapshotClassRow]) {
+        let lineage = try (stages.isEmpty ? [] : store.snapshots(dataset: dataset)).filter { $0.method == method }
+        guard let latest = lineage.last else {
+            if position > 0 {
+                throw ContinualError.missingEarlierStage(method: method.rawValue, dataset: dataset, stage: stage,
+                                                         missing: stages.first { $0.position == 0 }!.name)
+            }
+            return (lineage, [])
+        }
+        let latestStage = try store.stage(dataset: dataset, name: latest.stage)!
+        if latestStage.position > position {
+            throw ContinualError.lineageOutOfOrder(method: method.rawValue, latestStage: latest.stage, stage: stage)
+        }
+        if latestStage.position < position - 1 {
+            throw ContinualError.missingEarlierStage(method: method.rawValue, dataset: dataset, stage: stage,
+                                                     missing: stages.first { $0.position == position - 1 }!.name)
+        }
+        return (lineage, try store.labelRows(snapshot: latest.id).filter { $0.stage.position < position })
+    }
+
+    /// Indices of each class's training rows (`--shots` of them, sampled with the seed), and n,
+    /// the shots per class of lambda1 = 1/n (the mean count when every row is used).
+    func trainingRows(_ data: StageData, request: AddStageRequest, warnings: inout [String]) throws -> ([[Int]], Int) {
+        var byClass = [[Int]](repeating: [], count: data.classes.count)
+        for (index, sample) in data.samples.enumerated() where sample.split == .train { byClass[sample.classIndex].append(index) }
+        if request.method != .zeroshot {
+            let empty = data.classes.indices.filter { byClass[$0].isEmpty }.map { data.classes[$0] }
+            guard empty.isEmpty else { throw ContinualError.noTrainingRows(file: request.csvName, classes: empty) }
+        }
+        var random = SplitMix64(seed: request.configuration.seed)
+        if let shots = request.configuration.shots {
+            for c in byClass.indices {
+                if byClass[c].count < shots {
+                    warnings.append("class '\(data.classes[c])' has \(byClass[c].count) training rows, fewer than --shots \(shots); using all of them")
+                } else {
+                    byClass[c].shuffle(using: &random)
+                    byClass[c] = Array(byClass[c].prefix(shots)).sorted()
+                }
+            }
+        }
+        let shots = request.configuration.shots
+            ?? Int((Double(byClass.map(\.count).reduce(0, +)) / Double(max(data.classes.count, 1))).rounded())
+        return (byClass, shots)
     }
 
     /// The stage to add to: the one named (which must then hold the same data if it exists),
