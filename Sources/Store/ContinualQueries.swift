@@ -33,6 +33,8 @@ public struct StageCommit: Sendable {
     /// Zero-shot CLIP accuracy on the stage's test rows (task protocol), if it has any.
     public var baseline: (correct: Int, total: Int)?
     public var snapshot: NewSnapshot?
+    /// Image features encoded for this stage, cached for later stages.
+    public var imageFeatures: [ImageFeatureKey: [Float]] = [:]
 
     public init(dataset: String, stage: String, data: StageData, baseline: (correct: Int, total: Int)?, snapshot: NewSnapshot?) {
         self.dataset = dataset
@@ -40,6 +42,20 @@ public struct StageCommit: Sendable {
         self.data = data
         self.baseline = baseline
         self.snapshot = snapshot
+    }
+}
+
+/// An image file's content and view: 0 is CLIP's centre crop, k >= 1 the k-th augmented view
+/// drawn with `seed`.
+public struct ImageFeatureKey: Hashable, Sendable {
+    public var contentSha256: String
+    public var view: Int
+    public var seed: Int64
+
+    public init(contentSha256: String, view: Int, seed: Int64) {
+        self.contentSha256 = contentSha256
+        self.view = view
+        self.seed = seed
     }
 }
 
@@ -190,6 +206,22 @@ extension LabelStore {
                        arguments: [labelEmbeddingId, contextKey, FloatBlob.encode(feature)])
     }
 
+    // MARK: Image features
+
+    /// Cached features of image contents and views.
+    public func cachedImageFeatures(_ keys: [ImageFeatureKey]) throws -> [ImageFeatureKey: [Float]] {
+        try reader.read { db in
+            var result: [ImageFeatureKey: [Float]] = [:]
+            for key in keys {
+                if let blob = try Data.fetchOne(db, sql: "SELECT feature FROM image_feature WHERE content_sha256 = ? AND view = ? AND seed = ?",
+                                                arguments: [key.contentSha256, key.view, key.seed]) {
+                    result[key] = FloatBlob.decode(blob)
+                }
+            }
+            return result
+        }
+    }
+
     // MARK: Baselines and evaluations
 
     public func baseline(stage stageId: Int64, split: Split, protocol: Protocol) throws -> BaselineRecord? {
@@ -243,6 +275,10 @@ extension LabelStore {
                                             total: baseline.total, accuracy: 100 * Double(baseline.correct) / Double(baseline.total),
                                             computedAt: Date())
                 try record.insert(db, onConflict: .ignore)
+            }
+            for (key, feature) in commit.imageFeatures {
+                try db.execute(sql: "INSERT OR IGNORE INTO image_feature (content_sha256, view, seed, feature) VALUES (?, ?, ?, ?)",
+                               arguments: [key.contentSha256, key.view, key.seed, FloatBlob.encode(feature)])
             }
             let snapshot = try commit.snapshot.map { try writeSnapshot(db, $0) }
             return CommittedStage(registered: registered, newlyRegistered: newlyRegistered, snapshot: snapshot)

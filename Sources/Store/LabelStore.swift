@@ -158,7 +158,8 @@ extension LabelStore {
         for sample in data.samples {
             var record = SampleRecord(classId: classIds[sample.classIndex], split: sample.split,
                                       feature: FloatBlob.encode(sample.feature), imagePath: sample.imagePath,
-                                      featureFile: sample.featureFile, featureRow: sample.featureRow)
+                                      featureFile: sample.featureFile, featureRow: sample.featureRow,
+                                      imageSha256: sample.imageSha256, view: sample.view)
             try record.insert(db)
             counts[sample.split, default: 0] += 1
         }

@@ -100,6 +100,10 @@ public struct SampleRecord: StoreRecord {
     public var imagePath: String?
     public var featureFile: String?
     public var featureRow: Int?
+    /// SHA-256 of the image file the feature was encoded from.
+    public var imageSha256: String?
+    /// 0: CLIP's centre crop; k >= 1: the k-th augmented view.
+    public var view: Int = 0
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }

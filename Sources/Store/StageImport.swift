@@ -10,6 +10,16 @@ public struct StageData: Sendable {
     public var samples: [NewSample]
     /// CSV line of each class's first row, for messages.
     public var firstLine: [String: Int]
+
+    public init(sourceFile: String, classes: [String], samples: [NewSample], firstLine: [String: Int]) {
+        self.sourceFile = sourceFile
+        self.classes = classes
+        self.samples = samples
+        self.firstLine = firstLine
+    }
+
+    /// Whether the samples still need their features encoded from their images.
+    public var needsImageFeatures: Bool { samples.contains { $0.feature.isEmpty } }
 }
 
 public struct NewSample: Sendable {
@@ -20,6 +30,22 @@ public struct NewSample: Sendable {
     public var featureFile: String?
     /// 0-based row of `featureFile`.
     public var featureRow: Int?
+    /// SHA-256 of the image file, when the feature is encoded from it.
+    public var imageSha256: String?
+    /// 0: CLIP's centre crop; k >= 1: the k-th augmented view.
+    public var view: Int = 0
+
+    public init(classIndex: Int, split: Split, feature: [Float], imagePath: String? = nil, featureFile: String? = nil,
+                featureRow: Int? = nil, imageSha256: String? = nil, view: Int = 0) {
+        self.classIndex = classIndex
+        self.split = split
+        self.feature = feature
+        self.imagePath = imagePath
+        self.featureFile = featureFile
+        self.featureRow = featureRow
+        self.imageSha256 = imageSha256
+        self.view = view
+    }
 }
 
 public enum StageImportError: Error, Equatable, LocalizedError, CustomStringConvertible {
@@ -29,7 +55,6 @@ public enum StageImportError: Error, Equatable, LocalizedError, CustomStringConv
     case emptyClassName(file: String, line: Int)
     case unknownSplit(file: String, line: Int, value: String)
     case emptyImagePath(file: String, line: Int)
-    case needsFeatures(file: String)
     case rowCountMismatch(csv: String, csvRows: Int, features: String, featureRows: Int)
     case featureWidth(file: String, found: Int, expected: Int)
     case nonFinite(file: String, row: Int, column: Int, value: Float)
@@ -49,8 +74,6 @@ public enum StageImportError: Error, Equatable, LocalizedError, CustomStringConv
             return "\(file), line \(line): unknown split '\(value)'. Use train, val or test."
         case let .emptyImagePath(file, line):
             return "\(file), line \(line): the image path is empty. Give a path relative to the CSV, or pass --features."
-        case let .needsFeatures(file):
-            return "\(file): samples need image features. Pass --features FILE.npy with one row per CSV data row (encoding images directly is not available in this version)."
         case let .rowCountMismatch(csv, csvRows, features, featureRows):
             return "\(features) has \(featureRows) rows but \(csv) has \(csvRows) data rows. --features needs exactly one row per CSV data row, in the same order."
         case let .featureWidth(file, found, expected):
@@ -97,8 +120,6 @@ public enum StageImport {
             matrix = m
         } else if imageColumn == nil {
             throw StageImportError.missingColumn(file: csvName, column: "image", header: table.header)
-        } else {
-            throw StageImportError.needsFeatures(file: csvName)
         }
 
         let csvDirectory = csv.deletingLastPathComponent()

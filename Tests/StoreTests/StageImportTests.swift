@@ -70,10 +70,17 @@ import Testing
         #expect(throws: StageImportError.zeroFeature(file: "stage.npy", row: 0)) {
             try load("class,split\ndog,train\n", features: [[0, 0, 0, 0]])
         }
-        #expect(throws: StageImportError.needsFeatures(file: "stage.csv")) { try load("class,split,image\ndog,train,d.png\n", features: nil) }
         #expect(throws: StageImportError.missingColumn(file: "stage.csv", column: "image", header: ["class", "split"])) {
             try load("class,split\ndog,train\n", features: nil)
         }
+    }
+
+    @Test func withoutFeaturesTheImagesAreToBeEncoded() throws {
+        let data = try load("class,split,image\ndog,train,img/d.png\ncat,test,c.jpg\n", features: nil)
+        #expect(data.needsImageFeatures)
+        #expect(data.samples.map(\.imagePath) == ["img/d.png", "c.jpg"].map { directory.appendingPathComponent($0).standardizedFileURL.path })
+        #expect(data.samples.allSatisfy { $0.feature.isEmpty && $0.featureFile == nil })
+        #expect(try !load("class,split\ndog,train\n", features: rows(1)).needsImageFeatures)
     }
 
     @Test func nanIsRefused() throws {
