@@ -159,7 +159,9 @@ def main():
         f.write(b"label,path\nhummingbird,images/1.jpg\n")
     ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
     with open(p("huge_20000x20000.png"), "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IEND", b""))
+        # A few rows' worth of data: the header alone must be enough to refuse it.
+        idat = zlib.compress(b"\0" * (3 * 20000 + 1) * 4, 9)
+        f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
     with open(p("rgb_64x48.png"), "rb") as f:
         png = f.read()
     with open(p("truncated.png"), "wb") as f:
