@@ -86,6 +86,13 @@ public struct RandomResizedCrop: Sendable, Equatable {
     public var width: Int
     public var height: Int
 
+    public init(left: Int, top: Int, width: Int, height: Int) {
+        self.left = left
+        self.top = top
+        self.width = width
+        self.height = height
+    }
+
     public static func sample(width: Int, height: Int, scale: ClosedRange<Double>, ratio: ClosedRange<Double>,
                               random: inout some RandomNumberGenerator) -> RandomResizedCrop {
         let area = Double(width * height)
