@@ -1,1 +1,2 @@
-// Image decoding and CLIP preprocessing.
+// Image decoding (JPEG via libjpeg-turbo, PNG via libpng) to the RGB8 pixels PIL's
+// `Image.open(path).convert("RGB")` gives, and CLIP's image preprocessing on them.

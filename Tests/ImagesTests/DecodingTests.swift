@@ -1,0 +1,122 @@
+import Foundation
+import Images
+import Testing
+
+/// Decoding against PIL's `np.asarray(Image.open(p).convert("RGB"))`.
+struct DecodingTests {
+    /// libpng and PIL's zlib-based PNG reader must agree exactly: PNG is lossless and every
+    /// conversion (palette, gray, alpha dropped, 16-bit) is integer.
+    @Test(arguments: ImageFixtures.pngNames)
+    func pngEqualsPIL(name: String) throws {
+        let decoded = try ImageDecoder.decode(contentsOf: ImageFixtures.url(name))
+        let expected = try ImageFixtures.pilRGB(name)
+        #expect(decoded.width == expected.width && decoded.height == expected.height)
+        let differing = zip(decoded.pixels, expected.pixels).filter { $0 != $1 }.count
+        #expect(differing == 0, "\(name): \(differing) of \(expected.pixels.count) samples differ from PIL")
+    }
+
+    /// 16-bit RGBA is read through libpng's 8-bit sRGB path, which rounds where PIL keeps the
+    /// high byte: within 1.
+    @Test func sixteenBitWithAlphaWithinOne() throws {
+        let name = "rgba16_30x20.png"
+        let decoded = try ImageDecoder.decode(contentsOf: ImageFixtures.url(name))
+        let expected = try ImageFixtures.pilRGB(name)
+        let worst = zip(decoded.pixels, expected.pixels).map { abs(Int($0) - Int($1)) }.max() ?? 0
+        print("\(name): max |libpng - PIL| = \(worst)")
+        #expect(worst <= 1)
+    }
+
+    /// Debian's libjpeg-turbo and the one inside Pillow's wheel run the same ISLOW IDCT and
+    /// fancy upsampling; the tolerance allows one level for a different build (SIMD paths are
+    /// meant to be exact, so 0 is expected and printed).
+    @Test(arguments: ImageFixtures.jpegNames)
+    func jpegMatchesPIL(name: String) throws {
+        let decoded = try ImageDecoder.decode(contentsOf: ImageFixtures.url(name))
+        let expected = try ImageFixtures.pilRGB(name)
+        try #require(decoded.width == expected.width && decoded.height == expected.height,
+                     "\(name): \(decoded.width)x\(decoded.height), PIL \(expected.width)x\(expected.height)")
+        var worst = 0, at = 0, differing = 0
+        for i in decoded.pixels.indices {
+            let d = abs(Int(decoded.pixels[i]) - Int(expected.pixels[i]))
+            if d > 0 { differing += 1 }
+            if d > worst { worst = d; at = i }
+        }
+        let (y, x, c) = (at / 3 / decoded.width, at / 3 % decoded.width, at % 3)
+        print("\(name): max |libjpeg-turbo - PIL| = \(worst) at (y \(y), x \(x), c \(c)), \(differing) samples differ")
+        #expect(worst <= 1)
+    }
+
+    @Test func formatComesFromSignatureNotExtension() throws {
+        let png = try Data(contentsOf: ImageFixtures.url("rgb_64x48.png"))
+        let asJPEGName = try ImageDecoder.decode(png, name: "photo.jpg")
+        #expect(asJPEGName == (try ImageFixtures.pilRGB("rgb_64x48.png")))
+    }
+}
+
+/// Every bad file gives its own reason, naming the file.
+struct BadImageTests {
+    static func reason(_ name: String) -> ImageError.Reason? {
+        do {
+            _ = try ImageDecoder.decode(contentsOf: ImageFixtures.url(name))
+            return nil
+        } catch let error as ImageError {
+            #expect(error.file.hasSuffix(name))
+            #expect(error.description.contains(name))
+            return error.reason
+        } catch {
+            Issue.record("\(name): not an ImageError: \(error)")
+            return nil
+        }
+    }
+
+    @Test func missingFile() {
+        guard case .cannotRead = Self.reason("no_such_image.jpg") else {
+            Issue.record("missing file not reported as unreadable")
+            return
+        }
+    }
+
+    @Test func zeroByteFile() {
+        #expect(Self.reason("empty.png") == .empty)
+    }
+
+    @Test func textNamedPNG() {
+        #expect(Self.reason("text.png") == .unknownFormat(firstBytes: Array("label,pa".utf8)))
+    }
+
+    @Test func truncatedJPEG() {
+        #expect(Self.reason("truncated.jpg") == .truncated)
+    }
+
+    @Test func truncatedPNG() {
+        let reason = Self.reason("truncated.png")
+        #expect(reason == .truncated, "\(String(describing: reason))")
+    }
+
+    @Test func twelveBitJPEG() {
+        guard case .unsupported = Self.reason("precision12.jpg") else {
+            Issue.record("12-bit JPEG not reported as unsupported")
+            return
+        }
+    }
+
+    @Test func hugePNGRefusedFromItsHeader() {
+        #expect(Self.reason("huge_20000x20000.png") == .tooLarge(width: 20000, height: 20000, maxPixels: ImageDecoder.defaultMaxPixels))
+    }
+
+    @Test func pixelCapApplies() throws {
+        let url = ImageFixtures.url("baseline_96x64.jpg")
+        #expect(throws: ImageError(file: url.path, reason: .tooLarge(width: 96, height: 64, maxPixels: 1000))) {
+            try ImageDecoder.decode(contentsOf: url, maxPixels: 1000)
+        }
+        #expect(try ImageDecoder.decode(contentsOf: url, maxPixels: 96 * 64).width == 96)
+    }
+
+    /// Every prefix of a JPEG is refused or reported truncated, never decoded, never fatal.
+    @Test func everyJPEGPrefixIsAnError() throws {
+        let data = try Data(contentsOf: ImageFixtures.url("progressive_96x64.jpg"))
+        for length in stride(from: 1, to: data.count, by: 7) {
+            #expect(throws: ImageError.self) { try ImageDecoder.decode(data.prefix(length), name: "prefix-\(length)") }
+        }
+    }
+}
