@@ -23,7 +23,7 @@ public func bidirectionalAttentionForward(
     let scale = 1 / Float(hs).squareRoot()
     let stride = 3 * width
     let keysTransposed = FloatPointer.allocate(capacity: hs * t)
-    let scores = FloatPointer.allocate(capacity: t)
+    let scores = FloatPointer.allocate(capacity: 4 * t)
     defer {
         keysTransposed.deallocate()
         scores.deallocate()
@@ -35,30 +35,69 @@ public func bidirectionalAttentionForward(
             let k = rows + r * stride + width + h * hs
             for i in 0..<hs { keysTransposed[i * t + r] = k[i] }
         }
-        for j in 0..<queries {
+        // Queries four at a time: each key and value loaded serves four of them.
+        var j = 0
+        while j < queries {
+            let block = min(4, queries - j)
             let q = rows + j * stride + h * hs
-            scores.update(repeating: 0, count: t)
+            let (s0, s1, s2, s3) = (scores, scores + t, scores + 2 * t, scores + 3 * t)
+            scores.update(repeating: 0, count: block * t)
             for i in 0..<hs {
-                let qi = q[i] * scale
                 let k = keysTransposed + i * t
-                for r in 0..<t { scores[r] += qi * k[r] }
+                if block == 4 {
+                    let (a0, a1, a2, a3) = (q[i] * scale, q[stride + i] * scale, q[2 * stride + i] * scale, q[3 * stride + i] * scale)
+                    for r in 0..<t {
+                        let key = k[r]
+                        s0[r] += a0 * key
+                        s1[r] += a1 * key
+                        s2[r] += a2 * key
+                        s3[r] += a3 * key
+                    }
+                } else {
+                    for query in 0..<block {
+                        let a = q[query * stride + i] * scale, sq = scores + query * t
+                        for r in 0..<t { sq[r] += a * k[r] }
+                    }
+                }
             }
-            var maxScore = -Float.infinity
-            for r in 0..<t { maxScore = max(maxScore, scores[r]) }
-            var sum: Float = 0
-            for r in 0..<t {
-                let e = fastExp(scores[r] - maxScore)
-                scores[r] = e
-                sum += e
-            }
-            let inv = 1 / sum
+            for query in 0..<block { softmaxInPlace(scores + query * t, count: t) }
             let o = out + (b * queries + j) * width + h * hs
-            o.update(repeating: 0, count: hs)
+            for query in 0..<block { (o + query * width).update(repeating: 0, count: hs) }
             for r in 0..<t {
-                let p = scores[r] * inv
                 let v = rows + r * stride + 2 * width + h * hs
-                for i in 0..<hs { o[i] += p * v[i] }
+                if block == 4 {
+                    let (p0, p1, p2, p3) = (s0[r], s1[r], s2[r], s3[r])
+                    let (o1, o2, o3) = (o + width, o + 2 * width, o + 3 * width)
+                    for i in 0..<hs {
+                        let value = v[i]
+                        o[i] += p0 * value
+                        o1[i] += p1 * value
+                        o2[i] += p2 * value
+                        o3[i] += p3 * value
+                    }
+                } else {
+                    for query in 0..<block {
+                        let p = scores[query * t + r], oq = o + query * width
+                        for i in 0..<hs { oq[i] += p * v[i] }
+                    }
+                }
             }
+            j += block
         }
     }
+}
+
+/// x [n] = softmax(x), shifted by the maximum so no exponent overflows.
+@inline(__always)
+private func softmaxInPlace(_ x: FloatPointer, count n: Int) {
+    var maxScore = -Float.infinity
+    for r in 0..<n { maxScore = max(maxScore, x[r]) }
+    var sum: Float = 0
+    for r in 0..<n {
+        let e = fastExp(x[r] - maxScore)
+        x[r] = e
+        sum += e
+    }
+    let inv = 1 / sum
+    for r in 0..<n { x[r] *= inv }
 }
