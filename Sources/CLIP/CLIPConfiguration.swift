@@ -77,7 +77,7 @@ public struct CLIPTextConfiguration: Codable, Sendable, Equatable {
     }
 }
 
-/// The vision tower's sizes (transformers' CLIPVisionConfig); decoded now, used later.
+/// The vision tower's sizes (transformers' CLIPVisionConfig).
 public struct CLIPVisionConfiguration: Codable, Sendable, Equatable {
     public var hiddenSize: Int = 768
     public var intermediateSize: Int = 3072
@@ -101,7 +101,21 @@ public struct CLIPVisionConfiguration: Codable, Sendable, Equatable {
         case layerNormEpsilon = "layer_norm_eps"
     }
 
-    public init() {}
+    public init(
+        hiddenSize: Int = 768, intermediateSize: Int = 3072, hiddenLayers: Int = 12, attentionHeads: Int = 12,
+        imageSize: Int = 224, patchSize: Int = 32, channels: Int = 3, hiddenActivation: CLIPActivation = .quickGELU,
+        layerNormEpsilon: Float = 1e-5
+    ) {
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.hiddenLayers = hiddenLayers
+        self.attentionHeads = attentionHeads
+        self.imageSize = imageSize
+        self.patchSize = patchSize
+        self.channels = channels
+        self.hiddenActivation = hiddenActivation
+        self.layerNormEpsilon = layerNormEpsilon
+    }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -114,6 +128,29 @@ public struct CLIPVisionConfiguration: Codable, Sendable, Equatable {
         channels = try c.decodeIfPresent(Int.self, forKey: .channels) ?? channels
         hiddenActivation = try c.decodeIfPresent(CLIPActivation.self, forKey: .hiddenActivation) ?? hiddenActivation
         layerNormEpsilon = try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? layerNormEpsilon
+    }
+
+    public var headSize: Int { hiddenSize / attentionHeads }
+    /// Patches along one side of the image, image_size / patch_size.
+    public var gridSize: Int { imageSize / patchSize }
+    /// Positions of one image: the class token and one per patch (CLIPVisionEmbeddings.num_positions).
+    public var positionCount: Int { 1 + gridSize * gridSize }
+
+    /// Checks the sizes the vision tower relies on; `source` names the file in the message.
+    /// Text-only use never calls it, so a text checkpoint with an odd vision_config still loads.
+    func validate(source: String) throws {
+        func fail(_ reason: String) -> CLIPConfigurationError { .invalid(path: source, reason: reason) }
+        guard hiddenSize > 0, intermediateSize > 0, hiddenLayers > 0, imageSize > 0, patchSize > 0 else {
+            throw fail("vision sizes must be positive")
+        }
+        guard channels == 3 else { throw fail("vision_config.num_channels is \(channels); CLIP's image tower takes 3 (RGB)") }
+        guard attentionHeads > 0, hiddenSize % attentionHeads == 0 else {
+            throw fail("vision_config.hidden_size \(hiddenSize) must be a positive multiple of num_attention_heads \(attentionHeads) (open_clip: of head_width)")
+        }
+        guard imageSize % patchSize == 0 else {
+            throw fail("vision_config.image_size \(imageSize) must be a multiple of patch_size \(patchSize)")
+        }
+        guard layerNormEpsilon > 0 else { throw fail("vision_config.layer_norm_eps must be positive") }
     }
 }
 
@@ -215,15 +252,35 @@ public struct OpenCLIPConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// open_clip's CLIPVisionCfg (model.py), the keys a plain ViT uses.
+    public struct VisionConfiguration: Codable, Sendable, Equatable {
+        public var imageSize: Int?
+        public var patchSize: Int?
+        public var width: Int?
+        public var layers: Int?
+        public var headWidth: Int?
+        public var mlpRatio: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case imageSize = "image_size"
+            case patchSize = "patch_size"
+            case width, layers
+            case headWidth = "head_width"
+            case mlpRatio = "mlp_ratio"
+        }
+    }
+
     public struct ModelConfiguration: Codable, Sendable, Equatable {
         public var embedDim: Int
         public var quickGELU: Bool?
         public var textConfiguration: TextConfiguration?
+        public var visionConfiguration: VisionConfiguration?
 
         enum CodingKeys: String, CodingKey {
             case embedDim = "embed_dim"
             case quickGELU = "quick_gelu"
             case textConfiguration = "text_cfg"
+            case visionConfiguration = "vision_cfg"
         }
     }
 
@@ -251,7 +308,27 @@ public struct OpenCLIPConfiguration: Codable, Sendable, Equatable {
             maxPositions: t.contextLength ?? 77,
             hiddenActivation: (model.quickGELU ?? false) ? .quickGELU : .gelu,
             layerNormEpsilon: 1e-5)
-        return CLIPConfiguration(text: text, projectionDim: model.embedDim)
+        return CLIPConfiguration(text: text, vision: visionConfiguration(), projectionDim: model.embedDim)
+    }
+
+    /// The Hugging Face vision configuration, with CLIPVisionCfg's defaults for omitted keys
+    /// (image 224, patch 16, width 768, layers 12, head_width 64, mlp_ratio 4, GELU unless quick_gelu).
+    /// Sizes are checked only when the vision tower is built (CLIPVisionConfiguration.validate):
+    /// a head_width that does not divide the width gives 0 heads, which fails there.
+    /// Other trunks (timm_model_name) show up as unexpected `visual.trunk.` tensors.
+    func visionConfiguration() -> CLIPVisionConfiguration {
+        let v = model.visionConfiguration ?? VisionConfiguration()
+        let width = v.width ?? 768, headWidth = v.headWidth ?? 64
+        return CLIPVisionConfiguration(
+            hiddenSize: width,
+            intermediateSize: Int((Double(width) * (v.mlpRatio ?? 4.0)).rounded()),
+            hiddenLayers: v.layers ?? 12,
+            attentionHeads: headWidth > 0 && width % headWidth == 0 ? width / headWidth : 0,
+            imageSize: v.imageSize ?? 224,
+            patchSize: v.patchSize ?? 16,
+            channels: 3,
+            hiddenActivation: (model.quickGELU ?? false) ? .quickGELU : .gelu,
+            layerNormEpsilon: 1e-5)
     }
 }
 

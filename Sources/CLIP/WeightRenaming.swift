@@ -1,7 +1,7 @@
 // Renaming of OpenAI / open_clip state-dict names to Hugging Face CLIPModel names
 // (the inverse of transformers' convert_clip_original_pytorch_to_hf.py), as an ordered
-// list of rules in the manner of mlx-swift-examples' Load.swift. Vision tensors are dropped
-// on purpose: only the text tower is built for now.
+// list of rules in the manner of mlx-swift-examples' Load.swift. Each tower's loader drops the
+// other tower's tensors on purpose (CLIPCheckpoint: text, CLIPVisionCheckpoint: vision).
 
 enum WeightRenaming {
     /// A rename step: `exact` replaces a whole name, `prefix` a leading segment, `segment` an inner one.
@@ -29,6 +29,16 @@ enum WeightRenaming {
         .exact("text_projection", "text_projection.weight"),
         .prefix("ln_final.", "text_model.final_layer_norm."),
         .prefix("transformer.resblocks.", "text_model.encoder.layers."),
+        // The image tower (clip/model.py VisionTransformer; HF CLIPVisionTransformer, whose
+        // first LayerNorm is spelt `pre_layrnorm`).
+        .exact("visual.conv1.weight", "vision_model.embeddings.patch_embedding.weight"),
+        .exact("visual.class_embedding", "vision_model.embeddings.class_embedding"),
+        .exact("visual.positional_embedding", "vision_model.embeddings.position_embedding.weight"),
+        .exact("visual.proj", "visual_projection.weight"),
+        .prefix("visual.ln_pre.", "vision_model.pre_layrnorm."),
+        .prefix("visual.ln_post.", "vision_model.post_layernorm."),
+        .prefix("visual.transformer.resblocks.", "vision_model.encoder.layers."),
+        // Inside either tower's blocks.
         .segment(".attn.out_proj.", ".self_attn.out_proj."),
         .segment(".attn.in_proj_", ".self_attn.in_proj_"),
         .segment(".ln_1.", ".layer_norm1."),
@@ -51,7 +61,8 @@ enum WeightRenaming {
 
     /// Tensors whose layout differs between the two formats, after renaming:
     /// open_clip's fused `in_proj` becomes q/k/v (rows stacked q;k;v, nn.MultiheadAttention),
-    /// and its `text_projection` [width, proj] is applied as x @ P, the transpose of HF's Linear.
+    /// and its `text_projection` and `visual.proj` [width, proj] are applied as x @ P, the
+    /// transpose of HF's Linear.
     static func convertOpenCLIPTensor(name: String, shape: [Int], values: [Float]) -> [(String, [Int], [Float])] {
         if let range = name.range(of: ".self_attn.in_proj_"), shape.first.map({ $0 % 3 == 0 }) == true {
             let stem = String(name[..<range.lowerBound]) + ".self_attn."
@@ -63,7 +74,7 @@ enum WeightRenaming {
                 return (stem + "\(letter)_proj.\(kind)", [rows] + shape.dropFirst(), part)
             }
         }
-        if name == "text_projection.weight", shape.count == 2 {
+        if name == "text_projection.weight" || name == "visual_projection.weight", shape.count == 2 {
             let (r, c) = (shape[0], shape[1])
             var transposed = [Float](repeating: 0, count: values.count)
             for i in 0..<r { for j in 0..<c { transposed[j * r + i] = values[i * c + j] } }

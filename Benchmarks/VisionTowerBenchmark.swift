@@ -1,0 +1,174 @@
+// `lamm-bench vision-tower`: the native CLIP image tower at the real ViT-B/32 and ViT-B/16
+// sizes with random weights, in images per second on 2 threads, against PyTorch encoding the
+// same pixels with the same weights (Tools/bench_vision_tower.py: transformers'
+// CLIPVisionModelWithProjection, torch.no_grad) when --python is given.
+
+import CLIP
+import Formats
+import Foundation
+import Kernels
+
+struct VisionTowerBenchmark {
+    /// One ViT size: (image, patch) with CLIP's ViT-B widths (768, 12 layers, 12 heads, MLP 3072, projection 512).
+    struct Model {
+        var name: String
+        var patchSize: Int
+        var imageCount: Int
+
+        var configuration: CLIPConfiguration {
+            var configuration = CLIPConfiguration()
+            configuration.vision = CLIPVisionConfiguration(
+                hiddenSize: 768, intermediateSize: 3072, hiddenLayers: 12, attentionHeads: 12,
+                imageSize: 224, patchSize: patchSize, hiddenActivation: .quickGELU)
+            configuration.projectionDim = 512
+            return configuration
+        }
+    }
+
+    var python: String?
+    var models = [Model(name: "ViT-B/32", patchSize: 32, imageCount: 128), Model(name: "ViT-B/16", patchSize: 16, imageCount: 48)]
+    var repeats = 3
+    var batch = 32
+    var threads = 2
+
+    init(arguments: [String]) throws {
+        python = ProcessInfo.processInfo.environment["LAMM_BENCH_PYTHON"]
+        var rest = arguments[...]
+        while let argument = rest.popFirst() {
+            func value() throws -> String {
+                guard let v = rest.popFirst() else { throw BenchmarkError(description: "\(argument) needs a value") }
+                return v
+            }
+            func positive() throws -> Int {
+                let text = try value()
+                guard let n = Int(text), n > 0 else { throw BenchmarkError(description: "\(argument) takes a positive number, not '\(text)'") }
+                return n
+            }
+            switch argument {
+            case "--python": python = try value()
+            case "--images": let n = try positive(); for i in models.indices { models[i].imageCount = n }
+            case "--repeats": repeats = try positive()
+            case "--batch": batch = try positive()
+            case "--model":
+                let name = try value()
+                models = models.filter { $0.name.lowercased().hasSuffix(name.lowercased()) || $0.name.lowercased() == name.lowercased() }
+                guard !models.isEmpty else { throw BenchmarkError(description: "--model takes B/32 or B/16, not '\(name)'") }
+            case "--quick":
+                repeats = 1
+                for i in models.indices { models[i].imageCount = 16 }
+            default: throw BenchmarkError(description: "unknown option \(argument); see `lamm-bench` for usage")
+            }
+        }
+    }
+
+    func run() throws {
+        setBLASThreadCount(threads)
+        print("vision-tower benchmark: CLIP image towers (width 768, 12 layers, 12 heads, MLP 3072, projection 512, image 224), random weights")
+        print("OpenBLAS threads: \(blasThreadCount()), cores: \(ProcessInfo.processInfo.activeProcessorCount)")
+        var summary: [String] = []
+        for model in models {
+            summary.append(try measure(model))
+        }
+        print("")
+        summary.forEach { print($0) }
+    }
+
+    /// Times one model size; returns its summary line.
+    func measure(_ model: Model) throws -> String {
+        let configuration = model.configuration
+        let v = configuration.vision
+        let start = Date()
+        let checkpoint = CLIPVisionCheckpoint.random(configuration: configuration, seed: 2025)
+        let tower = VisionTower(checkpoint)
+        var rng = SplitMix64(seed: 9)
+        let n = model.imageCount
+        let pixels = (0..<(n * 3 * v.imageSize * v.imageSize)).map { _ in rng.nextGaussian() }
+        print("")
+        print(String(format: "%@: %d patches + class token = %d positions; random weights %.1f s",
+                     model.name as NSString, v.gridSize * v.gridSize, v.positionCount, Date().timeIntervalSince(start)))
+
+        _ = try tower.encode(pixels: Array(pixels.prefix(3 * v.imageSize * v.imageSize * min(n, 4))), count: min(n, 4))
+        var times: [Double] = []
+        var features: [Float] = []
+        for _ in 0..<repeats {
+            times.append(try seconds { features = try tower.encode(pixels: pixels, count: n) })
+        }
+        let best = times.min()!, flops = Self.flopsPerImage(configuration) * Double(n)
+        print(String(format: "    Swift: %d images, best %.2f s (median %.2f s of %d): %.1f images/s, %.1f GFLOP/s",
+                     n, best, median(times), repeats, Double(n) / best, flops / best / 1e9))
+
+        guard let python else {
+            print("    PyTorch reference skipped: pass --python /work/pyenv/bin/python (or set LAMM_BENCH_PYTHON)")
+            return String(format: "%@: %.1f images/s", model.name as NSString, Double(n) / best)
+        }
+        let reference = try runPyTorch(python: python, checkpoint: checkpoint, pixels: pixels, count: n)
+        print(String(format: "    PyTorch %@ (%d threads, %@ attention, batches of %d): best %.2f s (median %.2f s): %.1f images/s",
+                     reference.version as NSString, reference.threads, reference.attention as NSString, batch,
+                     reference.seconds, reference.medianSeconds, Double(n) / reference.seconds))
+        print(String(format: "    same features: max relative difference %.1e", relativeError(features, reference.features)))
+        return String(format: "%@: %.1f images/s against PyTorch's %.1f: %.2fx (target >= 1x)",
+                      model.name as NSString, Double(n) / best, Double(n) / reference.seconds, reference.seconds / best)
+    }
+
+    /// 2 x multiply-adds of one image: the patch sgemm, full blocks, the last block (attention
+    /// from the class token only, out_proj and MLP on its row) and the projection.
+    static func flopsPerImage(_ configuration: CLIPConfiguration) -> Double {
+        let v = configuration.vision
+        let (w, inner, t) = (Double(v.hiddenSize), Double(v.intermediateSize), Double(v.positionCount))
+        let patches = Double(v.gridSize * v.gridSize), patchFloats = Double(v.channels * v.patchSize * v.patchSize)
+        let rowProducts = 2 * w * (w + 2 * inner)
+        let fullBlock = t * (2 * w * 3 * w + rowProducts) + 4 * t * t * w
+        let lastBlock = t * 2 * w * 3 * w + 4 * t * w + rowProducts
+        return 2 * patches * patchFloats * w + Double(v.hiddenLayers - 1) * fullBlock + lastBlock
+            + 2 * w * Double(configuration.projectionDim)
+    }
+
+    struct PyTorchResult {
+        var version: String
+        var threads: Int
+        var attention: String
+        var seconds: Double
+        var medianSeconds: Double
+        var features: [Float]
+    }
+
+    func runPyTorch(python: String, checkpoint: CLIPVisionCheckpoint, pixels: [Float], count: Int) throws -> PyTorchResult {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lamm-bench-vision-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try checkpoint.writeHuggingFace(to: directory.appendingPathComponent("model"))
+        let side = checkpoint.configuration.vision.imageSize
+        var writer = SafetensorsWriter()
+        try writer.add("pixels", floats: pixels, shape: [count, 3, side, side])
+        let pixelsURL = directory.appendingPathComponent("pixels.safetensors")
+        let outURL = directory.appendingPathComponent("out.safetensors")
+        try writer.write(to: pixelsURL)
+
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Tools/bench_vision_tower.py")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script.path, "--model", directory.appendingPathComponent("model").path, "--pixels", pixelsURL.path,
+                             "--out", outURL.path, "--threads", "\(threads)", "--batch", "\(batch)", "--repeats", "\(repeats)"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMP_NUM_THREADS"] = "\(threads)"
+        environment["MKL_NUM_THREADS"] = "\(threads)"
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        print("    running \(python) \(script.lastPathComponent) ...")
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last,
+              let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        else {
+            throw BenchmarkError(description: "\(script.path) failed (status \(process.terminationStatus)); check that \(python) has torch and transformers")
+        }
+        return PyTorchResult(
+            version: json["torch"] as? String ?? "?", threads: json["threads"] as? Int ?? 0,
+            attention: json["attention"] as? String ?? "?",
+            seconds: json["seconds"] as? Double ?? .nan, medianSeconds: json["median_seconds"] as? Double ?? .nan,
+            features: try SafetensorsFile(url: outURL).floats("image_embeds"))
+    }
+}

@@ -1,0 +1,231 @@
+// CLIP's image tower, forward only (transformers' CLIPVisionTransformer + visual_projection;
+// OpenAI clip/model.py VisionTransformer / encode_image):
+//   pixels [N, 3, S, S] -> patch convolution (stride = kernel = p, no bias) -> class token
+//   prepended -> + position embeddings -> pre LayerNorm -> L pre-LN residual blocks
+//   (unmasked multi-head attention, MLP) -> post LayerNorm of the class token -> projection.
+// Rows of all images in a chunk are packed into one [N*T, W] matrix (T = 1 + P positions), so
+// every linear layer, the patch convolution included, is one sgemm; the element-wise layers and
+// attention split their rows across the cores (Kernels' parallelChunks).
+
+import Foundation
+import Kernels
+
+public enum VisionTowerError: Error, LocalizedError, CustomStringConvertible, Equatable {
+    case negativeImageCount(Int)
+    case pixelCount(count: Int, images: Int, imageSize: Int, expected: Int)
+
+    public var description: String {
+        switch self {
+        case let .negativeImageCount(count):
+            "the image count is \(count); pass the number of images in the pixel buffer"
+        case let .pixelCount(count, images, imageSize, expected):
+            "the pixel buffer holds \(count) floats, but \(images) images of 3 x \(imageSize) x \(imageSize) (channel-first) need \(expected); preprocess the images to the tower's image size"
+        }
+    }
+
+    public var errorDescription: String? { description }
+}
+
+/// The frozen CLIP image encoder.
+public final class VisionTower: Sendable {
+    public let configuration: CLIPConfiguration
+    public let weights: CLIPVisionWeights
+
+    /// Loads the image tower of a Hugging Face or open_clip checkpoint directory.
+    public convenience init(directory: URL) throws {
+        self.init(try CLIPVisionCheckpoint(directory: directory))
+    }
+
+    public convenience init(_ checkpoint: CLIPVisionCheckpoint) {
+        self.init(configuration: checkpoint.configuration, weights: checkpoint.vision)
+    }
+
+    /// A tower from weights whose sizes match `configuration` (as the loader and `random` make them).
+    public init(configuration: CLIPConfiguration, weights: CLIPVisionWeights) {
+        let v = configuration.vision
+        precondition(weights.layers.count == v.hiddenLayers
+                     && weights.patchEmbedding.count == v.hiddenSize * v.channels * v.patchSize * v.patchSize
+                     && weights.positionEmbedding.count == v.positionCount * v.hiddenSize
+                     && weights.visualProjection.count == configuration.projectionDim * v.hiddenSize,
+                     "VisionTower: weights do not match the vision configuration")
+        self.configuration = configuration
+        self.weights = weights
+    }
+
+    /// The side S of the square images the tower takes.
+    public var imageSize: Int { configuration.vision.imageSize }
+    public var projectionDim: Int { configuration.projectionDim }
+
+    /// Images per chunk: a chunk's packed rows stay near 3,200, enough for sgemm to run at full
+    /// speed while the MLP's [rows, intermediate] activations stay about 40 MB at ViT-B sizes.
+    var imagesPerChunk: Int { max(1, 3200 / configuration.vision.positionCount) }
+
+    /// Image features [count, projectionDim] of `pixels` [count, 3, S, S] (normalised,
+    /// channel-first, as CLIPImageProcessor makes them); `normalized` applies CLIP's L2 normalisation.
+    public func encode(pixels: [Float], count: Int, normalized: Bool = false) throws -> [Float] {
+        guard count >= 0 else { throw VisionTowerError.negativeImageCount(count) }
+        let v = configuration.vision
+        let imageFloats = v.channels * v.imageSize * v.imageSize
+        guard pixels.count == count * imageFloats else {
+            throw VisionTowerError.pixelCount(count: pixels.count, images: count, imageSize: v.imageSize, expected: count * imageFloats)
+        }
+        var features = [Float](repeating: 0, count: count * projectionDim)
+        guard count > 0 else { return features }
+        let scratch = Scratch(configuration: configuration, images: min(count, imagesPerChunk))
+        pixels.withUnsafeBufferPointer { pixels in
+            features.withUnsafeMutableBufferPointer { features in
+                for start in stride(from: 0, to: count, by: imagesPerChunk) {
+                    let n = min(imagesPerChunk, count - start)
+                    run(pixels: pixels.baseAddress! + start * imageFloats, images: n,
+                        features: features.baseAddress! + start * projectionDim, scratch: scratch)
+                }
+            }
+        }
+        if normalized { features = l2Normalize(features, rows: count, columns: projectionDim).out }
+        return features
+    }
+
+    // MARK: Forward
+
+    /// Activation buffers of one chunk, allocated once per `encode` and reused by every chunk and block.
+    final class Scratch {
+        let patches, patchEmbeds, hidden, normed, qkv, attended, activated: FloatBuffer
+        let classHidden, mean, rstd: FloatBuffer
+
+        init(configuration: CLIPConfiguration, images n: Int) {
+            let v = configuration.vision
+            let (w, t, p) = (v.hiddenSize, v.positionCount, v.gridSize * v.gridSize)
+            patches = FloatBuffer(count: n * p * v.channels * v.patchSize * v.patchSize)
+            patchEmbeds = FloatBuffer(count: n * p * w)
+            hidden = FloatBuffer(count: n * t * w)
+            normed = FloatBuffer(count: n * t * w)
+            qkv = FloatBuffer(count: n * t * 3 * w)
+            attended = FloatBuffer(count: n * t * w)
+            activated = FloatBuffer(count: n * t * v.intermediateSize)
+            classHidden = FloatBuffer(count: n * w)
+            mean = FloatBuffer(count: n * t)
+            rstd = FloatBuffer(count: n * t)
+        }
+    }
+
+    /// The tower over `n` images at `pixels`, writing their features [n, projectionDim] to `features`.
+    private func run(pixels: ConstFloatPointer, images n: Int, features: FloatPointer, scratch s: Scratch) {
+        let v = configuration.vision
+        let (w, inner, heads, eps) = (v.hiddenSize, v.intermediateSize, v.attentionHeads, v.layerNormEpsilon)
+        let (side, patch, grid, channels) = (v.imageSize, v.patchSize, v.gridSize, v.channels)
+        let patchCount = grid * grid, t = v.positionCount, rows = n * t
+        let patchFloats = channels * patch * patch
+
+        // Patch embedding: Conv2d(3, W, kernel p, stride p, no bias) is a linear map of each
+        // unfolded patch [3*p*p] (channel, row, column: the kernel's layout), so one sgemm
+        // [n*P, 3pp] x [W, 3pp]^T does every image.
+        let patches = s.patches.pointer
+        parallelChunks(n * patchCount, minimumChunk: 64) { range in
+            for index in range {
+                let (image, cell) = (index / patchCount, index % patchCount)
+                let (gy, gx) = (cell / grid, cell % grid)
+                var out = patches + index * patchFloats
+                for c in 0..<channels {
+                    let plane = pixels + (image * channels + c) * side * side
+                    for ky in 0..<patch {
+                        out.update(from: plane + (gy * patch + ky) * side + gx * patch, count: patch)
+                        out += patch
+                    }
+                }
+            }
+        }
+        matmulForward(out: s.patchEmbeds.pointer, inp: patches, weight: weights.patchEmbedding, bias: nil,
+                      n: n * patchCount, c: patchFloats, oc: w)
+
+        // Embeddings: [class; patches] + positions (CLIPVisionEmbeddings), then pre_layrnorm.
+        let (patchEmbeds, normed) = (s.patchEmbeds.pointer, s.normed.pointer)
+        weights.classEmbedding.withUnsafeBufferPointer { classEmbedding in
+            weights.positionEmbedding.withUnsafeBufferPointer { positions in
+                parallelChunks(rows, minimumChunk: 64) { range in
+                    for row in range {
+                        let (image, position) = (row / t, row % t)
+                        var source = UnsafePointer(classEmbedding.baseAddress!)
+                        if position > 0 {
+                            let patchRow: Int = image * patchCount + position - 1
+                            source = UnsafePointer(patchEmbeds.advanced(by: patchRow * w))
+                        }
+                        let rowOffset: Int = row * w, positionOffset: Int = position * w
+                        residualForward(out: normed.advanced(by: rowOffset), a: source,
+                                        b: positions.baseAddress!.advanced(by: positionOffset), n: w)
+                    }
+                }
+            }
+        }
+        layerNormRows(out: s.hidden, inp: s.normed, rows: rows, weight: weights.preLayerNormWeight,
+                      bias: weights.preLayerNormBias, scratch: s, eps: eps)
+
+        for (l, layer) in weights.layers.enumerated() {
+            // Only the class token feeds the features, so after the last block's attention
+            // (which needs every row's keys and values) out_proj and the MLP run on its rows alone.
+            let isLast = l == weights.layers.count - 1
+            let queries = isLast ? 1 : t
+            let m = n * queries
+
+            // Attention branch: x + out_proj(attention(ln_1(x))).
+            layerNormRows(out: s.normed, inp: s.hidden, rows: rows, weight: layer.layerNorm1Weight,
+                          bias: layer.layerNorm1Bias, scratch: s, eps: eps)
+            matmulForward(out: s.qkv.pointer, inp: s.normed.pointer, weight: layer.qkvWeight, bias: layer.qkvBias,
+                          n: rows, c: w, oc: 3 * w)
+            let (attended, qkv) = (s.attended.pointer, s.qkv.pointer)
+            parallelChunks(n * heads, minimumChunk: 1) { items in
+                bidirectionalAttentionForward(out: attended, qkv: qkv, sequenceLength: t, queries: queries,
+                                              heads: heads, width: w, items: items)
+            }
+            let x: FloatBuffer
+            if isLast {
+                x = s.classHidden
+                for image in 0..<n { (x.pointer + image * w).update(from: s.hidden.pointer + image * t * w, count: w) }
+            } else {
+                x = s.hidden
+            }
+            matmulForward(out: x.pointer, inp: attended, weight: layer.outWeight, bias: layer.outBias,
+                          residual: x.pointer, n: m, c: w, oc: w)
+
+            // MLP branch: x + fc2(act(fc1(ln_2(x)))).
+            layerNormRows(out: s.normed, inp: x, rows: m, weight: layer.layerNorm2Weight,
+                          bias: layer.layerNorm2Bias, scratch: s, eps: eps)
+            matmulForward(out: s.activated.pointer, inp: s.normed.pointer, weight: layer.fc1Weight, bias: layer.fc1Bias,
+                          n: m, c: w, oc: inner)
+            let activated = s.activated.pointer
+            let activation = v.hiddenActivation
+            parallelChunks(m * inner, minimumChunk: 4096) { r in
+                let values = activated + r.lowerBound
+                switch activation {
+                case .quickGELU: quickGELUForward(out: values, inp: values, n: r.count)
+                case .gelu: geluForward(out: values, inp: values, n: r.count)
+                }
+            }
+            matmulForward(out: x.pointer, inp: activated, weight: layer.fc2Weight, bias: layer.fc2Bias,
+                          residual: x.pointer, n: m, c: inner, oc: w)
+        }
+
+        // post_layernorm on the class token, then visual_projection (no bias).
+        layerNormRows(out: s.normed, inp: s.classHidden, rows: n, weight: weights.postLayerNormWeight,
+                      bias: weights.postLayerNormBias, scratch: s, eps: eps)
+        matmulForward(out: features, inp: s.normed.pointer, weight: weights.visualProjection, bias: nil,
+                      n: n, c: w, oc: projectionDim)
+    }
+
+    /// LayerNorm of `rows` rows of width W, split across the cores (mean and 1/std are not kept:
+    /// the image tower has no backward pass).
+    private func layerNormRows(
+        out: FloatBuffer, inp: FloatBuffer, rows: Int, weight: [Float], bias: [Float], scratch s: Scratch, eps: Float
+    ) {
+        let w = configuration.vision.hiddenSize
+        let (o, x, mean, rstd) = (out.pointer, inp.pointer, s.mean.pointer, s.rstd.pointer)
+        weight.withUnsafeBufferPointer { weight in
+            bias.withUnsafeBufferPointer { bias in
+                let (g, b) = (weight.baseAddress!, bias.baseAddress!)
+                parallelChunks(rows, minimumChunk: 16) { r in
+                    layerNormForward(out: o + r.lowerBound * w, mean: mean + r.lowerBound, rstd: rstd + r.lowerBound,
+                                     inp: x + r.lowerBound * w, weight: g, bias: b, n: r.count, c: w, eps: eps)
+                }
+            }
+        }
+    }
+}
