@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "Demo", dependencies: ["CLIP", "Formats", "Kernels"]),
 
         // The command-line tool: a root command and one file per subcommand.
-        .executableTarget(name: "lamm-store", dependencies: ["Formats", "CLIP", "Store", "Training", "Evaluation", "Continual", "Demo", argumentParser]),
+        .executableTarget(name: "lamm-store", dependencies: ["Formats", "CLIP", "Store", "Training", "Evaluation", "Continual", "Demo", "Images", "Kernels", argumentParser]),
         // Timed runs that print ratios against references measured in the same run.
         .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store", "Training", "Continual", "Demo"], path: "Benchmarks"),
 

@@ -18,6 +18,13 @@ public struct AddStageRequest: Sendable {
     /// Label space while training: the new stage's classes (`task`) or all classes so far (`class`).
     public var trainingProtocol: Protocol
     public var configuration: LAMMConfiguration
+    /// How images named by the stage's rows are encoded.
+    public var images = ImageEncodingOptions()
+    /// The stage's data when it comes from elsewhere than a CSV (import-split); the file fields
+    /// are then only names for messages.
+    public var data: StageData?
+    /// Images already encoded for `data` (import-split encodes every stage before writing any).
+    var encoded: EncodedImages?
 
     public init(csv: URL, csvName: String, features: URL?, featuresName: String?, dataset: String?, stage: String?,
                 method: Method, trainingProtocol: Protocol = .task, configuration: LAMMConfiguration = .init()) {
@@ -45,6 +52,10 @@ public struct AddStageResult: Codable, Sendable {
     public var shots: Int
     public var finalLoss: LossTerms?
     public var warnings: [String]
+    /// Image features computed now, and reused from the store's cache.
+    public var encodedImages = 0
+    public var reusedImageFeatures = 0
+    public var skippedImages: [String] = []
 }
 
 /// The configuration stored with a snapshot: everything needed to reproduce it.
@@ -60,6 +71,7 @@ struct SnapshotConfiguration: Codable {
 }
 
 public enum AddStageEvent: Sendable {
+    case images(ImageEncodingEvent)
     case baseline(Accuracy)
     case training(TrainingProgress)
 }
@@ -84,8 +96,15 @@ extension ContinualSession {
             guard known.count <= 1 else { throw StoreError.ambiguousDataset(known: known) }
             datasetName = known.first ?? "default"
         }
-        let data = try StageImport.load(csv: request.csv, csvName: request.csvName, features: request.features,
-                                        featuresName: request.featuresName, featureWidth: model.featureWidth)
+        var data = try request.data ?? StageImport.load(csv: request.csv, csvName: request.csvName, features: request.features,
+                                                        featuresName: request.featuresName, featureWidth: model.featureWidth)
+        var encoded = request.encoded
+        if let encoded { data = encoded.data }
+        if data.needsImageFeatures {
+            let result = try encodeImages(data, options: request.images) { progress?(.images($0)) }
+            data = result.data
+            encoded = result
+        }
         let labels = try data.classes.map { try template.label(for: $0, tokenizer: tokenizer) }
         let (stageName, existing) = try resolveStage(dataset: datasetName, requested: request.stage, data: data)
         if existing == nil { try store.requireNewClasses(dataset: datasetName, data: data) }
@@ -176,12 +195,18 @@ extension ContinualSession {
                                    lossCurveJSON: String(decoding: try encoder.encode(result?.lossCurve ?? []), as: UTF8.self))
         snapshot.textFeatures = features
         snapshot.contextVectors = contextVectors
-        let committed = try store.commit(StageCommit(dataset: datasetName, stage: stageName, data: data,
-                                                     baseline: baseline.map { ($0.correct, $0.total) }, snapshot: snapshot))
-        return AddStageResult(snapshot: try store.snapshotSummary(committed.snapshot!.id!), registration: committed.registered,
-                              newlyRegistered: committed.newlyRegistered, baseline: baseline?.percent,
-                              trainingSeconds: result?.seconds ?? 0, steps: result?.steps ?? 0, shots: shots,
-                              finalLoss: result?.lossCurve.last?.terms, warnings: warnings)
+        var commit = StageCommit(dataset: datasetName, stage: stageName, data: data,
+                                 baseline: baseline.map { ($0.correct, $0.total) }, snapshot: snapshot)
+        commit.imageFeatures = encoded?.computed ?? [:]
+        let committed = try store.commit(commit)
+        var summary = AddStageResult(snapshot: try store.snapshotSummary(committed.snapshot!.id!), registration: committed.registered,
+                                     newlyRegistered: committed.newlyRegistered, baseline: baseline?.percent,
+                                     trainingSeconds: result?.seconds ?? 0, steps: result?.steps ?? 0, shots: shots,
+                                     finalLoss: result?.lossCurve.last?.terms, warnings: warnings)
+        summary.encodedImages = encoded?.computed.count ?? 0
+        summary.reusedImageFeatures = encoded?.reused ?? 0
+        summary.skippedImages = encoded?.skipped.map(\.description) ?? []
+        return summary
     }
 
     /// The dataset's latest snapshot of `method` and its rows of the stages before `position`.
@@ -210,11 +235,20 @@ extension ContinualSession {
     /// Indices of each class's training rows (`--shots` of them, sampled with the seed), and n,
     /// the shots per class of lambda1 = 1/n (the mean count when every row is used).
     func trainingRows(_ data: StageData, request: AddStageRequest, warnings: inout [String]) throws -> ([[Int]], Int) {
-        var byClass = [[Int]](repeating: [], count: data.classes.count)
-        for (index, sample) in data.samples.enumerated() where sample.split == .train { byClass[sample.classIndex].append(index) }
+        // Shots count training images: the augmented views of one image go together.
+        var byClass = [[[Int]]](repeating: [], count: data.classes.count)
+        var groupOf: [String: (Int, Int)] = [:]
+        for (index, sample) in data.samples.enumerated() where sample.split == .train {
+            if let path = sample.imagePath, let (c, g) = groupOf[path] {
+                byClass[c][g].append(index)
+            } else {
+                if let path = sample.imagePath { groupOf[path] = (sample.classIndex, byClass[sample.classIndex].count) }
+                byClass[sample.classIndex].append([index])
+            }
+        }
         if request.method != .zeroshot {
             let empty = data.classes.indices.filter { byClass[$0].isEmpty }.map { data.classes[$0] }
-            guard empty.isEmpty else { throw ContinualError.noTrainingRows(file: request.csvName, classes: empty) }
+            guard empty.isEmpty else { throw ContinualError.noTrainingRows(file: data.sourceFile, classes: empty) }
         }
         var random = SplitMix64(seed: request.configuration.seed)
         if let shots = request.configuration.shots {
@@ -223,13 +257,13 @@ extension ContinualSession {
                     warnings.append("class '\(data.classes[c])' has \(byClass[c].count) training rows, fewer than --shots \(shots); using all of them")
                 } else {
                     byClass[c].shuffle(using: &random)
-                    byClass[c] = Array(byClass[c].prefix(shots)).sorted()
+                    byClass[c] = Array(byClass[c].prefix(shots)).sorted { $0[0] < $1[0] }
                 }
             }
         }
         let shots = request.configuration.shots
             ?? Int((Double(byClass.map(\.count).reduce(0, +)) / Double(max(data.classes.count, 1))).rounded())
-        return (byClass, shots)
+        return (byClass.map { $0.flatMap { $0 } }, shots)
     }
 
     /// The stage to add to: the one named (which must then hold the same data if it exists),

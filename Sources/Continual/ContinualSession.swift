@@ -14,8 +14,11 @@ public final class ContinualSession {
     public let tokenizer: CLIPTokenizer
     public let tower: TextTower
     public let template: PromptTemplate
+    /// The checkpoint directory (the image tower is loaded from it on first use).
+    public let modelDirectory: URL
     /// psi(y_i) of CLIP's original prompts by class name, L2-normalised.
     var clipFeatureCache: [String: [Float]] = [:]
+    var visionTowerCache: VisionTower?
 
     /// Loads the store's model (from `modelDirectory` if given, else the directory recorded at
     /// `init`) and checks that it is the checkpoint the store is bound to.
@@ -33,6 +36,7 @@ public final class ContinualSession {
             throw StoreError.modelMismatch(path: store.path, bound: model.directory, boundSha256: model.weightsSha256,
                                            given: directory.path, givenSha256: sha)
         }
+        self.modelDirectory = directory
         checkpoint = try CLIPCheckpoint(directory: directory)
         tokenizer = try CLIPTokenizer(directory: directory)
         tower = TextTower(checkpoint)

@@ -43,6 +43,8 @@ struct AddClassesCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The store's CLIP checkpoint directory, if it moved since init.", valueName: "dir"))
     var model: String?
 
+    @OptionGroup(title: "Images") var images: ImageOptions
+
     @Flag(name: .long, help: "Print no training progress.")
     var quiet = false
 
@@ -63,20 +65,16 @@ struct AddClassesCommand: ParsableCommand {
         let printer = ProgressPrinter(quiet: quiet || output.json)
         let result = try store.withStore { labelStore in
             let session = try ContinualSession(store: labelStore, modelDirectory: model.map { URL(fileURLWithPath: $0) })
-            let request = AddStageRequest(csv: URL(fileURLWithPath: csv), csvName: csv, features: features.map { URL(fileURLWithPath: $0) },
+            var request = AddStageRequest(csv: URL(fileURLWithPath: csv), csvName: csv, features: features.map { URL(fileURLWithPath: $0) },
                                           featuresName: features, dataset: dataset, stage: stage, method: method,
                                           trainingProtocol: `protocol`, configuration: training.configuration)
-            return try session.addStage(request) { event in
-                switch event {
-                case let .baseline(accuracy):
-                    printer.write(String(format: "zero-shot CLIP on the stage's test rows: %.2f%% (%d/%d)\n",
-                                         accuracy.percent, accuracy.correct, accuracy.total))
-                case let .training(progress):
-                    printer.training(progress)
-                }
-            }
+            request.images = images.options(seed: training.seed)
+            return try session.addStage(request, progress: printer.stage)
         }
         result.warnings.forEach { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
+        if result.encodedImages + result.reusedImageFeatures > 0 {
+            FileHandle.standardError.write(Data("image features: \(result.encodedImages) encoded, \(result.reusedImageFeatures) reused from the store, \(result.skippedImages.count) images skipped\n".utf8))
+        }
         if output.json {
             try printJSON(result)
             return

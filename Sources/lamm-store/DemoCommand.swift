@@ -53,7 +53,7 @@ struct DemoCommand: ParsableCommand {
             switch event {
             case let .message(text): printer.write(text + "\n")
             case .stage(.baseline): break
-            case let .stage(.training(progress)): printer.training(progress)
+            case let .stage(event): printer.stage(event)
             }
         }
         if output.json {

@@ -13,6 +13,7 @@ struct LAMMStoreCommand: ParsableCommand {
         subcommands: [
             InitCommand.self,
             AddClassesCommand.self,
+            ImportSplitCommand.self,
             SnapshotsCommand.self,
             ShowCommand.self,
             DiffCommand.self,
@@ -23,6 +24,7 @@ struct LAMMStoreCommand: ParsableCommand {
             VerifyCommand.self,
             TokenizeCommand.self,
             EncodeTextCommand.self,
+            EncodeImagesCommand.self,
         ]
     )
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Continual
 import Training
 
 /// Training progress on standard error: one line rewritten in place on a terminal, a line
@@ -25,6 +26,28 @@ final class ProgressPrinter {
             write("\r\u{1B}[K" + line + (lastStep && p.epoch + 1 == p.epochs ? "\n" : ""))
         } else if lastStep, p.epoch == 0 || (p.epoch + 1) % 10 == 0 || p.epoch + 1 == p.epochs {
             write(line + "\n")
+        }
+    }
+
+    func images(done: Int, total: Int, imagesPerSecond: Double, remaining: Double) {
+        let line = String(format: "encoding images %d/%d  %.1f images/s  eta ", done, total, imagesPerSecond) + Self.duration(remaining)
+        if interactive {
+            write("\r\u{1B}[K" + line + (done == total ? "\n" : ""))
+        } else if done == total || done % 256 < 16 {
+            write(line + "\n")
+        }
+    }
+
+    func stage(_ event: AddStageEvent) {
+        switch event {
+        case let .baseline(accuracy):
+            write(String(format: "zero-shot CLIP on the stage's test rows: %.2f%% (%d/%d)\n", accuracy.percent, accuracy.correct, accuracy.total))
+        case let .training(progress):
+            training(progress)
+        case let .images(.progress(done, total, rate, remaining)):
+            images(done: done, total: total, imagesPerSecond: rate, remaining: remaining)
+        case let .images(.skipped(error)):
+            FileHandle.standardError.write(Data("skipped: \(error.description)\n".utf8))
         }
     }
 

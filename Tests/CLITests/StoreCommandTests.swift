@@ -149,7 +149,7 @@ import Testing
         try expectFailure(["add-classes", hen, "--features", try scratch.write("rank.npy", rank)], mentions: ["rank.npy", "2-D"])
         try expectFailure(["add-classes", hen, "--features", scratch.path("absent.npy")], mentions: ["absent.npy", "no such file"])
         try expectFailure(["add-classes", try scratch.write("images.csv", "class,split,image\nhen,train,h.png\n")],
-                          mentions: ["images.csv", "--features"])
+                          mentions: ["h.png", "no such file"])
         let again = try scratch.write("again.csv", "class,split\nhen,train\ndog,test\n")
         try expectFailure(["add-classes", again, "--features", two], mentions: ["again.csv, line 3", "'dog'", "stage Set1"])
         try expectFailure(["add-classes", hen, "--features", two, "--stage", "Set1"], mentions: ["stage Set1", "registered with other content"])

@@ -1,0 +1,86 @@
+import CLIP
+import Formats
+import Foundation
+import Store
+import Training
+
+/// `import-split`: a CoOp/Dassl split file as two stages of one dataset, Set1 the first
+/// ceil(K/2) labels and Set2 the rest (LAMM.md, incremental setting).
+public struct ImportSplitRequest: Sendable {
+    public var file: URL
+    public var fileName: String
+    /// The folder the split's relative image paths start from.
+    public var images: URL
+    /// nil: the file's name without `split_zhou_` (split_zhou_OxfordPets.json -> OxfordPets).
+    public var dataset: String?
+    public var method: Method
+    public var trainingProtocol: Protocol
+    public var configuration: LAMMConfiguration
+    public var imageOptions: ImageEncodingOptions
+
+    public init(file: URL, fileName: String, images: URL, dataset: String?, method: Method, trainingProtocol: Protocol = .task,
+                configuration: LAMMConfiguration = .init(), imageOptions: ImageEncodingOptions = .init()) {
+        self.file = file
+        self.fileName = fileName
+        self.images = images
+        self.dataset = dataset
+        self.method = method
+        self.trainingProtocol = trainingProtocol
+        self.configuration = configuration
+        self.imageOptions = imageOptions
+    }
+
+    public var datasetName: String {
+        dataset ?? file.deletingPathExtension().lastPathComponent
+            .replacingOccurrences(of: "split_zhou_", with: "").replacingOccurrences(of: "split_", with: "")
+    }
+}
+
+extension ContinualSession {
+    /// Registers and trains both stages. Every image of both stages is encoded (and every
+    /// user-caused error found) before the first stage is written.
+    public func importSplit(_ request: ImportSplitRequest, progress: ((AddStageEvent) -> Void)? = nil) throws -> [AddStageResult] {
+        let split = try DasslSplit.read(request.file, displayName: request.fileName)
+        let (set1, set2) = split.stages
+        var prepared: [(name: String, encoded: EncodedImages)] = []
+        for (name, labels) in [("Set1", set1), ("Set2", set2)] where !labels.isEmpty {
+            let data = stageData(split, labels: labels, request: request)
+            prepared.append((name, try encodeImages(data, options: request.imageOptions) { progress?(.images($0)) }))
+        }
+        return try prepared.map { stage in
+            var add = AddStageRequest(csv: request.file, csvName: request.fileName, features: nil, featuresName: nil,
+                                      dataset: request.datasetName, stage: stage.name, method: request.method,
+                                      trainingProtocol: request.trainingProtocol, configuration: request.configuration)
+            add.images = request.imageOptions
+            add.data = stage.encoded.data
+            add.encoded = stage.encoded
+            return try addStage(add, progress: progress)
+        }
+    }
+
+    /// One stage's classes (in label order) and samples. With --shots, validation rows are
+    /// subsampled to min(shots, 4) per class with the seed, as Dassl's few-shot datasets are;
+    /// training rows are sampled when training.
+    func stageData(_ split: DasslSplit, labels: [Int], request: ImportSplitRequest) -> StageData {
+        let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+        var data = StageData(sourceFile: request.fileName, classes: labels.map { split.classNames[$0]! }, samples: [], firstLine: [:])
+        var random = SplitMix64(seed: request.configuration.seed)
+        for name in ["train", "val", "test"] {
+            var items = (split.items[name] ?? []).filter { index[$0.label] != nil }
+            if name == "val", let shots = request.configuration.shots {
+                var kept: [DasslSplit.Item] = []
+                for label in labels {
+                    var ofClass = items.filter { $0.label == label }
+                    ofClass.shuffle(using: &random)
+                    kept += ofClass.prefix(min(shots, 4))
+                }
+                items = kept
+            }
+            for item in items {
+                data.samples.append(NewSample(classIndex: index[item.label]!, split: Split(rawValue: name)!, feature: [],
+                                              imagePath: request.images.appendingPathComponent(item.path).standardizedFileURL.path))
+            }
+        }
+        return data
+    }
+}
