@@ -112,6 +112,19 @@ struct BadImageTests {
         #expect(try ImageDecoder.decode(contentsOf: url, maxPixels: 96 * 64).width == 96)
     }
 
+    /// All scans present but no EOI marker: reported as truncated (PIL's "image file is
+    /// truncated"), not decoded.
+    @Test func jpegWithoutEOIIsTruncated() throws {
+        let data = try Data(contentsOf: ImageFixtures.url("baseline_96x64.jpg"))
+        #expect(data.suffix(2) == Data([0xFF, 0xD9]))
+        #expect(throws: ImageError(file: "no-eoi.jpg", reason: .truncated)) {
+            try ImageDecoder.decode(data.dropLast(2), name: "no-eoi.jpg")
+        }
+        // Bytes after EOI are not looked at.
+        let trailing = try ImageDecoder.decode(data + Data("trailing".utf8), name: "trailing.jpg")
+        #expect(trailing == (try ImageFixtures.pilRGB("baseline_96x64.jpg")))
+    }
+
     /// Every prefix of a JPEG is refused or reported truncated, never decoded, never fatal.
     @Test func everyJPEGPrefixIsAnError() throws {
         let data = try Data(contentsOf: ImageFixtures.url("progressive_96x64.jpg"))
