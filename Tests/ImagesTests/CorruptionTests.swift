@@ -9,7 +9,7 @@ import Testing
 /// IMAGES_FUZZ_CASES (default 600 per file) and IMAGES_FUZZ_SEED run longer campaigns;
 /// IMAGES_FUZZ_LOG=<path> keeps the case being decoded in <path>.<source>.
 struct CorruptionTests {
-    static let sources = ["baseline_96x64.jpg", "progressive_96x64.jpg", "gray_64x48.jpg", "cmyk_40x30.jpg",
+    static let sources = ["baseline_88x60.jpg", "progressive_88x60.jpg", "restart_64x48.jpg", "gray_64x48.jpg", "cmyk_40x30.jpg",
                           "baseline444_37x61.jpg", "rgba_64x48.png", "palette_trns_37x61.png"]
 
     static func mutate(_ data: [UInt8], random: inout SplitMix64) -> [UInt8] {

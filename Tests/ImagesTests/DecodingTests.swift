@@ -105,29 +105,29 @@ struct BadImageTests {
     }
 
     @Test func pixelCapApplies() throws {
-        let url = ImageFixtures.url("baseline_96x64.jpg")
-        #expect(throws: ImageError(file: url.path, reason: .tooLarge(width: 96, height: 64, maxPixels: 1000))) {
+        let url = ImageFixtures.url("baseline_88x60.jpg")
+        #expect(throws: ImageError(file: url.path, reason: .tooLarge(width: 88, height: 60, maxPixels: 1000))) {
             try ImageDecoder.decode(contentsOf: url, maxPixels: 1000)
         }
-        #expect(try ImageDecoder.decode(contentsOf: url, maxPixels: 96 * 64).width == 96)
+        #expect(try ImageDecoder.decode(contentsOf: url, maxPixels: 88 * 60).width == 88)
     }
 
     /// All scans present but no EOI marker: reported as truncated (PIL's "image file is
     /// truncated"), not decoded.
     @Test func jpegWithoutEOIIsTruncated() throws {
-        let data = try Data(contentsOf: ImageFixtures.url("baseline_96x64.jpg"))
+        let data = try Data(contentsOf: ImageFixtures.url("baseline_88x60.jpg"))
         #expect(data.suffix(2) == Data([0xFF, 0xD9]))
         #expect(throws: ImageError(file: "no-eoi.jpg", reason: .truncated)) {
             try ImageDecoder.decode(data.dropLast(2), name: "no-eoi.jpg")
         }
         // Bytes after EOI are not looked at.
         let trailing = try ImageDecoder.decode(data + Data("trailing".utf8), name: "trailing.jpg")
-        #expect(trailing == (try ImageFixtures.pilRGB("baseline_96x64.jpg")))
+        #expect(trailing == (try ImageFixtures.pilRGB("baseline_88x60.jpg")))
     }
 
     /// Every prefix of a JPEG is refused or reported truncated, never decoded, never fatal.
     @Test func everyJPEGPrefixIsAnError() throws {
-        let data = try Data(contentsOf: ImageFixtures.url("progressive_96x64.jpg"))
+        let data = try Data(contentsOf: ImageFixtures.url("progressive_88x60.jpg"))
         for length in stride(from: 1, to: data.count, by: 7) {
             #expect(throws: ImageError.self) { try ImageDecoder.decode(data.prefix(length), name: "prefix-\(length)") }
         }
