@@ -104,6 +104,16 @@ struct BadImageTests {
         #expect(Self.reason("huge_20000x20000.png") == .tooLarge(width: 20000, height: 20000, maxPixels: ImageDecoder.defaultMaxPixels))
     }
 
+    /// PNG sides go up to 2^32 - 1: the pixel count must not overflow (found by the
+    /// corruption tests). The header is read before any CRC check, so zeros stand for it.
+    @Test func pngSidesNearTwoToThe32() {
+        var bytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13]
+        bytes += Array("IHDR".utf8) + [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 8, 2, 0, 0, 0, 0, 0, 0, 0]
+        #expect(throws: ImageError(file: "wide.png", reason: .tooLarge(width: 4_294_967_295, height: 4_294_967_295, maxPixels: ImageDecoder.defaultMaxPixels))) {
+            try ImageDecoder.decode(Data(bytes), name: "wide.png")
+        }
+    }
+
     @Test func pixelCapApplies() throws {
         let url = ImageFixtures.url("baseline_88x60.jpg")
         #expect(throws: ImageError(file: url.path, reason: .tooLarge(width: 88, height: 60, maxPixels: 1000))) {
