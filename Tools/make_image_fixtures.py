@@ -12,20 +12,23 @@ Images (Tests/Fixtures/images/<name>):
     PNG  rgb, rgba (alpha 0..255, colour kept under alpha 0), palette, palette with tRNS, gray,
          gray+alpha, 1-bit, 16-bit gray, 16-bit RGB, 16-bit RGBA, an RGB file with a gAMA chunk
          of 1.0 (PIL ignores gAMA), 1x1, and two larger ones for the 224 reference
-    JPEG baseline 4:2:0, baseline 4:4:4, progressive, restart markers (DRI, RSTn), gray, CMYK (Adobe, inverted as Photoshop
-         writes it), EXIF orientation 6 (PIL does not rotate), 1x1
-    bad  truncated JPEG, JPEG with a broken frame header, zero-byte PNG, text named .png, a PNG
+    JPEG baseline 4:2:0, baseline 4:4:4, progressive, restart markers (DRI, RSTn), gray, CMYK
+         (Adobe, inverted as Photoshop writes it), EXIF orientation 6 (PIL does not rotate), 1x1
+    bad  truncated JPEG, 12-bit JPEG (frame header patched), zero-byte PNG, text named .png, a PNG
          whose header claims 20000x20000, a truncated PNG
+
+Total under 1.5 MB: the two 224 references take 1.2 MB of it.
 
 reference.safetensors
     rgb8.<name>     U8  [H, W, 3]   np.asarray(Image.open(p).convert("RGB"))  (every good image
                                     but the two large ones)
-    clip32.<name>   F32 [3, 32, 32] (four of them) CLIPImageProcessorPil(shortest_edge 32, crop 32) on the
-                                    PIL-decoded image: the PIL path of the original CLIP preprocess
-                                    (Image.resize BICUBIC, centre crop, /255, mean/std)
-    clip32tv.<name> F32 [3, 32, 32] (one of them) the same with transformers' default CLIPImageProcessor, whose
-                                    resize is torchvision's (antialiased bicubic on tensors); it
-                                    differs from PIL by rounding, kept to measure that difference
+    clip32.<name>   F32 [3, 32, 32] CLIPImageProcessorPil(shortest_edge 32, crop 32) on the
+                                    PIL-decoded image (four images, and the two large ones): the
+                                    PIL path of the original CLIP preprocess (Image.resize
+                                    BICUBIC, centre crop, /255, mean/std)
+    clip32tv.<name> F32 [3, 32, 32] the same with transformers' default CLIPImageProcessor (one
+                                    image), whose resize is torchvision's (antialiased bicubic on
+                                    tensors); it differs from PIL by rounding, kept to measure that
     clip224.<name>  F32 [3, 224, 224] CLIPImageProcessorPil at ViT-B's 224, for the two large PNGs
 """
 
