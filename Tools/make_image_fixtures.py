@@ -12,20 +12,23 @@ Images (Tests/Fixtures/images/<name>):
     PNG  rgb, rgba (alpha 0..255, colour kept under alpha 0), palette, palette with tRNS, gray,
          gray+alpha, 1-bit, 16-bit gray, 16-bit RGB, 16-bit RGBA, an RGB file with a gAMA chunk
          of 1.0 (PIL ignores gAMA), 1x1, and two larger ones for the 224 reference
-    JPEG baseline 4:2:0, baseline 4:4:4, progressive, gray, CMYK (Adobe, inverted as Photoshop
-         writes it), EXIF orientation 6 (PIL does not rotate), 1x1
-    bad  truncated JPEG, JPEG with a broken frame header, zero-byte PNG, text named .png, a PNG
+    JPEG baseline 4:2:0, baseline 4:4:4, progressive, restart markers (DRI, RSTn), gray, CMYK
+         (Adobe, inverted as Photoshop writes it), EXIF orientation 6 (PIL does not rotate), 1x1
+    bad  truncated JPEG, 12-bit JPEG (frame header patched), zero-byte PNG, text named .png, a PNG
          whose header claims 20000x20000, a truncated PNG
+
+Total under 1.5 MB: the two 224 references take 1.2 MB of it.
 
 reference.safetensors
     rgb8.<name>     U8  [H, W, 3]   np.asarray(Image.open(p).convert("RGB"))  (every good image
                                     but the two large ones)
-    clip32.<name>   F32 [3, 32, 32] (six of them) CLIPImageProcessorPil(shortest_edge 32, crop 32) on the
-                                    PIL-decoded image: the PIL path of the original CLIP preprocess
-                                    (Image.resize BICUBIC, centre crop, /255, mean/std)
-    clip32tv.<name> F32 [3, 32, 32] (one of them) the same with transformers' default CLIPImageProcessor, whose
-                                    resize is torchvision's (antialiased bicubic on tensors); it
-                                    differs from PIL by rounding, kept to measure that difference
+    clip32.<name>   F32 [3, 32, 32] CLIPImageProcessorPil(shortest_edge 32, crop 32) on the
+                                    PIL-decoded image (four images, and the two large ones): the
+                                    PIL path of the original CLIP preprocess (Image.resize
+                                    BICUBIC, centre crop, /255, mean/std)
+    clip32tv.<name> F32 [3, 32, 32] the same with transformers' default CLIPImageProcessor (one
+                                    image), whose resize is torchvision's (antialiased bicubic on
+                                    tensors); it differs from PIL by rounding, kept to measure that
     clip224.<name>  F32 [3, 224, 224] CLIPImageProcessorPil at ViT-B's 224, for the two large PNGs
 """
 
@@ -128,10 +131,11 @@ def main():
     good.append("gamma1_30x20.png")
     good.append(os.path.basename(save(Image.new("RGB", (1, 1), (12, 34, 56)), p("pixel_1x1.png"))))
 
-    photo = scene(96, 64, 5)
-    good.append(os.path.basename(save(photo, p("baseline_96x64.jpg"), quality=90)))
+    photo = scene(88, 60, 5)
+    good.append(os.path.basename(save(photo, p("baseline_88x60.jpg"), quality=90)))
     good.append(os.path.basename(save(tall, p("baseline444_37x61.jpg"), quality=95, subsampling=0)))
-    good.append(os.path.basename(save(photo, p("progressive_96x64.jpg"), quality=85, progressive=True)))
+    good.append(os.path.basename(save(photo, p("progressive_88x60.jpg"), quality=85, progressive=True)))
+    good.append(os.path.basename(save(base, p("restart_64x48.jpg"), quality=90, restart_marker_rows=1)))
     good.append(os.path.basename(save(base.convert("L"), p("gray_64x48.jpg"), quality=90)))
     good.append(os.path.basename(save(scene(40, 30, 6).convert("CMYK"), p("cmyk_40x30.jpg"), quality=92)))
     exif = Image.Exif()
@@ -145,7 +149,7 @@ def main():
     save(scene(300, 260, 9, noise=0), p(large[1]))
 
     # Bad files.
-    with open(p("baseline_96x64.jpg"), "rb") as f:
+    with open(p("baseline_88x60.jpg"), "rb") as f:
         jpeg = f.read()
     with open(p("truncated.jpg"), "wb") as f:
         f.write(jpeg[: len(jpeg) // 2])
@@ -167,10 +171,8 @@ def main():
     with open(p("truncated.png"), "wb") as f:
         f.write(png[: len(png) * 2 // 3])
 
-    # Preprocessed at 32 (fixture size budget): downscaling with odd and even crop offsets,
-    # upscaling, 1x1, a tall image.
-    preprocessed = ["rgb_64x48.png", "baseline_96x64.jpg", "palette_37x61.png", "gray16_30x20.png",
-                    "bilevel_20x10.png", "pixel_1x1.png"]
+    # Preprocessed at 32 (fixture size budget): downscaling, a tall image, upscaling, 1x1.
+    preprocessed = ["rgb_64x48.png", "palette_37x61.png", "gray16_30x20.png", "pixel_1x1.png"]
     tensors = {}
     pil32 = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     tv32 = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
@@ -198,7 +200,8 @@ def main():
     ex = Image.open(p("exif_rotated_64x48.jpg"))
     assert ex.size == (64, 48) and ex.getexif().get(0x0112) == 6
 
-    metadata = {"format": "lamm-store image fixtures", "version": "1"}
+    # One key: safetensors writes metadata from a hash map, so several keys come out in any order.
+    metadata = {"format": "lamm-store image fixtures, version 1"}
     save_file(tensors, p("reference.safetensors"), metadata=metadata)
     total = sum(os.path.getsize(p(f)) for f in os.listdir(out))
     print(f"{len(good)} small images, {len(large)} large, {len(tensors)} tensors, {total} bytes in {out}")

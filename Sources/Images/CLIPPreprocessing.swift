@@ -64,14 +64,16 @@ public struct CLIPPreprocessing: Sendable {
         return out
     }
 
-    /// A training view: torchvision's RandomResizedCrop(S, scale, ratio) with its default
-    /// bilinear resampling, then a horizontal flip with probability 1/2, then `normalized`.
-    /// Deterministic for a given generator state.
+    /// A training view as CoOp's configs (Dassl) build it: torchvision's RandomResizedCrop(S,
+    /// scale, ratio) resampled with `filter` (the configs set INTERPOLATION "bicubic";
+    /// torchvision's own default is bilinear), then a horizontal flip with probability 1/2, then
+    /// `normalized`. Deterministic for a given generator state.
     public func augmentedPixels(_ image: RGBImage, random: inout some RandomNumberGenerator,
-                                scale: ClosedRange<Double> = 0.08...1, ratio: ClosedRange<Double> = (3.0 / 4)...(4.0 / 3)) -> [Float] {
+                                scale: ClosedRange<Double> = 0.08...1, ratio: ClosedRange<Double> = (3.0 / 4)...(4.0 / 3),
+                                filter: ResampleFilter = .bicubic) -> [Float] {
         let crop = RandomResizedCrop.sample(width: image.width, height: image.height, scale: scale, ratio: ratio, random: &random)
         var view = image.cropped(left: crop.left, top: crop.top, width: crop.width, height: crop.height)
-            .resized(width: imageSize, height: imageSize, filter: .bilinear)
+            .resized(width: imageSize, height: imageSize, filter: filter)
         if Bool.random(using: &random) { view = view.flippedHorizontally() }
         return normalized(view)
     }

@@ -34,6 +34,13 @@ public enum ImageDecoder {
             }
         }
     }
+
+    /// Whether a header's size is above the cap; PNG sides go up to 2^32 - 1, so the product
+    /// can overflow.
+    static func exceeds(width: Int, height: Int, maxPixels: Int) -> Bool {
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        return overflow || pixels > maxPixels
+    }
 }
 
 /// The formats read, by their signatures.

@@ -25,7 +25,7 @@ enum JPEGDecoding {
             case let .unsupported(detail): throw ImageError(file: name, reason: .unsupported(detail))
             }
         }
-        if structure.width * structure.height > maxPixels {
+        if ImageDecoder.exceeds(width: structure.width, height: structure.height, maxPixels: maxPixels) {
             throw ImageError(file: name, reason: .tooLarge(width: structure.width, height: structure.height, maxPixels: maxPixels))
         }
         let session = JPEGSession(bytes, name: name)

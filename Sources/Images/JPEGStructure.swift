@@ -256,9 +256,9 @@ struct JPEGStructure {
         let kind = tableClass == 0 ? "DC" : "AC"
         guard slot < 4 else { throw .corrupt("scan uses \(kind) Huffman table \(slot)") }
         guard let table = huffman[tableClass][slot] else {
-            // jinit_huff_decoder loads the standard tables into slots 0 and 1 when a stream
-            // (Motion-JPEG) leaves them out.
-            if slot < 2 { return }
+            // jinit_huff_decoder (sequential only, not jinit_phuff_decoder) loads the standard
+            // tables into empty slots 0 and 1, for Motion-JPEG frames that leave them out.
+            if slot < 2 && !progressive { return }
             throw .corrupt("scan uses undefined \(kind) Huffman table \(slot)")
         }
         // jpeg_make_d_derived_tbl: DC symbols are magnitude categories 0...15.

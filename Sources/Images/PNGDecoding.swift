@@ -24,7 +24,7 @@ enum PNGDecoding {
         // anything, so no row buffer of a huge image is ever allocated.
         if bytes.count >= 24, Array(bytes[12..<16]) == Array("IHDR".utf8) {
             let width = bigEndian32(bytes, at: 16), height = bigEndian32(bytes, at: 20)
-            if width * height > maxPixels {
+            if ImageDecoder.exceeds(width: width, height: height, maxPixels: maxPixels) {
                 throw ImageError(file: name, reason: .tooLarge(width: width, height: height, maxPixels: maxPixels))
             }
         }
@@ -37,7 +37,7 @@ enum PNGDecoding {
                 throw failure(image, name: name)
             }
             let width = Int(image.width), height = Int(image.height)
-            if width * height > maxPixels {
+            if ImageDecoder.exceeds(width: width, height: height, maxPixels: maxPixels) {
                 png_image_free(&image)
                 throw ImageError(file: name, reason: .tooLarge(width: width, height: height, maxPixels: maxPixels))
             }

@@ -63,21 +63,26 @@ extension RGBImage {
     private func convolvedHorizontally(_ taps: ResampleTaps) -> RGBImage {
         var out = [UInt8](repeating: 0, count: taps.outSize * height * 3)
         pixels.withUnsafeBufferPointer { src in
-            for y in 0..<height {
-                let row = y * width * 3
-                for xx in 0..<taps.outSize {
-                    let first = taps.first[xx], count = taps.count[xx], k = xx * taps.stride
-                    var s0 = ResampleTaps.half, s1 = ResampleTaps.half, s2 = ResampleTaps.half
-                    for i in 0..<count {
-                        let w = taps.weights[k + i], p = row + (first + i) * 3
-                        s0 += Int32(src[p]) * w
-                        s1 += Int32(src[p + 1]) * w
-                        s2 += Int32(src[p + 2]) * w
+            taps.weights.withUnsafeBufferPointer { weights in
+                out.withUnsafeMutableBufferPointer { dst in
+                    for y in 0..<height {
+                        let row = y * width * 3
+                        for xx in 0..<taps.outSize {
+                            let first = taps.first[xx], count = taps.count[xx], k = xx * taps.stride
+                            // Int32 as in Resample.c; |sum| <= 255 * 1.3 * 2^22 < 2^31 cannot wrap.
+                            var s0 = ResampleTaps.half, s1 = ResampleTaps.half, s2 = ResampleTaps.half
+                            for i in 0..<count {
+                                let w = weights[k + i], p = row + (first + i) * 3
+                                s0 &+= Int32(src[p]) &* w
+                                s1 &+= Int32(src[p + 1]) &* w
+                                s2 &+= Int32(src[p + 2]) &* w
+                            }
+                            let o = (y * taps.outSize + xx) * 3
+                            dst[o] = ResampleTaps.clip8(s0)
+                            dst[o + 1] = ResampleTaps.clip8(s1)
+                            dst[o + 2] = ResampleTaps.clip8(s2)
+                        }
                     }
-                    let o = (y * taps.outSize + xx) * 3
-                    out[o] = ResampleTaps.clip8(s0)
-                    out[o + 1] = ResampleTaps.clip8(s1)
-                    out[o + 2] = ResampleTaps.clip8(s2)
                 }
             }
         }
@@ -87,16 +92,20 @@ extension RGBImage {
     private func convolvedVertically(_ taps: ResampleTaps) -> RGBImage {
         let rowLength = width * 3
         var out = [UInt8](repeating: 0, count: taps.outSize * rowLength)
+        var sums = [Int32](repeating: 0, count: rowLength)
         pixels.withUnsafeBufferPointer { src in
-            var sums = [Int32](repeating: 0, count: rowLength)
-            for yy in 0..<taps.outSize {
-                let first = taps.first[yy], count = taps.count[yy], k = yy * taps.stride
-                for j in 0..<rowLength { sums[j] = ResampleTaps.half }
-                for i in 0..<count {
-                    let w = taps.weights[k + i], row = (first + i) * rowLength
-                    for j in 0..<rowLength { sums[j] += Int32(src[row + j]) * w }
+            out.withUnsafeMutableBufferPointer { dst in
+                sums.withUnsafeMutableBufferPointer { sums in
+                    for yy in 0..<taps.outSize {
+                        let first = taps.first[yy], count = taps.count[yy], k = yy * taps.stride
+                        for j in 0..<rowLength { sums[j] = ResampleTaps.half }
+                        for i in 0..<count {
+                            let w = taps.weights[k + i], row = (first + i) * rowLength
+                            for j in 0..<rowLength { sums[j] &+= Int32(src[row + j]) &* w }
+                        }
+                        for j in 0..<rowLength { dst[yy * rowLength + j] = ResampleTaps.clip8(sums[j]) }
+                    }
                 }
-                for j in 0..<rowLength { out[yy * rowLength + j] = ResampleTaps.clip8(sums[j]) }
             }
         }
         return RGBImage(width: width, height: taps.outSize, pixels: out)

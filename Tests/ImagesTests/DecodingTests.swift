@@ -104,17 +104,40 @@ struct BadImageTests {
         #expect(Self.reason("huge_20000x20000.png") == .tooLarge(width: 20000, height: 20000, maxPixels: ImageDecoder.defaultMaxPixels))
     }
 
+    /// PNG sides go up to 2^32 - 1: the pixel count must not overflow (found by the
+    /// corruption tests). The header is read before any CRC check, so zeros stand for it.
+    @Test func pngSidesNearTwoToThe32() {
+        var bytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13]
+        bytes += Array("IHDR".utf8) + [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 8, 2, 0, 0, 0, 0, 0, 0, 0]
+        #expect(throws: ImageError(file: "wide.png", reason: .tooLarge(width: 4_294_967_295, height: 4_294_967_295, maxPixels: ImageDecoder.defaultMaxPixels))) {
+            try ImageDecoder.decode(Data(bytes), name: "wide.png")
+        }
+    }
+
     @Test func pixelCapApplies() throws {
-        let url = ImageFixtures.url("baseline_96x64.jpg")
-        #expect(throws: ImageError(file: url.path, reason: .tooLarge(width: 96, height: 64, maxPixels: 1000))) {
+        let url = ImageFixtures.url("baseline_88x60.jpg")
+        #expect(throws: ImageError(file: url.path, reason: .tooLarge(width: 88, height: 60, maxPixels: 1000))) {
             try ImageDecoder.decode(contentsOf: url, maxPixels: 1000)
         }
-        #expect(try ImageDecoder.decode(contentsOf: url, maxPixels: 96 * 64).width == 96)
+        #expect(try ImageDecoder.decode(contentsOf: url, maxPixels: 88 * 60).width == 88)
+    }
+
+    /// All scans present but no EOI marker: reported as truncated (PIL's "image file is
+    /// truncated"), not decoded.
+    @Test func jpegWithoutEOIIsTruncated() throws {
+        let data = try Data(contentsOf: ImageFixtures.url("baseline_88x60.jpg"))
+        #expect(data.suffix(2) == Data([0xFF, 0xD9]))
+        #expect(throws: ImageError(file: "no-eoi.jpg", reason: .truncated)) {
+            try ImageDecoder.decode(data.dropLast(2), name: "no-eoi.jpg")
+        }
+        // Bytes after EOI are not looked at.
+        let trailing = try ImageDecoder.decode(data + Data("trailing".utf8), name: "trailing.jpg")
+        #expect(trailing == (try ImageFixtures.pilRGB("baseline_88x60.jpg")))
     }
 
     /// Every prefix of a JPEG is refused or reported truncated, never decoded, never fatal.
     @Test func everyJPEGPrefixIsAnError() throws {
-        let data = try Data(contentsOf: ImageFixtures.url("progressive_96x64.jpg"))
+        let data = try Data(contentsOf: ImageFixtures.url("progressive_88x60.jpg"))
         for length in stride(from: 1, to: data.count, by: 7) {
             #expect(throws: ImageError.self) { try ImageDecoder.decode(data.prefix(length), name: "prefix-\(length)") }
         }

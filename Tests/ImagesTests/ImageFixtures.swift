@@ -33,13 +33,11 @@ enum ImageFixtures {
         "gamma1_30x20.png", "pixel_1x1.png",
     ]
     static let jpegNames = [
-        "baseline_96x64.jpg", "baseline444_37x61.jpg", "progressive_96x64.jpg", "gray_64x48.jpg",
+        "baseline_88x60.jpg", "baseline444_37x61.jpg", "progressive_88x60.jpg", "restart_64x48.jpg", "gray_64x48.jpg",
         "cmyk_40x30.jpg", "exif_rotated_64x48.jpg", "pixel_1x1.jpg",
     ]
     /// Preprocessed at S = 32 by CLIPImageProcessorPil (from PIL's RGB8).
-    static let clip32Names = [
-        "rgb_64x48.png", "baseline_96x64.jpg", "palette_37x61.png", "gray16_30x20.png", "bilevel_20x10.png", "pixel_1x1.png",
-    ]
+    static let clip32Names = ["rgb_64x48.png", "palette_37x61.png", "gray16_30x20.png", "pixel_1x1.png"]
     /// Preprocessed at S = 224 (and 32) by CLIPImageProcessorPil, decoded here from the file.
     static let largeNames = ["upscale_150x100.png", "downscale_300x260.png"]
 }
