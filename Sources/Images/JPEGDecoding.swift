@@ -5,14 +5,14 @@ import Foundation
 /// `Image.open(path).convert("RGB")`: libjpeg's defaults (ISLOW IDCT, fancy upsampling), gray
 /// replicated to RGB, EXIF orientation ignored, and CMYK/YCCK converted as PIL converts them.
 ///
-/// Error handling: libjpeg's `error_exit` must not return and Swift cannot `longjmp`, so a stream
-/// reaches libjpeg only after `JPEGStructure.check` has refused every header-level condition on
-/// which libjpeg-turbo 2.1 calls `error_exit`, and every stream that ends before its EOI marker
-/// (PIL reports those as truncated). The source manager still turns an end of data into a fake
-/// EOI, as jdatasrc.c does, and records it, as a second guard against decoding grey rows. Two fatal conditions remain that no structure check can exclude:
-/// malloc failure (JERR_OUT_OF_MEMORY) and a progressive DC coefficient overflowing an int
-/// (JERR_BAD_DCT_COEF, jdphuff.c, only in crafted files). For those `error_exit` stops the
-/// process with libjpeg's message and the file's name rather than return into libjpeg.
+/// Error handling: a stream reaches libjpeg only after `JPEGStructure.check` has refused every
+/// header-level condition on which libjpeg-turbo 2.1 calls `error_exit`, and every stream that
+/// ends before its EOI marker (PIL reports those as truncated), so that those get PIL's kind of
+/// message. The source manager still turns an end of data into a fake EOI, as jdatasrc.c does,
+/// and records it, as a second guard against decoding grey rows. Whatever fatal error remains
+/// (malloc failure, a progressive DC coefficient overflowing an int in a crafted file) is caught
+/// by the jump points of the C shim (CJPEG/shim.h: lamm_jpeg_start, lamm_jpeg_read_row) and
+/// becomes a `corrupt` error naming the file.
 enum JPEGDecoding {
     static func decode(_ bytes: UnsafeRawBufferPointer, name: String, maxPixels: Int) throws -> RGBImage {
         let structure: JPEGStructure
@@ -28,9 +28,17 @@ enum JPEGDecoding {
         if ImageDecoder.exceeds(width: structure.width, height: structure.height, maxPixels: maxPixels) {
             throw ImageError(file: name, reason: .tooLarge(width: structure.width, height: structure.height, maxPixels: maxPixels))
         }
+        return try decodeChecked(bytes, name: name, cmyk: structure.componentCount == 4)
+    }
+
+    /// libjpeg's part of `decode`, for a stream that passed the structure check (tests call it
+    /// directly to reach libjpeg's own fatal errors).
+    static func decodeChecked(_ bytes: UnsafeRawBufferPointer, name: String, cmyk: Bool) throws -> RGBImage {
         let session = JPEGSession(bytes, name: name)
         defer { session.close() }
-        let image = session.decode(cmyk: structure.componentCount == 4)
+        guard let image = session.decode(cmyk: cmyk) else {
+            throw ImageError(file: name, reason: .corrupt(session.failure))
+        }
         if session.reachedEndOfData {
             throw ImageError(file: name, reason: .truncated)
         }
@@ -43,7 +51,7 @@ enum JPEGDecoding {
 private final class JPEGSession {
     let name: String
     let cinfo = UnsafeMutablePointer<jpeg_decompress_struct>.allocate(capacity: 1)
-    let errorManager = UnsafeMutablePointer<jpeg_error_mgr>.allocate(capacity: 1)
+    let errorManager = UnsafeMutablePointer<lamm_jpeg_error_mgr>.allocate(capacity: 1)
     let source = UnsafeMutablePointer<jpeg_source_mgr>.allocate(capacity: 1)
     /// The two bytes handed to libjpeg once the data is exhausted (FF D9, EOI).
     let fakeEOI = UnsafeMutablePointer<JOCTET>.allocate(capacity: 2)
@@ -53,22 +61,18 @@ private final class JPEGSession {
     init(_ bytes: UnsafeRawBufferPointer, name: String) {
         self.name = name
         cinfo.initialize(to: jpeg_decompress_struct())
-        errorManager.initialize(to: jpeg_error_mgr())
+        errorManager.initialize(to: lamm_jpeg_error_mgr())
         source.initialize(to: jpeg_source_mgr())
         fakeEOI[0] = 0xFF
         fakeEOI[1] = 0xD9
 
-        cinfo.pointee.err = jpeg_std_error(errorManager)
-        errorManager.pointee.error_exit = { common in
-            // Reached only for the conditions listed on JPEGDecoding; returning would let
-            // libjpeg continue on a broken state.
-            let session = Unmanaged<JPEGSession>.fromOpaque(common!.pointee.client_data).takeUnretainedValue()
-            fatalError("libjpeg could not decode \(session.name): \(JPEGSession.message(common!)) (a condition the structure check cannot rule out; remove the file and retry)")
-        }
+        // Fatal errors jump back into the shim's functions (lamm_jpeg_start, lamm_jpeg_read_row).
+        cinfo.pointee.err = jpeg_std_error(&errorManager.pointee.pub)
+        lamm_jpeg_recoverable_errors(errorManager)
         // Warnings (corrupt entropy data, extraneous bytes) are ignored, as PIL ignores them;
         // the one that matters, the end of the data, is seen by the source manager.
-        errorManager.pointee.emit_message = { _, _ in }
-        errorManager.pointee.output_message = { _ in }
+        errorManager.pointee.pub.emit_message = { _, _ in }
+        errorManager.pointee.pub.output_message = { _ in }
         jpeg_CreateDecompress(cinfo, JPEG_LIB_VERSION, MemoryLayout<jpeg_decompress_struct>.size)
         cinfo.pointee.client_data = Unmanaged.passUnretained(self).toOpaque()
 
@@ -98,29 +102,27 @@ private final class JPEGSession {
         cinfo.pointee.src = source
     }
 
-    static func message(_ common: j_common_ptr) -> String {
-        var buffer = [CChar](repeating: 0, count: Int(JMSG_LENGTH_MAX))
-        common.pointee.err.pointee.format_message(common, &buffer)
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    /// libjpeg's message for the fatal error that stopped decoding.
+    var failure: String {
+        withUnsafeBytes(of: errorManager.pointee.message) { bytes in
+            "libjpeg: " + String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
     }
 
-    /// Decodes the whole image to RGB8. The stream has passed JPEGStructure.check.
-    func decode(cmyk: Bool) -> RGBImage {
-        _ = jpeg_read_header(cinfo, 1)
+    /// Decodes the whole image to RGB8, or nil after a fatal libjpeg error (see `failure`). The
+    /// stream has passed JPEGStructure.check.
+    func decode(cmyk: Bool) -> RGBImage? {
         // CMYK and YCCK come out as CMYK (jdcolor.c has no CMYK -> RGB); the rest as RGB
         // (YCbCr -> RGB, and gray -> RGB by replication, like PIL's L -> RGB).
-        cinfo.pointee.out_color_space = cmyk ? JCS_CMYK : JCS_RGB
-        _ = jpeg_start_decompress(cinfo)
+        guard lamm_jpeg_start(cinfo, cmyk ? JCS_CMYK : JCS_RGB) == 0 else { return nil }
         let width = Int(cinfo.pointee.output_width), height = Int(cinfo.pointee.output_height)
         let channels = Int(cinfo.pointee.output_components)
         var row = [JSAMPLE](repeating: 0, count: width * channels)
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         while Int(cinfo.pointee.output_scanline) < height {
             let y = Int(cinfo.pointee.output_scanline)
-            row.withUnsafeMutableBufferPointer { buffer in
-                var rowPointer: JSAMPROW? = buffer.baseAddress
-                _ = jpeg_read_scanlines(cinfo, &rowPointer, 1)
-            }
+            let status = row.withUnsafeMutableBufferPointer { buffer in lamm_jpeg_read_row(cinfo, buffer.baseAddress) }
+            guard status == 0 else { return nil }
             if cmyk {
                 Self.convertCMYK(row, into: &pixels, at: y * width * 3)
             } else {

@@ -17,7 +17,7 @@ extension StoreCommandTests {
     @Test func addClassesEncodesImagesAndReusesThemLater() throws {
         try initStore()
         try copyImages([("rgb_64x48.png", "a1.png"), ("rgba_64x48.png", "a2.png"), ("gray_37x61.png", "a3.png"),
-                        ("baseline_96x64.jpg", "b1.jpg"), ("progressive_96x64.jpg", "b2.jpg"), ("gray_64x48.jpg", "b3.jpg"),
+                        ("baseline_88x60.jpg", "b1.jpg"), ("progressive_88x60.jpg", "b2.jpg"), ("gray_64x48.jpg", "b3.jpg"),
                         ("palette_37x61.png", "c1.png"), ("pixel_1x1.png", "c2.png")])
         let set1 = try scratch.write("set1.csv", """
             class,split,image
@@ -64,7 +64,7 @@ extension StoreCommandTests {
     @Test func importSplitRegistersBaseAndNewStages() throws {
         try initStore()
         try copyImages([("rgb_64x48.png", "a.png"), ("rgba_64x48.png", "b.png"), ("gray_37x61.png", "c.png"),
-                        ("baseline_96x64.jpg", "d.jpg"), ("progressive_96x64.jpg", "e.jpg"), ("gray_64x48.jpg", "f.jpg")])
+                        ("baseline_88x60.jpg", "d.jpg"), ("progressive_88x60.jpg", "e.jpg"), ("gray_64x48.jpg", "f.jpg")])
         let split = try scratch.write("split_zhou_Tiny.json", """
             {"train": [["a.png", 0, "apple"], ["b.png", 1, "boat"], ["c.png", 2, "car"], ["d.jpg", 0, "apple"]],
              "val": [["e.jpg", 2, "car"]],
@@ -90,7 +90,7 @@ extension StoreCommandTests {
     @Test func printsUnitFeaturesAndNamesBadFiles() throws {
         let model = CLI.fixtures.appendingPathComponent("clip-tiny").path
         let images = CLI.fixtures.appendingPathComponent("images")
-        let files = ["rgb_64x48.png", "baseline_96x64.jpg"].map { images.appendingPathComponent($0).path }
+        let files = ["rgb_64x48.png", "baseline_88x60.jpg"].map { images.appendingPathComponent($0).path }
         let result = try CLI.run(["encode-images", "--model", model, "--json"] + files)
         #expect(result.status == 0, "\(result.stderr)")
         let lines = try #require(try CLI.json(result) as? [[String: Any]])

@@ -1,6 +1,6 @@
 import CLIP
 import Foundation
-import Images
+@testable import Images
 import Testing
 
 /// Corrupted files must come back as an ImageError or an image: a JPEG must never reach
@@ -68,5 +68,26 @@ struct CorruptionTests {
         }
         print("\(source): \(count) mutations, \(decoded) decoded, \(refused) refused, none fatal")
         #expect(decoded + refused == count)
+    }
+}
+
+/// libjpeg's own fatal errors come back as errors naming the file (through the C shim's jump
+/// points), not as a stopped process.
+@Suite struct LibJPEGFatalErrorTests {
+    @Test func aFatalErrorInsideLibjpegIsReported() throws {
+        // SOI, then a start-of-frame claiming 0 x 0 pixels: libjpeg stops with JERR_EMPTY_IMAGE.
+        let stream: [UInt8] = [0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x01, 0x01, 0x11, 0x00, 0xFF, 0xD9]
+        do {
+            _ = try stream.withUnsafeBytes { try JPEGDecoding.decodeChecked($0, name: "crafted.jpg", cmyk: false) }
+            Issue.record("libjpeg accepted an empty image")
+        } catch let error as ImageError {
+            #expect(error.file == "crafted.jpg")
+            guard case let .corrupt(detail) = error.reason else { Issue.record("\(error)"); return }
+            #expect(detail.hasPrefix("libjpeg: "), "\(detail)")
+        }
+        // The decoder is still usable afterwards.
+        let good = try Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/images/baseline_88x60.jpg"))
+        #expect(try ImageDecoder.decode(good, name: "baseline_88x60.jpg").width == 88)
     }
 }
