@@ -25,34 +25,20 @@ struct EncodeImagesCommand: ParsableCommand {
         guard !files.isEmpty else { throw ValidationError("Give at least one image file.") }
     }
 
-    struct Line: Encodable {
-        let file: String
-        let feature: [Float]
-    }
-
     func run() throws {
         let tower = try VisionTower(directory: URL(fileURLWithPath: model))
         let preprocessing = CLIPPreprocessing(imageSize: tower.imageSize)
         let printer = ProgressPrinter(quiet: json || files.count < 32)
         let d = tower.projectionDim
-        var lines: [Line] = []
+        var features: [Float] = []
         let start = Date()
         for chunk in stride(from: 0, to: files.count, by: 16).map({ Array(files[$0..<min($0 + 16, files.count)]) }) {
             let pixels = try chunk.flatMap { preprocessing.pixels(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: $0))) }
-            let features = try tower.encode(pixels: pixels, count: chunk.count, normalized: true)
-            lines += chunk.enumerated().map { Line(file: $1, feature: Array(features[($0 * d)..<(($0 + 1) * d)])) }
-            let elapsed = Date().timeIntervalSince(start)
-            printer.images(done: lines.count, total: files.count, imagesPerSecond: Double(lines.count) / elapsed,
-                           remaining: elapsed / Double(lines.count) * Double(files.count - lines.count))
+            features += try tower.encode(pixels: pixels, count: chunk.count, normalized: true)
+            let done = features.count / d, elapsed = Date().timeIntervalSince(start)
+            printer.images(done: done, total: files.count, imagesPerSecond: Double(done) / elapsed,
+                           remaining: elapsed / Double(done) * Double(files.count - done))
         }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(lines), as: UTF8.self))
-        } else {
-            for line in lines {
-                print("\(line.file): [" + line.feature.map { String(format: "%.6f", $0) }.joined(separator: ", ") + "]")
-            }
-        }
+        try printFeatures(files, features, dimension: d, nameKey: "file", json: json)
     }
 }

@@ -31,11 +31,6 @@ struct EncodeTextCommand: ParsableCommand {
         guard !texts.isEmpty else { throw ValidationError("Give at least one text to encode.") }
     }
 
-    struct Line: Encodable {
-        let text: String
-        let feature: [Float]
-    }
-
     func run() throws {
         let directory = URL(fileURLWithPath: model)
         let checkpoint = try CLIPCheckpoint(directory: directory)
@@ -43,16 +38,6 @@ struct EncodeTextCommand: ParsableCommand {
         let context = checkpoint.configuration.text.maxPositions
         let ids = try texts.map { try tokenizer.tokenize($0, contextLength: context, truncate: truncate) }
         let features = try TextTower(checkpoint).encode(tokenIDs: ids, normalized: true)
-        let d = checkpoint.configuration.projectionDim
-        let lines = texts.enumerated().map { Line(text: $1, feature: Array(features[($0 * d)..<(($0 + 1) * d)])) }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(lines), as: UTF8.self))
-        } else {
-            for line in lines {
-                print("\(line.text): [" + line.feature.map { String(format: "%.6f", $0) }.joined(separator: ", ") + "]")
-            }
-        }
+        try printFeatures(texts, features, dimension: checkpoint.configuration.projectionDim, nameKey: "text", json: json)
     }
 }

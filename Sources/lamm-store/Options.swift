@@ -56,3 +56,35 @@ extension Date {
         return formatter.string(from: self)
     }
 }
+
+/// Features of named inputs (texts, image files), one per row of `features` [N, dimension]:
+/// a JSON array of {nameKey: name, "feature": [...]}, or one line each.
+func printFeatures(_ names: [String], _ features: [Float], dimension: Int, nameKey: String, json: Bool) throws {
+    struct Line: Encodable {
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+        let nameKey: String
+        let name: String
+        let feature: ArraySlice<Float>
+
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(name, forKey: Key(stringValue: nameKey))
+            try container.encode(Array(feature), forKey: Key(stringValue: "feature"))
+        }
+    }
+    let lines = names.enumerated().map { Line(nameKey: nameKey, name: $1, feature: features[($0 * dimension)..<(($0 + 1) * dimension)]) }
+    if json {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        print(String(decoding: try encoder.encode(lines), as: UTF8.self))
+    } else {
+        for line in lines {
+            print("\(line.name): [" + line.feature.map { String(format: "%.6f", $0) }.joined(separator: ", ") + "]")
+        }
+    }
+}
