@@ -90,7 +90,7 @@ public final class VisionTower: Sendable {
     /// Activation buffers of one chunk, allocated once per `encode` and reused by every chunk and block.
     final class Scratch {
         let patches, patchEmbeds, hidden, normed, qkv, attended, activated: FloatBuffer
-        let classHidden, mean, rstd: FloatBuffer
+        let classHidden, mean, rstd, scores: FloatBuffer
 
         init(configuration: CLIPConfiguration, images n: Int) {
             let v = configuration.vision
@@ -105,6 +105,7 @@ public final class VisionTower: Sendable {
             classHidden = FloatBuffer(count: n * w)
             mean = FloatBuffer(count: n * t)
             rstd = FloatBuffer(count: n * t)
+            scores = FloatBuffer(count: v.attentionHeads * t * t)
         }
     }
 
@@ -171,11 +172,9 @@ public final class VisionTower: Sendable {
                           bias: layer.layerNorm1Bias, scratch: s, eps: eps)
             matmulForward(out: s.qkv.pointer, inp: s.normed.pointer, weight: layer.qkvWeight, bias: layer.qkvBias,
                           n: rows, c: w, oc: 3 * w)
-            let (attended, qkv) = (s.attended.pointer, s.qkv.pointer)
-            parallelChunks(n * heads, minimumChunk: 1) { items in
-                bidirectionalAttentionForward(out: attended, qkv: qkv, sequenceLength: t, queries: queries,
-                                              heads: heads, width: w, items: items)
-            }
+            let attended = s.attended.pointer
+            bidirectionalAttentionForward(out: attended, scores: s.scores.pointer, qkv: s.qkv.pointer, sequences: n,
+                                          sequenceLength: t, queries: queries, heads: heads, width: w)
             let x: FloatBuffer
             if isLast {
                 x = s.classHidden
