@@ -90,7 +90,7 @@ public final class VisionTower: Sendable {
     /// Activation buffers of one chunk, allocated once per `encode` and reused by every chunk and block.
     final class Scratch {
         let patches, patchEmbeds, hidden, normed, qkv, attended, activated: FloatBuffer
-        let classHidden, mean, rstd, scores: FloatBuffer
+        let classHidden, mean, rstd: FloatBuffer
 
         init(configuration: CLIPConfiguration, images n: Int) {
             let v = configuration.vision
@@ -105,7 +105,6 @@ public final class VisionTower: Sendable {
             classHidden = FloatBuffer(count: n * w)
             mean = FloatBuffer(count: n * t)
             rstd = FloatBuffer(count: n * t)
-            scores = FloatBuffer(count: v.attentionHeads * t * t)
         }
     }
 
@@ -173,7 +172,7 @@ public final class VisionTower: Sendable {
             matmulForward(out: s.qkv.pointer, inp: s.normed.pointer, weight: layer.qkvWeight, bias: layer.qkvBias,
                           n: rows, c: w, oc: 3 * w)
             let attended = s.attended.pointer
-            bidirectionalAttentionForward(out: attended, scores: s.scores.pointer, qkv: s.qkv.pointer, sequences: n,
+            bidirectionalAttentionForward(out: attended, qkv: s.qkv.pointer, sequences: n,
                                           sequenceLength: t, queries: queries, heads: heads, width: w)
             let x: FloatBuffer
             if isLast {

@@ -40,8 +40,7 @@ func bidirectionalAttentionMatchesDefinition(length: Int, queries: Int) {
     var rng = SplitMix64(seed: UInt64(length * 100 + queries))
     let qkv = (0..<(sequences * length * 3 * width)).map { _ in 2 * rng.nextGaussian() }
     var out = [Float](repeating: .nan, count: sequences * queries * width)
-    var scores = [Float](repeating: .nan, count: heads * queries * length)
-    bidirectionalAttentionForward(out: &out, scores: &scores, qkv: qkv, sequences: sequences, sequenceLength: length,
+    bidirectionalAttentionForward(out: &out, qkv: qkv, sequences: sequences, sequenceLength: length,
                                   queries: queries, heads: heads, width: width)
     let expected = directAttention(qkv: qkv, sequences: sequences, length: length, queries: queries, heads: heads, width: width)
     expectRelativeClose(out, expected, tolerance: 1e-6, "attention T=\(length) Q=\(queries)")
