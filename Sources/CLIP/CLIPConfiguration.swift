@@ -232,7 +232,7 @@ public struct CLIPConfiguration: Codable, Sendable, Equatable {
     }
 }
 
-/// open_clip's model configuration file (open_clip/factory.py, model.py: CLIPTextCfg).
+/// open_clip's model configuration file (open_clip/factory.py, model.py: CLIPTextCfg, CLIPVisionCfg).
 public struct OpenCLIPConfiguration: Codable, Sendable, Equatable {
     public struct TextConfiguration: Codable, Sendable, Equatable {
         public var contextLength: Int?

@@ -157,7 +157,7 @@ public struct CLIPVisionCheckpoint: Sendable {
         let v = configuration.vision
         let (w, i, p) = (v.hiddenSize, v.intermediateSize, v.patchSize)
         let prefix = "vision_model."
-        var out: [(String, [Int], [Float])] = [
+        var out: [(name: String, shape: [Int], values: [Float])] = [
             (prefix + "embeddings.patch_embedding.weight", [w, v.channels, p, p], vision.patchEmbedding),
             (prefix + "embeddings.class_embedding", [w], vision.classEmbedding),
             (prefix + "embeddings.position_embedding.weight", [v.positionCount, w], vision.positionEmbedding),
@@ -165,18 +165,7 @@ public struct CLIPVisionCheckpoint: Sendable {
             (prefix + "pre_layrnorm.bias", [w], vision.preLayerNormBias),
         ]
         for (l, layer) in vision.layers.enumerated() {
-            let b = prefix + "encoder.layers.\(l)."
-            for (j, letter) in ["q", "k", "v"].enumerated() {
-                out.append((b + "self_attn.\(letter)_proj.weight", [w, w], Array(layer.qkvWeight[(j * w * w)..<((j + 1) * w * w)])))
-                out.append((b + "self_attn.\(letter)_proj.bias", [w], Array(layer.qkvBias[(j * w)..<((j + 1) * w)])))
-            }
-            out += [
-                (b + "self_attn.out_proj.weight", [w, w], layer.outWeight), (b + "self_attn.out_proj.bias", [w], layer.outBias),
-                (b + "layer_norm1.weight", [w], layer.layerNorm1Weight), (b + "layer_norm1.bias", [w], layer.layerNorm1Bias),
-                (b + "layer_norm2.weight", [w], layer.layerNorm2Weight), (b + "layer_norm2.bias", [w], layer.layerNorm2Bias),
-                (b + "mlp.fc1.weight", [i, w], layer.fc1Weight), (b + "mlp.fc1.bias", [i], layer.fc1Bias),
-                (b + "mlp.fc2.weight", [w, i], layer.fc2Weight), (b + "mlp.fc2.bias", [w], layer.fc2Bias),
-            ]
+            out += layer.huggingFaceTensors(prefix: prefix + "encoder.layers.\(l).", width: w, intermediate: i)
         }
         out += [
             (prefix + "post_layernorm.weight", [w], vision.postLayerNormWeight),
@@ -189,15 +178,7 @@ public struct CLIPVisionCheckpoint: Sendable {
     /// Writes a Hugging Face directory (config.json + model.safetensors) holding the image tower,
     /// loadable by transformers' CLIPVisionModelWithProjection.
     public func writeHuggingFace(to directory: URL) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(configuration).write(to: directory.appendingPathComponent("config.json"))
-        var writer = SafetensorsWriter(metadata: ["format": "pt"])
-        for tensor in huggingFaceTensors() {
-            try writer.add(tensor.name, floats: tensor.values, shape: tensor.shape)
-        }
-        try writer.write(to: directory.appendingPathComponent("model.safetensors"))
+        try writeHuggingFaceDirectory(directory, configuration: configuration, tensors: huggingFaceTensors())
     }
 
     /// An image tower with random weights of the given sizes, for tests and benchmarks, drawn
@@ -210,15 +191,7 @@ public struct CLIPVisionCheckpoint: Sendable {
         func normal(_ count: Int, std: Float = 0.02, mean: Float = 0) -> [Float] {
             (0..<count).map { _ in mean + std * rng.nextGaussian() }
         }
-        let layers = (0..<v.hiddenLayers).map { _ in
-            CLIPEncoderLayerWeights(
-                layerNorm1Weight: normal(w, std: 0.1, mean: 1), layerNorm1Bias: normal(w),
-                qkvWeight: normal(3 * w * w), qkvBias: normal(3 * w),
-                outWeight: normal(w * w), outBias: normal(w),
-                layerNorm2Weight: normal(w, std: 0.1, mean: 1), layerNorm2Bias: normal(w),
-                fc1Weight: normal(i * w), fc1Bias: normal(i),
-                fc2Weight: normal(w * i), fc2Bias: normal(w))
-        }
+        let layers = (0..<v.hiddenLayers).map { _ in CLIPEncoderLayerWeights.random(width: w, intermediate: i, normal) }
         let vision = CLIPVisionWeights(
             patchEmbedding: normal(w * v.channels * p * p), classEmbedding: normal(w),
             positionEmbedding: normal(v.positionCount * w, std: 0.01),
@@ -228,4 +201,50 @@ public struct CLIPVisionCheckpoint: Sendable {
             visualProjection: normal(configuration.projectionDim * w, std: 1 / Float(w).squareRoot()))
         return CLIPVisionCheckpoint(configuration: configuration, vision: vision)
     }
+}
+
+extension CLIPEncoderLayerWeights {
+    /// The block's tensors under Hugging Face names below `prefix` (q/k/v split again), for export.
+    func huggingFaceTensors(prefix b: String, width w: Int, intermediate i: Int) -> [(name: String, shape: [Int], values: [Float])] {
+        var out: [(name: String, shape: [Int], values: [Float])] = []
+        for (j, letter) in ["q", "k", "v"].enumerated() {
+            out.append((b + "self_attn.\(letter)_proj.weight", [w, w], Array(qkvWeight[(j * w * w)..<((j + 1) * w * w)])))
+            out.append((b + "self_attn.\(letter)_proj.bias", [w], Array(qkvBias[(j * w)..<((j + 1) * w)])))
+        }
+        return out + [
+            (b + "self_attn.out_proj.weight", [w, w], outWeight), (b + "self_attn.out_proj.bias", [w], outBias),
+            (b + "layer_norm1.weight", [w], layerNorm1Weight), (b + "layer_norm1.bias", [w], layerNorm1Bias),
+            (b + "layer_norm2.weight", [w], layerNorm2Weight), (b + "layer_norm2.bias", [w], layerNorm2Bias),
+            (b + "mlp.fc1.weight", [i, w], fc1Weight), (b + "mlp.fc1.bias", [i], fc1Bias),
+            (b + "mlp.fc2.weight", [w, i], fc2Weight), (b + "mlp.fc2.bias", [w], fc2Bias),
+        ]
+    }
+
+    /// A block drawn from `normal(count, std, mean)`: N(0, 0.02) weights and biases, LayerNorm
+    /// weights N(1, 0.1), in CLIPCheckpoint.random's order.
+    static func random(width w: Int, intermediate i: Int, _ normal: (_ count: Int, _ std: Float, _ mean: Float) -> [Float]) -> Self {
+        CLIPEncoderLayerWeights(
+            layerNorm1Weight: normal(w, 0.1, 1), layerNorm1Bias: normal(w, 0.02, 0),
+            qkvWeight: normal(3 * w * w, 0.02, 0), qkvBias: normal(3 * w, 0.02, 0),
+            outWeight: normal(w * w, 0.02, 0), outBias: normal(w, 0.02, 0),
+            layerNorm2Weight: normal(w, 0.1, 1), layerNorm2Bias: normal(w, 0.02, 0),
+            fc1Weight: normal(i * w, 0.02, 0), fc1Bias: normal(i, 0.02, 0),
+            fc2Weight: normal(w * i, 0.02, 0), fc2Bias: normal(w, 0.02, 0))
+    }
+}
+
+/// Writes a Hugging Face checkpoint directory: `configuration` as config.json, `tensors` (F32)
+/// as model.safetensors.
+func writeHuggingFaceDirectory(
+    _ directory: URL, configuration: CLIPConfiguration, tensors: [(name: String, shape: [Int], values: [Float])]
+) throws {
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(configuration).write(to: directory.appendingPathComponent("config.json"))
+    var writer = SafetensorsWriter(metadata: ["format": "pt"])
+    for tensor in tensors {
+        try writer.add(tensor.name, floats: tensor.values, shape: tensor.shape)
+    }
+    try writer.write(to: directory.appendingPathComponent("model.safetensors"))
 }

@@ -3,101 +3,89 @@
 // attention_mask None). Forward only: the image tower is frozen and never differentiated.
 // All sequences have the same length T, packed one after another into [B*T, ...] rows.
 //
-// The scores q.k are computed with the keys transposed per (sequence, head) into [hs, T], so
-// the innermost loops run over contiguous keys (for scores) and contiguous head columns (for
-// the weighted sum of values) without a floating-point reduction, which lets them vectorise.
+// Without a mask every (sequence, head) is two dense products, q k^T and p v, which go through
+// cblas_sgemm straight from the packed qkv rows (leading dimension 3W), so attention runs on
+// OpenBLAS's vector kernels. The products are small (197 x 197 x 64 at ViT-B/16), so each core
+// takes whole (sequence, head) pairs with OpenBLAS single-threaded inside, instead of every
+// product being split across the cores. Measured on the whole tower at ViT-B/16 (16 images,
+// 2 threads, best of 3, variants alternated): sgemm split across the cores ran 1.2x faster than
+// hand-written loops (keys transposed, four queries at a time), and sgemm per core 1.2x faster
+// again (4.7 against 3.9 images/s).
 
+import COpenBLAS
 import Foundation
 
 /// out [B*Q, W] = softmax(q k^T / sqrt(hs)) v per head, for the first Q rows of each sequence
 /// (queries) against all T rows (keys); qkv [B*T, 3W] holds q | k | v, head h at columns
 /// h*hs ..< (h+1)*hs of each part. Q = T gives every row; Q = 1 only each sequence's first
 /// row (CLIP's class token), all that the image tower's last block needs.
-/// `items` selects (sequence, head) pairs as b * heads + h, so callers can split them across cores.
+/// OpenBLAS's thread count is process-wide: it is 1 while any call of this function runs and
+/// comes back to its earlier value when the last one ends, so sgemm calls made meanwhile by
+/// other threads run single-threaded (still correct, only slower).
 public func bidirectionalAttentionForward(
     out: FloatPointer, qkv: ConstFloatPointer,
-    sequenceLength t: Int, queries: Int, heads: Int, width: Int, items: Range<Int>
+    sequences: Int, sequenceLength t: Int, queries: Int, heads: Int, width: Int
 ) {
     precondition(queries >= 1 && queries <= t, "bidirectionalAttentionForward: \(queries) queries for \(t) rows")
-    let hs = width / heads
+    let hs = width / heads, stride = 3 * width
     let scale = 1 / Float(hs).squareRoot()
-    let stride = 3 * width
-    let keysTransposed = FloatPointer.allocate(capacity: hs * t)
-    let scores = FloatPointer.allocate(capacity: 4 * t)
-    defer {
-        keysTransposed.deallocate()
-        scores.deallocate()
-    }
-    for item in items {
-        let (b, h) = (item / heads, item % heads)
-        let rows = qkv + b * t * stride
-        for r in 0..<t {
-            let k = rows + r * stride + width + h * hs
-            for i in 0..<hs { keysTransposed[i * t + r] = k[i] }
-        }
-        // Queries four at a time: each key and value loaded serves four of them.
-        var j = 0
-        while j < queries {
-            let block = min(4, queries - j)
-            let q = rows + j * stride + h * hs
-            let (s0, s1, s2, s3) = (scores, scores + t, scores + 2 * t, scores + 3 * t)
-            scores.update(repeating: 0, count: block * t)
-            for i in 0..<hs {
-                let k = keysTransposed + i * t
-                if block == 4 {
-                    let (a0, a1, a2, a3) = (q[i] * scale, q[stride + i] * scale, q[2 * stride + i] * scale, q[3 * stride + i] * scale)
-                    for r in 0..<t {
-                        let key = k[r]
-                        s0[r] += a0 * key
-                        s1[r] += a1 * key
-                        s2[r] += a2 * key
-                        s3[r] += a3 * key
-                    }
-                } else {
-                    for query in 0..<block {
-                        let a = q[query * stride + i] * scale, sq = scores + query * t
-                        for r in 0..<t { sq[r] += a * k[r] }
-                    }
-                }
-            }
-            for query in 0..<block { softmaxInPlace(scores + query * t, count: t) }
-            let o = out + (b * queries + j) * width + h * hs
-            for query in 0..<block { (o + query * width).update(repeating: 0, count: hs) }
-            for r in 0..<t {
-                let v = rows + r * stride + 2 * width + h * hs
-                if block == 4 {
-                    let (p0, p1, p2, p3) = (s0[r], s1[r], s2[r], s3[r])
-                    let (o1, o2, o3) = (o + width, o + 2 * width, o + 3 * width)
-                    for i in 0..<hs {
-                        let value = v[i]
-                        o[i] += p0 * value
-                        o1[i] += p1 * value
-                        o2[i] += p2 * value
-                        o3[i] += p3 * value
-                    }
-                } else {
-                    for query in 0..<block {
-                        let p = scores[query * t + r], oq = o + query * width
-                        for i in 0..<hs { oq[i] += p * v[i] }
-                    }
-                }
-            }
-            j += block
+    let (q32, t32, hs32, stride32) = (Int32(queries), Int32(t), Int32(hs), Int32(stride))
+    SingleThreadedBLAS.shared.enter()
+    defer { SingleThreadedBLAS.shared.leave() }
+    parallelChunks(sequences * heads, minimumChunk: 1) { items in
+        let scores = FloatPointer.allocate(capacity: queries * t)
+        defer { scores.deallocate() }
+        for item in items {
+            let (b, h) = (item / heads, item % heads)
+            let rows = qkv + b * t * stride
+            // scores [Q, T] = q_h [Q, hs] k_h [T, hs]^T / sqrt(hs)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, q32, t32, hs32,
+                        scale, rows + h * hs, stride32, rows + width + h * hs, stride32, 0, scores, t32)
+            for j in 0..<queries { softmaxInPlace(scores + j * t, count: t) }
+            // out_h [Q, hs] = probabilities [Q, T] v_h [T, hs]
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, q32, hs32, t32,
+                        1, scores, t32, rows + 2 * width + h * hs, stride32,
+                        0, out + b * queries * width + h * hs, Int32(width))
         }
     }
 }
 
-/// x [n] = softmax(x), shifted by the maximum so no exponent overflows.
+/// x [n] = softmax(x), shifted by the maximum so that no exponent overflows. The reductions
+/// (maximum, sum) are loops of their own, so the exponentials and the scaling vectorise.
 @inline(__always)
 private func softmaxInPlace(_ x: FloatPointer, count n: Int) {
     var maxScore = -Float.infinity
     for r in 0..<n { maxScore = max(maxScore, x[r]) }
+    for r in 0..<n { x[r] = fastExp(x[r] - maxScore) }
     var sum: Float = 0
-    for r in 0..<n {
-        let e = fastExp(x[r] - maxScore)
-        x[r] = e
-        sum += e
-    }
+    for r in 0..<n { sum += x[r] }
     let inv = 1 / sum
     for r in 0..<n { x[r] *= inv }
+}
+
+/// Holds OpenBLAS at one thread while any attention call runs; the count in force before the
+/// first one is restored when the last one leaves, whatever order concurrent calls end in.
+private final class SingleThreadedBLAS: @unchecked Sendable {
+    static let shared = SingleThreadedBLAS()
+    // `users` and `saved` are only touched under `lock`.
+    private let lock = NSLock()
+    private var users = 0
+    private var saved = 1
+
+    func enter() {
+        lock.lock()
+        defer { lock.unlock() }
+        if users == 0 {
+            saved = blasThreadCount()
+            setBLASThreadCount(1)
+        }
+        users += 1
+    }
+
+    func leave() {
+        lock.lock()
+        defer { lock.unlock() }
+        users -= 1
+        if users == 0 { setBLASThreadCount(saved) }
+    }
 }

@@ -1,6 +1,6 @@
 // The image tower's unmasked attention kernel against a direct double-precision evaluation of
-// softmax(q k^T / sqrt(hs)) v, for every query and for the first query only, with sequence
-// lengths that exercise both the four-query blocks and the remainder.
+// softmax(q k^T / sqrt(hs)) v, for every query and for the first query only, over several
+// sequences and heads (the strided sgemm operands).
 
 import Foundation
 import Kernels
@@ -40,12 +40,8 @@ func bidirectionalAttentionMatchesDefinition(length: Int, queries: Int) {
     var rng = SplitMix64(seed: UInt64(length * 100 + queries))
     let qkv = (0..<(sequences * length * 3 * width)).map { _ in 2 * rng.nextGaussian() }
     var out = [Float](repeating: .nan, count: sequences * queries * width)
-    // Two calls over disjoint (sequence, head) ranges, as parallelChunks makes them.
-    let items = sequences * heads
-    bidirectionalAttentionForward(out: &out, qkv: qkv, sequenceLength: length, queries: queries,
-                                  heads: heads, width: width, items: 0..<(items / 2))
-    bidirectionalAttentionForward(out: &out, qkv: qkv, sequenceLength: length, queries: queries,
-                                  heads: heads, width: width, items: (items / 2)..<items)
+    bidirectionalAttentionForward(out: &out, qkv: qkv, sequences: sequences, sequenceLength: length,
+                                  queries: queries, heads: heads, width: width)
     let expected = directAttention(qkv: qkv, sequences: sequences, length: length, queries: queries, heads: heads, width: width)
     expectRelativeClose(out, expected, tolerance: 1e-6, "attention T=\(length) Q=\(queries)")
 }
