@@ -164,7 +164,7 @@ struct VisionTowerBenchmark {
         let json = try runPythonReference(
             python: python, script: "bench_vision_tower.py",
             arguments: ["--model", directory.appendingPathComponent("model").path, "--pixels", pixelsURL.path, "--out", outURL.path,
-                        "--threads", "\(threads)", "--batch", "\(batch)", "--repeats", "\(repeats)"],
+                        "--batch", "\(batch)", "--repeats", "\(repeats)"],
             threads: threads)
         return PyTorchResult(
             version: json["torch"] as? String ?? "?", threads: json["threads"] as? Int ?? 0,
@@ -172,31 +172,4 @@ struct VisionTowerBenchmark {
             seconds: json["seconds"] as? Double ?? .nan, medianSeconds: json["median_seconds"] as? Double ?? .nan,
             features: try SafetensorsFile(url: outURL).floats("image_embeds"))
     }
-}
-
-/// Runs Tools/`script` with `python` on `threads` threads (OMP_NUM_THREADS, MKL_NUM_THREADS) and
-/// returns the JSON object the script prints as its last line.
-func runPythonReference(python: String, script: String, arguments: [String], threads: Int) throws -> [String: Any] {
-    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Tools").appendingPathComponent(script)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: python)
-    process.arguments = [url.path] + arguments
-    var environment = ProcessInfo.processInfo.environment
-    environment["OMP_NUM_THREADS"] = "\(threads)"
-    environment["MKL_NUM_THREADS"] = "\(threads)"
-    process.environment = environment
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    print("    running \(python) \(script) ...")
-    try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0,
-          let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last,
-          let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-    else {
-        throw BenchmarkError(description: "\(url.path) failed (status \(process.terminationStatus)); check that \(python) has torch and transformers")
-    }
-    return json
 }
