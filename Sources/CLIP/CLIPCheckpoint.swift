@@ -233,23 +233,7 @@ public struct CLIPCheckpoint: Sendable {
             ("text_model.embeddings.position_embedding.weight", [t.maxPositions, w], text.positionEmbedding),
         ]
         for (l, layer) in text.layers.enumerated() {
-            let p = "text_model.encoder.layers.\(l)."
-            for (j, letter) in ["q", "k", "v"].enumerated() {
-                out.append((p + "self_attn.\(letter)_proj.weight", [w, w], Array(layer.qkvWeight[(j * w * w)..<((j + 1) * w * w)])))
-                out.append((p + "self_attn.\(letter)_proj.bias", [w], Array(layer.qkvBias[(j * w)..<((j + 1) * w)])))
-            }
-            out += [
-                (p + "self_attn.out_proj.weight", [w, w], layer.outWeight),
-                (p + "self_attn.out_proj.bias", [w], layer.outBias),
-                (p + "layer_norm1.weight", [w], layer.layerNorm1Weight),
-                (p + "layer_norm1.bias", [w], layer.layerNorm1Bias),
-                (p + "layer_norm2.weight", [w], layer.layerNorm2Weight),
-                (p + "layer_norm2.bias", [w], layer.layerNorm2Bias),
-                (p + "mlp.fc1.weight", [i, w], layer.fc1Weight),
-                (p + "mlp.fc1.bias", [i], layer.fc1Bias),
-                (p + "mlp.fc2.weight", [w, i], layer.fc2Weight),
-                (p + "mlp.fc2.bias", [w], layer.fc2Bias),
-            ]
+            out += layer.huggingFaceTensors(prefix: "text_model.encoder.layers.\(l).", width: w, intermediate: i)
         }
         out += [
             ("text_model.final_layer_norm.weight", [w], text.finalLayerNormWeight),
@@ -262,15 +246,7 @@ public struct CLIPCheckpoint: Sendable {
 
     /// Writes a Hugging Face directory (config.json + model.safetensors) holding the text tower.
     public func writeHuggingFace(to directory: URL) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(configuration).write(to: directory.appendingPathComponent("config.json"))
-        var writer = SafetensorsWriter(metadata: ["format": "pt"])
-        for tensor in huggingFaceTensors() {
-            try writer.add(tensor.name, floats: tensor.values, shape: tensor.shape)
-        }
-        try writer.write(to: directory.appendingPathComponent("model.safetensors"))
+        try writeHuggingFaceDirectory(directory, configuration: configuration, tensors: huggingFaceTensors())
     }
 
     /// A checkpoint with random weights of the given sizes, for tests and benchmarks:
@@ -282,15 +258,7 @@ public struct CLIPCheckpoint: Sendable {
         func normal(_ count: Int, std: Float = 0.02, mean: Float = 0) -> [Float] {
             (0..<count).map { _ in mean + std * rng.nextGaussian() }
         }
-        let layers = (0..<t.hiddenLayers).map { _ in
-            CLIPTextLayerWeights(
-                layerNorm1Weight: normal(w, std: 0.1, mean: 1), layerNorm1Bias: normal(w),
-                qkvWeight: normal(3 * w * w), qkvBias: normal(3 * w),
-                outWeight: normal(w * w), outBias: normal(w),
-                layerNorm2Weight: normal(w, std: 0.1, mean: 1), layerNorm2Bias: normal(w),
-                fc1Weight: normal(i * w), fc1Bias: normal(i),
-                fc2Weight: normal(w * i), fc2Bias: normal(w))
-        }
+        let layers = (0..<t.hiddenLayers).map { _ in CLIPEncoderLayerWeights.random(width: w, intermediate: i, normal) }
         let text = CLIPTextWeights(
             tokenEmbedding: normal(v * w), positionEmbedding: normal(t.maxPositions * w, std: 0.01),
             layers: layers,
