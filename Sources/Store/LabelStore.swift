@@ -200,20 +200,27 @@ extension LabelStore {
     func writeSnapshot(_ db: Database, _ snapshot: NewSnapshot) throws -> SnapshotRecord {
         guard let model = try ModelRecord.fetchOne(db) else { throw StoreError.noModel(path: path) }
         let (dataset, stage) = try Self.datasetAndStage(db, dataset: snapshot.dataset, stage: snapshot.stage)
-        let covered = try Self.classesCovered(db, datasetId: dataset.id!, upToPosition: stage.position)
-        let coveredIds = Set(covered.map { $0.id! })
-        for name in snapshot.trained.keys where !covered.contains(where: { $0.name == name }) {
+        // The trained classes, which must be among the classes the stage covers.
+        let trainedNames = String(decoding: try JSONEncoder().encode(snapshot.trained.keys.sorted()), as: UTF8.self)
+        let trainedClasses = try ClassRecord.fetchAll(db, sql: """
+            SELECT class.* FROM class JOIN stage ON stage.id = class.stage_id
+            WHERE class.dataset_id = ? AND stage.position <= ? AND class.name IN (SELECT value FROM json_each(?))
+            ORDER BY stage.position, class.label_index
+            """, arguments: [dataset.id!, stage.position, trainedNames])
+        for name in snapshot.trained.keys.sorted() where !trainedClasses.contains(where: { $0.name == name }) {
             throw StoreError.notAClassOfStage(className: name, stage: stage.name)
         }
         let parent = try SnapshotRecord
             .filter(Column("dataset_id") == dataset.id! && Column("method") == snapshot.method)
             .order(Column("id").desc).fetchOne(db)
-        var parentLabels: [Int64: Int64] = [:]
-        if let parent {
-            for label in try SnapshotLabelRecord.filter(Column("snapshot_id") == parent.id!).fetchAll(db)
-            where coveredIds.contains(label.classId) {
-                parentLabels[label.classId] = label.labelEmbeddingId
-            }
+        // Every covered class that is not trained must have a row in the parent to inherit.
+        if let orphan = try String.fetchOne(db, sql: """
+            SELECT class.name FROM class JOIN stage ON stage.id = class.stage_id
+            WHERE class.dataset_id = ? AND stage.position <= ? AND class.name NOT IN (SELECT value FROM json_each(?))
+              AND class.id NOT IN (SELECT class_id FROM snapshot_label WHERE snapshot_id = ?)
+            ORDER BY stage.position, class.label_index LIMIT 1
+            """, arguments: [dataset.id!, stage.position, trainedNames, parent?.id ?? -1]) {
+            throw StoreError.missingLabelEmbedding(className: orphan, snapshotStage: stage.name)
         }
         var contextId = parent?.contextVectorsId
         if let context = snapshot.contextVectors {
@@ -227,27 +234,31 @@ extension LabelStore {
                                     parentId: parent?.id, contextVectorsId: contextId, createdAt: Date(),
                                     configJson: snapshot.configJSON, lossCurveJson: snapshot.lossCurveJSON)
         try record.insert(db)
-        for cls in covered {
-            let embeddingId: Int64
-            if let vectors = snapshot.trained[cls.name] {
-                guard vectors.width == model.tokenEmbeddingWidth else {
-                    throw StoreError.labelWidth(className: cls.name, expected: model.tokenEmbeddingWidth, found: vectors.width)
-                }
-                let data = FloatBlob.encode(vectors.values)
-                var row = LabelEmbeddingRecord(classId: cls.id!, tokenCount: vectors.tokenCount, width: vectors.width,
-                                               vectors: data, contentSha256: FloatBlob.sha256(data), createdAt: Date())
-                try row.insert(db)
-                embeddingId = row.id!
-            } else if let inherited = parentLabels[cls.id!] {
-                embeddingId = inherited
-            } else {
-                throw StoreError.missingLabelEmbedding(className: cls.name, snapshotStage: stage.name)
+        // New rows for the trained classes.
+        for cls in trainedClasses {
+            let vectors = snapshot.trained[cls.name]!
+            guard vectors.width == model.tokenEmbeddingWidth else {
+                throw StoreError.labelWidth(className: cls.name, expected: model.tokenEmbeddingWidth, found: vectors.width)
             }
-            var label = SnapshotLabelRecord(snapshotId: record.id!, classId: cls.id!, labelEmbeddingId: embeddingId)
+            let data = FloatBlob.encode(vectors.values)
+            var row = LabelEmbeddingRecord(classId: cls.id!, tokenCount: vectors.tokenCount, width: vectors.width,
+                                           vectors: data, contentSha256: FloatBlob.sha256(data), createdAt: Date())
+            try row.insert(db)
+            var label = SnapshotLabelRecord(snapshotId: record.id!, classId: cls.id!, labelEmbeddingId: row.id!)
             try label.insert(db)
-            if let feature = snapshot.textFeatures[cls.name], snapshot.trained[cls.name] != nil {
-                try Self.insertTextFeature(db, labelEmbeddingId: embeddingId, contextKey: contextId ?? 0, feature: feature)
+            if let feature = snapshot.textFeatures[cls.name] {
+                try Self.insertTextFeature(db, labelEmbeddingId: row.id!, contextKey: contextId ?? 0, feature: feature)
             }
+        }
+        // Every other covered class points at its parent's row: one statement, in SQLite.
+        if let parent {
+            try db.execute(sql: """
+                INSERT INTO snapshot_label (snapshot_id, class_id, label_embedding_id)
+                SELECT ?, sl.class_id, sl.label_embedding_id FROM snapshot_label sl
+                JOIN class ON class.id = sl.class_id JOIN stage ON stage.id = class.stage_id
+                WHERE sl.snapshot_id = ? AND class.dataset_id = ? AND stage.position <= ?
+                  AND class.name NOT IN (SELECT value FROM json_each(?))
+                """, arguments: [record.id!, parent.id!, dataset.id!, stage.position, trainedNames])
         }
         return record
     }

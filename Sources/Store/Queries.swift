@@ -49,16 +49,6 @@ extension LabelStore {
         return (dataset, stage)
     }
 
-    /// Every class of the dataset's stages up to `position`, in stage then label order: the
-    /// classes a snapshot of that stage maps.
-    static func classesCovered(_ db: Database, datasetId: Int64, upToPosition position: Int) throws -> [ClassRecord] {
-        try ClassRecord.fetchAll(db, sql: """
-            SELECT class.* FROM class JOIN stage ON stage.id = class.stage_id
-            WHERE class.dataset_id = ? AND stage.position <= ?
-            ORDER BY stage.position, class.label_index
-            """, arguments: [datasetId, position])
-    }
-
     /// Every table's rows as text, in a stable order: equal dumps mean logically equal stores
     /// (tests use it to show that a failed command changed nothing).
     public func contentDump() throws -> String { try Self.contentDump(reader) }
