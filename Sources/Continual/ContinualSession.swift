@@ -16,8 +16,8 @@ public final class ContinualSession {
     public let template: PromptTemplate
     /// The checkpoint directory (the image tower is loaded from it on first use).
     public let modelDirectory: URL
-    /// psi(y_i) of CLIP's original prompts by class name, L2-normalised.
-    var clipFeatureCache: [String: [Float]] = [:]
+    /// psi(y_i) of CLIP's original prompts, encoded once per prompt.
+    var clipFeatureCache = FrozenTextFeatures()
     var visionTowerCache: VisionTower?
 
     /// Loads the store's model (from `modelDirectory` if given, else the directory recorded at
@@ -48,13 +48,8 @@ public final class ContinualSession {
 
     /// psi(y_i) of the classes' original prompts `a photo of a <class>.`, [C, D], normalised.
     func clipTextFeatures(_ classNames: [String]) throws -> [Float] {
-        let missing = classNames.filter { clipFeatureCache[$0] == nil }
-        if !missing.isEmpty {
-            let ids = try missing.map { template.tokenIDs(label: try template.label(for: $0, tokenizer: tokenizer).tokenIDs) }
-            let features = try tower.encode(tokenIDs: ids, normalized: true)
-            for (i, name) in missing.enumerated() { clipFeatureCache[name] = Array(features[(i * dimension)..<((i + 1) * dimension)]) }
-        }
-        return classNames.flatMap { clipFeatureCache[$0]! }
+        let ids = try classNames.map { template.tokenIDs(label: try template.label(for: $0, tokenizer: tokenizer).tokenIDs) }
+        return l2Normalize(try clipFeatureCache.features(tokenIDs: ids, tower: tower), rows: ids.count, columns: dimension).out
     }
 
     /// psi(z_i) of prompts built from stored label rows (and a snapshot's context vectors, for

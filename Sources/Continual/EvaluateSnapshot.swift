@@ -52,7 +52,8 @@ extension ContinualSession {
     public func evaluate(snapshot id: Int64, split: Split = .test, protocol evaluationProtocol: Protocol = .task) throws -> SnapshotEvaluation {
         let summary = try store.snapshotSummary(id)
         // Refuse an empty split before anything is computed (and cached).
-        let covered = try store.labelRows(snapshot: id).reduce(into: [StageRecord]()) { stages, row in
+        let rows = try labelRows(snapshot: id)
+        let covered = rows.reduce(into: [StageRecord]()) { stages, row in
             if !stages.contains(where: { $0.id == row.stage.id }) { stages.append(row.stage) }
         }
         guard try covered.contains(where: { try store.sampleCount(stage: $0.id!, split: split) > 0 }) else {
@@ -61,7 +62,7 @@ extension ContinualSession {
         let lineage = try store.lineage(of: id)
         var evaluations: [EvaluationRecord] = []
         var baselines: [BaselineRecord] = []
-        let current = try score(snapshot: id, split: split, protocol: evaluationProtocol)
+        let current = try score(snapshot: id, rows: rows, split: split, protocol: evaluationProtocol)
         var stages: [StageEvaluation] = []
         for result in current.results {
             let stage = result.stage
@@ -112,11 +113,11 @@ extension ContinualSession {
 
     /// Accuracy of a snapshot on each stage up to its own, and zero-shot CLIP's on the same rows
     /// and label space. One sgemm per stage.
-    func score(snapshot id: Int64, split: Split, protocol evaluationProtocol: Protocol)
+    func score(snapshot id: Int64, rows given: [SnapshotClassRow]? = nil, split: Split, protocol evaluationProtocol: Protocol)
         throws -> (results: [(stage: StageRecord, accuracy: Accuracy, baseline: Accuracy)], seconds: Double) {
         let start = Date()
         let d = dimension
-        let rows = try labelRows(snapshot: id)
+        let rows = try given ?? labelRows(snapshot: id)
         let features = try textFeatures(rows, context: try context(ofSnapshot: id))
         let clip = try clipTextFeatures(rows.map(\.classRecord.name))
         var stageOrder: [StageRecord] = []
