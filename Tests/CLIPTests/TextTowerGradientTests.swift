@@ -101,8 +101,11 @@ func towerBackwardMatchesFiniteDifferences(activation: CLIPActivation) throws {
     #expect(cache.count == 3)
     let second = try cache.features(tokenIDs: [ids[1], [9, 39]], tower: tower)
     #expect(cache.count == 4)
-    expectRelativeClose(first, encoded, tolerance: 0, "cached features")
-    expectRelativeClose(Array(second[0..<8]), Array(encoded[8..<16]), tolerance: 0, "cached features reused")
+    // The cache packs 3 unique prompts where encode packs 4: sgemm's blocking may then round
+    // the last bit differently, so the two paths agree as encode and forward do.
+    expectRelativeClose(first, encoded, tolerance: 1e-6, "cached features")
+    // A cached prompt is not computed again: its features are the very values returned first.
+    expectRelativeClose(Array(second[0..<8]), Array(first[8..<16]), tolerance: 0, "cached features reused")
 }
 
 @Test func backwardOfFrozenPromptsIsZero() throws {
