@@ -30,7 +30,9 @@ let package = Package(
         // Layer forward/backward functions over flat Float buffers.
         .target(name: "Kernels", dependencies: ["COpenBLAS"]),
         // CLIP: configuration, checkpoint loading, tokenizer, text tower.
-        .target(name: "CLIP", dependencies: ["Formats", "Kernels", "CZlib"]),
+        // CLIP's own BPE vocabulary ships as a resource: the default when a checkpoint has none.
+        .target(name: "CLIP", dependencies: ["Formats", "Kernels", "CZlib"],
+                resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz"), .copy("Resources/LICENSE-CLIP.txt")]),
         // JPEG and PNG decoding, CLIP's image preprocessing.
         .target(name: "Images", dependencies: ["CJPEG", "CPNG", "Kernels"]),
         // The SQLite store of versioned label embeddings.

@@ -14,7 +14,7 @@ FILE holds (K classes, R = sum label_len label rows, W text width, P projection,
     logit_scale F32, shots I32, lambdas F32 [3], temperature F32, batch_size I32, lr F32,
     momentum F32, weight_decay F32, seed I32          (scalars as [] or [1])
 
-Training is what a PyTorch user of the official code does (/work/shared/LAMM.md, "Training
+Training is what a PyTorch user of the official code does (docs/LAMM.md, "Training
 setup"), in float32 on the CPU with torch.set_num_threads(threads): the label vectors start at
 label_init and are the only parameters; every step splices them into the full 77-position
 token-embedding rows of all K prompts, runs the frozen text tower forward and backward, takes

@@ -8,7 +8,7 @@ Tests/Fixtures/clip-tiny; same Python environment):
 Everything is seeded, so re-running reproduces identical files. The script checks itself
 with asserts and prints the figures it checked.
 
-The loss is the one of /work/shared/LAMM.md ("Losses"), for K = 4 classes ("dog", "cat",
+The loss is the one of docs/LAMM.md ("Losses"), for K = 4 classes ("dog", "cat",
 "golden retriever", "hummingbird") with the prompt `a photo of a <class>.`:
     logits_LAMM[b, i] = tau * cos(I_b, psi(z_i)),  logits_CLIP[b, i] = tau * cos(I_b, psi(y_i))
     L_CE  = mean_b  -log softmax(logits_LAMM[b])[label_b]

@@ -19,8 +19,9 @@ References:
   - open_clip.tokenizer.SimpleTokenizer (ftfy.fix_text, html.unescape twice,
     whitespace clean, lower case): the tokenizer CoOp and LAMM prompts go
     through. Its answer is the one the Swift tokenizer must give.
-  - transformers.CLIPTokenizer on /work/shared/clip-vocab (vocab.json +
-    merges.txt). transformers 5 only ships the `tokenizers`-backed class
+  - transformers.CLIPTokenizer on the same vocabulary in Hugging Face's
+    layout (vocab.json + merges.txt, written from the .gz by
+    `huggingface_layout` into a temporary folder). transformers 5 only ships the `tokenizers`-backed class
     (NFC, whitespace runs, lower case; no ftfy, no HTML unescape), so its
     answers differ wherever ftfy or the HTML unescape changes the text.
     Disagreements are kept in the case as `transformers_ids` with a note.
@@ -51,7 +52,7 @@ from open_clip.tokenizer import SimpleTokenizer
 from transformers import CLIPTokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VOCAB_DIR = os.path.join(ROOT, "..", "shared", "clip-vocab")
+CLIP_VOCAB = os.path.join(ROOT, "Sources", "CLIP", "Resources", "bpe_simple_vocab_16e6.txt.gz")
 FIXTURES = os.path.join(ROOT, "Tests", "Fixtures", "tokenizer")
 OUT = os.path.join(FIXTURES, "clip_answers.json")
 TINY_VOCAB = os.path.join(FIXTURES, "tiny_vocab.txt.gz")
@@ -118,6 +119,25 @@ EDGE_CASES = [
 ]
 
 
+
+def huggingface_layout(gz_path):
+    """vocab.json + merges.txt of the open_clip vocabulary, laid out as beside a Hugging
+    Face CLIP checkpoint: byte characters, the same with </w>, one token per merge, then
+    start and end of text. Returns the temporary folder."""
+    import tempfile
+    from open_clip.tokenizer import bytes_to_unicode
+    with gzip.open(gz_path, "rt", encoding="utf-8") as f:
+        merges = f.read().split("\n")[1 : 49152 - 256 - 2 + 1]
+    chars = list(bytes_to_unicode().values())
+    vocab = chars + [c + "</w>" for c in chars] + ["".join(m.split()) for m in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    folder = tempfile.mkdtemp(prefix="clip-vocab-hf-")
+    with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump({token: i for i, token in enumerate(vocab)}, f, ensure_ascii=False)
+    with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "\n".join(merges) + "\n")
+    return folder
+
 def open_clip_ids(tok, text):
     ids = [tok.sot_token_id] + tok.encode(text) + [tok.eot_token_id]
     return ids
@@ -133,8 +153,8 @@ def truncate(ids, eot):
 
 
 def main():
-    oc = SimpleTokenizer(os.path.join(VOCAB_DIR, "bpe_simple_vocab_16e6.txt.gz"))
-    hf = CLIPTokenizer.from_pretrained(VOCAB_DIR)
+    oc = SimpleTokenizer(CLIP_VOCAB)
+    hf = CLIPTokenizer.from_pretrained(huggingface_layout(CLIP_VOCAB))
     hf_vocab = hf.get_vocab()
     sot = hf_vocab["<|startoftext|>"]
     eot = hf_vocab["<|endoftext|>"]
@@ -215,7 +235,7 @@ def main():
 
 
 def write_tiny():
-    with gzip.open(os.path.join(VOCAB_DIR, "bpe_simple_vocab_16e6.txt.gz"), "rt", encoding="utf-8") as f:
+    with gzip.open(CLIP_VOCAB, "rt", encoding="utf-8") as f:
         lines = f.read().split("\n")
     text = "\n".join(lines[: 1 + TINY_MERGES]) + "\n"
     # mtime=0 keeps the file byte-identical between runs.

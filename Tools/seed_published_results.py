@@ -1,4 +1,4 @@
-"""Writes Migrations/0002_published_results.sql from the paper's tables in ../shared/LAMM.md.
+"""Writes Migrations/0002_published_results.sql from the paper's tables in docs/LAMM.md.
 
 Run once from the package root: python3 Tools/seed_published_results.py
 The migration is committed; shipped migrations are never regenerated in place (a
@@ -40,7 +40,7 @@ def sql_text(s):
 
 
 def main():
-    text = (ROOT.parent / "shared" / "LAMM.md").read_text()
+    text = (ROOT / "docs" / "LAMM.md").read_text()
     cells = []  # (table, method, setting, column, cell)
     for caption, rows in markdown_tables(text):
         table = int(re.match(r"Table (\d)", caption).group(1))

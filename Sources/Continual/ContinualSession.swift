@@ -38,7 +38,7 @@ public final class ContinualSession {
         }
         self.modelDirectory = directory
         checkpoint = try CLIPCheckpoint(directory: directory)
-        tokenizer = try CLIPTokenizer(directory: directory)
+        tokenizer = try CLIPTokenizer(directory: directory, tokenEmbeddingRows: checkpoint.configuration.text.vocabularySize)
         tower = TextTower(checkpoint)
         template = PromptTemplate(tokenizer: tokenizer, contextLength: checkpoint.configuration.text.maxPositions)
     }

@@ -34,7 +34,7 @@ struct EncodeTextCommand: ParsableCommand {
     func run() throws {
         let directory = URL(fileURLWithPath: model)
         let checkpoint = try CLIPCheckpoint(directory: directory)
-        let tokenizer = try CLIPTokenizer(directory: directory)
+        let tokenizer = try CLIPTokenizer(directory: directory, tokenEmbeddingRows: checkpoint.configuration.text.vocabularySize)
         let context = checkpoint.configuration.text.maxPositions
         let ids = try texts.map { try tokenizer.tokenize($0, contextLength: context, truncate: truncate) }
         let features = try TextTower(checkpoint).encode(tokenIDs: ids, normalized: true)

@@ -10,7 +10,8 @@ struct TokenizeCommand: ParsableCommand {
         abstract: "Show CLIP's token ids and token strings for texts.",
         discussion: """
             Loads the vocabulary from the model directory: vocab.json + merges.txt \
-            (Hugging Face layout) or bpe_simple_vocab_16e6.txt.gz (open_clip layout). \
+            (Hugging Face layout) or bpe_simple_vocab_16e6.txt.gz (open_clip layout); \
+            a directory with neither gets CLIP's own vocabulary, which lamm-store ships. \
             Each text is framed by start and end of text; it is not padded. \
             Put -- before texts that start with a dash.
             """

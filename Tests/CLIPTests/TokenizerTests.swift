@@ -152,10 +152,22 @@ import Testing
 
     // MARK: Loading errors
 
-    @Test func emptyDirectoryIsNoVocabulary() throws {
+    /// A checkpoint folder without vocabulary files gets CLIP's own, as in open_clip.
+    @Test func emptyDirectoryUsesCLIPsVocabulary() throws {
         let directory = try temporaryDirectory()
-        #expect(throws: TokenizerError.noVocabulary(directory: directory)) { try CLIPTokenizer(directory: directory) }
-        #expect(TokenizerError.noVocabulary(directory: directory).description.contains(directory.path))
+        let tokenizer = try CLIPTokenizer(directory: directory)
+        #expect(tokenizer.vocabularySize == 49408)
+        #expect(try tokenizer.tokenize("a photo of a dog.") == [49406, 320, 1125, 539, 320, 1929, 269, 49407])
+        #expect(throws: TokenizerError.vocabularyLargerThanModel(directory: directory, tokens: 49408, rows: 40)) {
+            try CLIPTokenizer(directory: directory, tokenEmbeddingRows: 40)
+        }
+        #expect(try CLIPTokenizer(directory: directory, tokenEmbeddingRows: 49408).vocabularySize == 49408)
+    }
+
+    @Test func missingDirectoryIsNamed() throws {
+        let directory = try temporaryDirectory().appendingPathComponent("no-such-model")
+        #expect(throws: TokenizerError.noDirectory(directory)) { try CLIPTokenizer(directory: directory) }
+        #expect(TokenizerError.noDirectory(directory).description.contains(directory.path))
     }
 
     @Test func missingFilesAreNamed() throws {

@@ -12,20 +12,33 @@ enum CLI {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures")
 
-    /// The binary sits beside the test bundle in the build products folder.
-    static var binary: URL {
+    /// The binary built with these tests: SwiftPM builds the `lamm-store` product into the
+    /// same products folder as the test bundle (this target depends on it), so it is never
+    /// older than the code under test. Another copy (an earlier `.build/debug`, say) is never
+    /// used in its place.
+    static func binary() throws -> URL {
         var directory = Bundle.main.bundleURL
+        var searched: [String] = []
         for _ in 0..<4 {
             let candidate = directory.appendingPathComponent("lamm-store")
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            searched.append(directory.path)
             directory = directory.deletingLastPathComponent()
         }
-        return packageRoot.appendingPathComponent(".build/debug/lamm-store")
+        throw MissingBinary(searched: searched)
+    }
+
+    struct MissingBinary: Error, CustomStringConvertible {
+        let searched: [String]
+        var description: String {
+            "no lamm-store binary beside the test bundle (searched \(searched.joined(separator: ", "))); "
+                + "build it with the tests: `swift build --build-tests`, then `swift test --skip-build`"
+        }
     }
 
     static func run(_ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) throws -> CLIResult {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = try binary()
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["LAMM_STORE_DB"] = nil

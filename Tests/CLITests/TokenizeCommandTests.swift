@@ -6,11 +6,12 @@ import Testing
 
 /// `lamm-store tokenize`: parsing, output, and the built binary end to end.
 @Suite struct TokenizeCommandTests {
-    /// <package>/Tests/CLITests/TokenizeCommandTests.swift -> <package>
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    /// CLIP's real vocabulary, kept beside the package.
-    static let vocabulary = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/clip-vocab")
+    /// A model folder without vocabulary files: the tokenizer falls back to CLIP's own.
+    static let vocabulary: URL = {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clip-default-vocab-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }()
 
     static let dogPrompt = "a photo of a dog."
     static let dogIDs = [49406, 320, 1125, 539, 320, 1929, 269, 49407]
@@ -94,40 +95,10 @@ import Testing
     // MARK: Helpers
 
     private func loadVocabulary() throws -> CLIPTokenizer {
-        do {
-            return try CLIPTokenizer(directory: Self.vocabulary)
-        } catch {
-            Issue.record("CLIP's vocabulary is expected at \(Self.vocabulary.path) (<package>/../shared/clip-vocab): \(error)")
-            throw error
-        }
+        try CLIPTokenizer(directory: Self.vocabulary)
     }
 
-    /// The built `lamm-store`, in the build products directory next to the test bundle.
-    private func binary() throws -> URL {
-        let bundle = Bundle.main.bundleURL
-        let candidates = [bundle, bundle.deletingLastPathComponent(),
-                          URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
-        for directory in candidates {
-            let url = directory.appendingPathComponent("lamm-store")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        let searched = candidates.map(\.path).joined(separator: ", ")
-        Issue.record("No built lamm-store binary in \(searched); run `swift build --build-tests` first.")
-        throw CocoaError(.fileNoSuchFile)
-    }
-
-    private func runBinary(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = try binary()
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let stdout = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    private func runBinary(_ arguments: [String]) throws -> CLIResult {
+        try CLI.run(arguments)
     }
 }

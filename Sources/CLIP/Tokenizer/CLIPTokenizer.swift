@@ -29,10 +29,16 @@ public struct CLIPTokenizer: Sendable {
     public var vocabularySize: Int { decoder.tokens.count }
 
     /// Loads `vocab.json` + `merges.txt` (Hugging Face layout) if the directory has
-    /// them, otherwise `bpe_simple_vocab_16e6.txt.gz` (open_clip layout). A directory
-    /// with only one of the two Hugging Face files is an error naming the missing one.
+    /// them, otherwise its `bpe_simple_vocab_16e6.txt.gz` (open_clip layout), otherwise
+    /// CLIP's own vocabulary, which lamm-store ships (`defaultVocabulary`), as open_clip
+    /// falls back to the copy in its package. A directory with only one of the two
+    /// Hugging Face files is an error naming the missing one.
     public init(directory: URL) throws {
         let fileManager = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fileManager.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw TokenizerError.noDirectory(directory)
+        }
         let vocabularyJSON = directory.appendingPathComponent("vocab.json")
         let merges = directory.appendingPathComponent("merges.txt")
         let gzip = directory.appendingPathComponent("bpe_simple_vocab_16e6.txt.gz")
@@ -41,8 +47,30 @@ public struct CLIPTokenizer: Sendable {
         } else if fileManager.fileExists(atPath: gzip.path) {
             try self.init(openCLIPVocabulary: gzip)
         } else {
-            throw TokenizerError.noVocabulary(directory: directory)
+            try self.init(openCLIPVocabulary: Self.defaultVocabulary)
         }
+    }
+
+    /// The tokenizer of a checkpoint whose token embedding has `tokenEmbeddingRows` rows:
+    /// a vocabulary with more tokens than that (CLIP's default beside a checkpoint of its
+    /// own smaller vocabulary, say) would give ids the text tower cannot look up.
+    public init(directory: URL, tokenEmbeddingRows: Int) throws {
+        try self.init(directory: directory)
+        guard vocabularySize <= tokenEmbeddingRows else {
+            throw TokenizerError.vocabularyLargerThanModel(directory: directory, tokens: vocabularySize, rows: tokenEmbeddingRows)
+        }
+    }
+
+    /// CLIP's BPE vocabulary (`bpe_simple_vocab_16e6.txt.gz`, 49,408 tokens; MIT licence,
+    /// OpenAI, see Resources/LICENSE-CLIP), a resource of this module: the vocabulary of
+    /// every released CLIP and open_clip text tower.
+    public static var defaultVocabulary: URL {
+        Bundle.module.url(forResource: "bpe_simple_vocab_16e6.txt", withExtension: "gz")!
+    }
+
+    /// The tokenizer of CLIP's own vocabulary (`defaultVocabulary`).
+    public static func clip() throws -> CLIPTokenizer {
+        try CLIPTokenizer(openCLIPVocabulary: defaultVocabulary)
     }
 
     /// Hugging Face layout: `vocab.json` (token -> id) and `merges.txt` (`#version` header, merges in rank order).

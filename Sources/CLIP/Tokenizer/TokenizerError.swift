@@ -2,8 +2,10 @@ import Foundation
 
 /// Everything that can go wrong when loading a CLIP vocabulary or tokenizing text.
 public enum TokenizerError: Error, Equatable, LocalizedError, CustomStringConvertible {
-    /// The directory holds neither layout of the vocabulary.
-    case noVocabulary(directory: URL)
+    /// The model directory does not exist (or is not a directory).
+    case noDirectory(URL)
+    /// The vocabulary has more tokens than the checkpoint's token embedding has rows.
+    case vocabularyLargerThanModel(directory: URL, tokens: Int, rows: Int)
     /// A vocabulary file does not exist.
     case missingFile(URL)
     /// A vocabulary file exists but could not be read.
@@ -23,9 +25,14 @@ public enum TokenizerError: Error, Equatable, LocalizedError, CustomStringConver
 
     public var description: String {
         switch self {
-        case .noVocabulary(let directory):
-            return "No CLIP vocabulary in \(directory.path): expected vocab.json + merges.txt (Hugging Face layout) "
-                + "or bpe_simple_vocab_16e6.txt.gz (open_clip layout). Point to the model directory that holds them."
+        case .noDirectory(let directory):
+            return "The model directory \(directory.path) does not exist or is not a directory. Point to the CLIP "
+                + "checkpoint's directory (its vocabulary: vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz; "
+                + "without either, CLIP's own vocabulary is used)."
+        case .vocabularyLargerThanModel(let directory, let tokens, let rows):
+            return "The vocabulary used for \(directory.path) has \(tokens) tokens but the checkpoint's token embedding "
+                + "has \(rows) rows. Put the checkpoint's own vocabulary (vocab.json + merges.txt, or "
+                + "bpe_simple_vocab_16e6.txt.gz) in the directory."
         case .missingFile(let url):
             return "Vocabulary file \(url.path) does not exist. Check the path, or use the model directory "
                 + "that holds vocab.json + merges.txt or bpe_simple_vocab_16e6.txt.gz."
