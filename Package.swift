@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Formats", grdb]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Kernels", "Formats"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
-        .testTarget(name: "ContinualTests", dependencies: ["Continual", "Store", "Training", "CLIP", "Formats", "Demo", grdb]),
+        .testTarget(name: "ContinualTests", dependencies: ["Continual", "Store", "Training", "CLIP", "Formats", "Demo", "Images", grdb]),
         .testTarget(name: "DemoTests", dependencies: ["Demo", "CLIP", "Formats"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CLIP", "Formats", "Kernels"]),
         .testTarget(name: "CLITests", dependencies: ["lamm-store", "Store", "Formats", grdb]),

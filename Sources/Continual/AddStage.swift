@@ -23,8 +23,6 @@ public struct AddStageRequest: Sendable {
     /// The stage's data when it comes from elsewhere than a CSV (import-split); the file fields
     /// are then only names for messages.
     public var data: StageData?
-    /// Images already encoded for `data` (import-split encodes every stage before writing any).
-    var encoded: EncodedImages?
 
     public init(csv: URL, csvName: String, features: URL?, featuresName: String?, dataset: String?, stage: String?,
                 method: Method, trainingProtocol: Protocol = .task, configuration: LAMMConfiguration = .init()) {
@@ -76,6 +74,64 @@ public enum AddStageEvent: Sendable {
     case training(TrainingProgress)
 }
 
+/// A stage checked against the store and ready to train: every error a user can cause in its
+/// data (classes, label tokens, training rows, stage content, images) is found while planning.
+struct StagePlan {
+    var request: AddStageRequest
+    var datasetName: String
+    var stageName: String
+    /// The registered stage with identical content, when the stage is reused.
+    var existing: StageRecord?
+    var position: Int
+    var data: StageData
+    var encoded: EncodedImages?
+    var labels: [ClassLabel]
+    /// Indices into `data.samples` of each class's training rows, and n (shots per class).
+    var trainingRows: [[Int]]
+    var shots: Int
+    var warnings: [String]
+    /// The stored snapshot the stage continues from; nil when it follows a stage planned in
+    /// the same run.
+    var storedParent: ParentSnapshot?
+}
+
+/// A stage trained and ready to write, with what a following stage of the same run needs of
+/// it before it is written (import-split writes all its stages in one transaction).
+struct PreparedStage {
+    var plan: StagePlan
+    var commit: StageCommit
+    var baseline: Accuracy?
+    var result: TrainingResult?
+    /// Every class the snapshot covers, in stage then label order, with its label vectors.
+    var rows: [(name: String, vectors: TokenVectors)]
+    /// The context the snapshot's prompts use (its own, or inherited from its parent).
+    var context: TokenVectors?
+}
+
+/// The snapshot a stage continues from: the dataset's latest of the same method in the store,
+/// or the stage prepared just before it in the same run.
+indirect enum ParentSnapshot {
+    case none
+    case stored(context: StoredContext?, rows: [SnapshotClassRow])
+    case prepared(PreparedStage)
+
+    var context: TokenVectors? {
+        switch self {
+        case .none: return nil
+        case .stored(let context, _): return context?.vectors
+        case .prepared(let stage): return stage.context
+        }
+    }
+
+    var rows: [(name: String, vectors: TokenVectors)] {
+        switch self {
+        case .none: return []
+        case .stored(_, let rows): return rows.map { ($0.classRecord.name, $0.vectors) }
+        case .prepared(let stage): return stage.rows
+        }
+    }
+}
+
 extension ContinualSession {
     /// The methods `addStage` can produce.
     public static let trainableMethods: [Method] = [.zeroshot, .lamm, .coop, .coopLAMM]
@@ -85,6 +141,15 @@ extension ContinualSession {
     /// snapshot of the same method, all in one transaction at the end: an error at any point
     /// leaves the store as it was.
     public func addStage(_ request: AddStageRequest, progress: ((AddStageEvent) -> Void)? = nil) throws -> AddStageResult {
+        let plan = try planStage(request, after: [], progress: progress)
+        let prepared = try train(plan, after: nil, progress: progress)
+        return try write([prepared])[0]
+    }
+
+    /// Checks a stage against the store and the stages planned before it in the same run
+    /// (`earlier`, not yet written), encoding its images: nothing is trained or written.
+    func planStage(_ request: AddStageRequest, after earlier: [StagePlan],
+                   progress: ((AddStageEvent) -> Void)?) throws -> StagePlan {
         if let shots = request.configuration.shots, shots < 1 { throw ContinualError.invalidShots(shots) }
         guard Self.trainableMethods.contains(request.method) else { throw ContinualError.methodUnavailable(method: request.method.rawValue) }
         var warnings: [String] = []
@@ -98,8 +163,7 @@ extension ContinualSession {
         }
         var data = try request.data ?? StageImport.load(csv: request.csv, csvName: request.csvName, features: request.features,
                                                         featuresName: request.featuresName, featureWidth: model.featureWidth)
-        var encoded = request.encoded
-        if let encoded { data = encoded.data }
+        var encoded: EncodedImages?
         if data.needsImageFeatures {
             let result = try encodeImages(data, options: request.images) { progress?(.images($0)) }
             data = result.data
@@ -107,13 +171,34 @@ extension ContinualSession {
         }
         let labels = try data.classes.map { try template.label(for: $0, tokenizer: tokenizer) }
         let (stageName, existing) = try resolveStage(dataset: datasetName, requested: request.stage, data: data)
-        if existing == nil { try store.requireNewClasses(dataset: datasetName, data: data) }
-        let stages = try store.datasetNames().contains(datasetName) ? try store.stages(of: store.resolveDataset(datasetName).id!) : []
-        let position = existing?.position ?? stages.count
-
-        let (lineage, parentRows) = try parent(of: request.method, dataset: datasetName, stage: stageName, position: position, stages: stages)
-        let d = dimension
+        if existing == nil {
+            try store.requireNewClasses(dataset: datasetName, data: data)
+            for plan in earlier where plan.existing == nil {
+                if let repeated = data.classes.first(where: plan.data.classes.contains) {
+                    throw StoreError.classRegisteredEarlier(file: data.sourceFile, line: data.firstLine[repeated] ?? 0, className: repeated,
+                                                            dataset: datasetName, stage: plan.stageName)
+                }
+            }
+        }
+        let registered = try store.datasetNames().contains(datasetName) ? try store.stages(of: store.resolveDataset(datasetName).id!).count : 0
+        let position = existing?.position ?? max(registered, (earlier.last?.position ?? -1) + 1)
         let (byClass, shots) = try trainingRows(data, request: request, warnings: &warnings)
+        let storedParent = earlier.isEmpty
+            ? try parent(of: request.method, dataset: datasetName, stage: stageName, position: position) : nil
+        return StagePlan(request: request, datasetName: datasetName, stageName: stageName, existing: existing, position: position,
+                         data: data, encoded: encoded, labels: labels, trainingRows: byClass, shots: shots, warnings: warnings,
+                         storedParent: storedParent)
+    }
+
+    /// Trains a planned stage from its parent: the stage prepared before it in the same run, or
+    /// else the dataset's latest snapshot of the method in the store (found when planning).
+    func train(_ plan: StagePlan, after previous: PreparedStage?, progress: ((AddStageEvent) -> Void)?) throws -> PreparedStage {
+        let request = plan.request, data = plan.data, labels = plan.labels
+        guard let parentSnapshot = previous.map({ ParentSnapshot.prepared($0) }) ?? plan.storedParent else {
+            preconditionFailure("a stage planned after another is trained after it")
+        }
+        let parentRows = parentSnapshot.rows, parentContext = parentSnapshot.context
+        let d = dimension
 
         // Zero-shot baseline on the stage's test rows, in the stage's own label space.
         let clipFeatures = try clipTextFeatures(data.classes)
@@ -140,36 +225,35 @@ extension ContinualSession {
             }
         case .lamm, .coop, .coopLAMM:
             let method = TrainingMethod(rawValue: request.method.rawValue)!
-            // CoOp's context continues from the parent snapshot's.
-            let parentContext = try lineage.last.flatMap { try context(ofSnapshot: $0.id) }
+            // CoOp's context continues from the parent snapshot's (parentContext).
             var frozen: [FrozenClass] = []
             var contextBound: [ContextBoundClass] = []
             if request.trainingProtocol == .class, !parentRows.isEmpty {
-                let oldClip = try clipTextFeatures(parentRows.map(\.classRecord.name))
+                let oldClip = try clipTextFeatures(parentRows.map(\.name))
                 if method.trainsContext {
                     contextBound = parentRows.indices.map { i in
-                        ContextBoundClass(name: parentRows[i].classRecord.name, labelVectors: parentRows[i].vectors.values,
+                        ContextBoundClass(name: parentRows[i].name, labelVectors: parentRows[i].vectors.values,
                                           clipTextFeature: Array(oldClip[(i * d)..<((i + 1) * d)]))
                     }
                 } else {
-                    let old = try textFeatures(parentRows, context: parentContext)
+                    let old = try textFeatures(of: parentSnapshot)
                     frozen = parentRows.indices.map { i in
-                        FrozenClass(name: parentRows[i].classRecord.name, textFeature: Array(old[(i * d)..<((i + 1) * d)]),
+                        FrozenClass(name: parentRows[i].name, textFeature: Array(old[(i * d)..<((i + 1) * d)]),
                                     clipTextFeature: Array(oldClip[(i * d)..<((i + 1) * d)]))
                     }
                 }
             }
-            let chosen = byClass.flatMap { $0 }.sorted()
+            let chosen = plan.trainingRows.flatMap { $0 }.sorted()
             let oldCount = frozen.count + contextBound.count
             let task = TrainingTask(
                 frozen: frozen, contextBound: contextBound,
                 trainable: labels.enumerated().map { c, label in
                     TrainableClass(label: label, clipTextFeature: Array(clipFeatures[(c * d)..<((c + 1) * d)]))
                 },
-                context: method.trainsContext ? parentContext?.vectors.values : nil,
+                context: method.trainsContext ? parentContext?.values : nil,
                 imageFeatures: normalized(chosen.flatMap { data.samples[$0].feature }, dimension: d),
                 labels: chosen.map { oldCount + data.samples[$0].classIndex },
-                shots: shots)
+                shots: plan.shots)
             let trainer = Trainer(checkpoint: checkpoint, tower: tower, template: template, configuration: request.configuration, method: method)
             let run = try trainer.train(task) { progress?(.training($0)) }
             for (c, label) in labels.enumerated() {
@@ -183,43 +267,65 @@ extension ContinualSession {
         }
 
         let configuration = SnapshotConfiguration(
-            method: request.method, trainingProtocol: request.trainingProtocol, template: "a photo of a {}.", shots: shots,
-            lossWeights: TrainingMethod(rawValue: request.method.rawValue).map { request.configuration.lossWeights(shots: shots, method: $0) },
+            method: request.method, trainingProtocol: request.trainingProtocol, template: "a photo of a {}.", shots: plan.shots,
+            lossWeights: TrainingMethod(rawValue: request.method.rawValue).map { request.configuration.lossWeights(shots: plan.shots, method: $0) },
             lamm: request.method == .zeroshot ? nil : request.configuration,
             stageFile: request.csv.standardizedFileURL.path, featuresFile: request.features?.standardizedFileURL.path)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        var snapshot = NewSnapshot(dataset: datasetName, stage: stageName, method: request.method, trained: trained,
+        var snapshot = NewSnapshot(dataset: plan.datasetName, stage: plan.stageName, method: request.method, trained: trained,
                                    configJSON: String(decoding: try encoder.encode(configuration), as: UTF8.self),
                                    lossCurveJSON: String(decoding: try encoder.encode(result?.lossCurve ?? []), as: UTF8.self))
         snapshot.textFeatures = features
         snapshot.contextVectors = contextVectors
-        var commit = StageCommit(dataset: datasetName, stage: stageName, data: data,
+        var commit = StageCommit(dataset: plan.datasetName, stage: plan.stageName, data: data,
                                  baseline: baseline.map { ($0.correct, $0.total) }, snapshot: snapshot)
-        commit.imageFeatures = encoded?.computed ?? [:]
-        let committed = try store.commit(commit)
-        var summary = AddStageResult(snapshot: try store.snapshotSummary(committed.snapshot!.id!), registration: committed.registered,
-                                     newlyRegistered: committed.newlyRegistered, baseline: baseline?.percent,
-                                     trainingSeconds: result?.seconds ?? 0, steps: result?.steps ?? 0, shots: shots,
-                                     finalLoss: result?.lossCurve.last?.terms, warnings: warnings)
-        summary.encodedImages = encoded?.computed.count ?? 0
-        summary.reusedImageFeatures = encoded?.reused ?? 0
-        summary.skippedImages = encoded?.skipped.map(\.description) ?? []
-        return summary
+        commit.imageFeatures = plan.encoded?.computed ?? [:]
+        // The snapshot's rows: the parent's classes of earlier stages, then this stage's.
+        let inherited = parentRows.filter { trained[$0.name] == nil }
+        return PreparedStage(plan: plan, commit: commit, baseline: baseline, result: result,
+                             rows: inherited + labels.map { ($0.name, trained[$0.name]!) },
+                             context: contextVectors ?? parentContext)
     }
 
-    /// The dataset's latest snapshot of `method` and its rows of the stages before `position`.
-    /// The lineage must have reached the stage before this one, and not gone past it.
-    func parent(of method: Method, dataset: String, stage: String, position: Int, stages: [StageRecord])
-        throws -> (lineage: [SnapshotSummary], rows: [SnapshotClassRow]) {
+    /// Writes prepared stages, in order, in one transaction, and reports each.
+    func write(_ stages: [PreparedStage]) throws -> [AddStageResult] {
+        let committed = try store.commit(stages.map(\.commit))
+        return try zip(stages, committed).map { stage, committed in
+            var summary = AddStageResult(snapshot: try store.snapshotSummary(committed.snapshot!.id!), registration: committed.registered,
+                                         newlyRegistered: committed.newlyRegistered, baseline: stage.baseline?.percent,
+                                         trainingSeconds: stage.result?.seconds ?? 0, steps: stage.result?.steps ?? 0,
+                                         shots: stage.plan.shots, finalLoss: stage.result?.lossCurve.last?.terms,
+                                         warnings: stage.plan.warnings)
+            summary.encodedImages = stage.plan.encoded?.computed.count ?? 0
+            summary.reusedImageFeatures = stage.plan.encoded?.reused ?? 0
+            summary.skippedImages = stage.plan.encoded?.skipped.map(\.description) ?? []
+            return summary
+        }
+    }
+
+    /// psi(z_i) of the parent snapshot's rows under its context, [C, D], normalised: from the
+    /// store's cache for a stored snapshot, computed for one prepared in this run.
+    func textFeatures(of parent: ParentSnapshot) throws -> [Float] {
+        switch parent {
+        case .none: return []
+        case .stored(let context, let rows): return try textFeatures(rows, context: context)
+        case .prepared: return try promptFeatures(parent.rows.map(\.vectors), context: parent.context)
+        }
+    }
+
+    /// The dataset's latest snapshot of `method` in the store, with its rows of the stages before
+    /// `position`. The lineage must have reached the stage before this one, and not gone past it.
+    func parent(of method: Method, dataset: String, stage: String, position: Int) throws -> ParentSnapshot {
+        let stages = try store.datasetNames().contains(dataset) ? try store.stages(of: store.resolveDataset(dataset).id!) : []
         let lineage = try (stages.isEmpty ? [] : store.snapshots(dataset: dataset)).filter { $0.method == method }
         guard let latest = lineage.last else {
             if position > 0 {
                 throw ContinualError.missingEarlierStage(method: method.rawValue, dataset: dataset, stage: stage,
                                                          missing: stages.first { $0.position == 0 }!.name)
             }
-            return (lineage, [])
+            return .none
         }
         let latestStage = try store.stage(dataset: dataset, name: latest.stage)!
         if latestStage.position > position {
@@ -229,7 +335,8 @@ extension ContinualSession {
             throw ContinualError.missingEarlierStage(method: method.rawValue, dataset: dataset, stage: stage,
                                                      missing: stages.first { $0.position == position - 1 }!.name)
         }
-        return (lineage, try store.labelRows(snapshot: latest.id).filter { $0.stage.position < position })
+        return .stored(context: try context(ofSnapshot: latest.id),
+                       rows: try store.labelRows(snapshot: latest.id).filter { $0.stage.position < position })
     }
 
     /// Indices of each class's training rows (`--shots` of them, sampled with the seed), and n,

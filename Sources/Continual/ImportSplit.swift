@@ -37,25 +37,26 @@ public struct ImportSplitRequest: Sendable {
 }
 
 extension ContinualSession {
-    /// Registers and trains both stages. Every image of both stages is encoded (and every
-    /// user-caused error found) before the first stage is written.
+    /// Registers and trains both stages, all or nothing: every stage is checked (classes, label
+    /// tokens, training rows, stage content) and every image encoded before anything is
+    /// trained, and both stages are written in one transaction at the end.
     public func importSplit(_ request: ImportSplitRequest, progress: ((AddStageEvent) -> Void)? = nil) throws -> [AddStageResult] {
         let split = try DasslSplit.read(request.file, displayName: request.fileName)
         let (set1, set2) = split.stages
-        var prepared: [(name: String, encoded: EncodedImages)] = []
+        var plans: [StagePlan] = []
         for (name, labels) in [("Set1", set1), ("Set2", set2)] where !labels.isEmpty {
-            let data = stageData(split, labels: labels, request: request)
-            prepared.append((name, try encodeImages(data, options: request.imageOptions) { progress?(.images($0)) }))
-        }
-        return try prepared.map { stage in
             var add = AddStageRequest(csv: request.file, csvName: request.fileName, features: nil, featuresName: nil,
-                                      dataset: request.datasetName, stage: stage.name, method: request.method,
+                                      dataset: request.datasetName, stage: name, method: request.method,
                                       trainingProtocol: request.trainingProtocol, configuration: request.configuration)
             add.images = request.imageOptions
-            add.data = stage.encoded.data
-            add.encoded = stage.encoded
-            return try addStage(add, progress: progress)
+            add.data = stageData(split, labels: labels, request: request)
+            plans.append(try planStage(add, after: plans, progress: progress))
         }
+        var prepared: [PreparedStage] = []
+        for plan in plans {
+            prepared.append(try train(plan, after: prepared.last, progress: progress))
+        }
+        return try write(prepared)
     }
 
     /// One stage's classes (in label order) and samples. With --shots, validation rows are

@@ -255,33 +255,41 @@ extension LabelStore {
     /// Registers the stage (or reuses it when it exists with identical content), stores its
     /// baseline and writes the snapshot, all in one transaction.
     public func commit(_ commit: StageCommit) throws -> CommittedStage {
-        try writer.write { db in
-            var registered: RegisteredStage
-            var newlyRegistered = false
-            if let existing = try StageRecord.fetchOne(db, sql: """
-                SELECT stage.* FROM stage JOIN dataset ON dataset.id = stage.dataset_id WHERE dataset.name = ? AND stage.name = ?
-                """, arguments: [commit.dataset, commit.stage]) {
-                var counts: [Split: Int] = [:]
-                for sample in commit.data.samples { counts[sample.split, default: 0] += 1 }
-                registered = RegisteredStage(dataset: commit.dataset, stage: commit.stage, position: existing.position,
-                                             stageId: existing.id!, classes: commit.data.classes.count, train: counts[.train] ?? 0,
-                                             val: counts[.val] ?? 0, test: counts[.test] ?? 0)
-            } else {
-                registered = try registerStage(db, dataset: commit.dataset, stage: commit.stage, data: commit.data)
-                newlyRegistered = true
-            }
-            if let baseline = commit.baseline, baseline.total > 0 {
-                var record = BaselineRecord(stageId: registered.stageId, split: .test, protocol: .task, correct: baseline.correct,
-                                            total: baseline.total, accuracy: 100 * Double(baseline.correct) / Double(baseline.total),
-                                            computedAt: Date())
-                try record.insert(db, onConflict: .ignore)
-            }
-            for (key, feature) in commit.imageFeatures {
-                try db.execute(sql: "INSERT OR IGNORE INTO image_feature (content_sha256, view, seed, feature) VALUES (?, ?, ?, ?)",
-                               arguments: [key.contentSha256, key.view, key.seed, FloatBlob.encode(feature)])
-            }
-            let snapshot = try commit.snapshot.map { try writeSnapshot(db, $0) }
-            return CommittedStage(registered: registered, newlyRegistered: newlyRegistered, snapshot: snapshot)
+        try self.commit([commit])[0]
+    }
+
+    /// Commits stages in order, all in one transaction: a stage's snapshot is the parent of the
+    /// next one's of the same method. An error in any leaves the store as it was.
+    public func commit(_ commits: [StageCommit]) throws -> [CommittedStage] {
+        try writer.write { db in try commits.map { try commit(db, $0) } }
+    }
+
+    func commit(_ db: Database, _ commit: StageCommit) throws -> CommittedStage {
+        var registered: RegisteredStage
+        var newlyRegistered = false
+        if let existing = try StageRecord.fetchOne(db, sql: """
+            SELECT stage.* FROM stage JOIN dataset ON dataset.id = stage.dataset_id WHERE dataset.name = ? AND stage.name = ?
+            """, arguments: [commit.dataset, commit.stage]) {
+            var counts: [Split: Int] = [:]
+            for sample in commit.data.samples { counts[sample.split, default: 0] += 1 }
+            registered = RegisteredStage(dataset: commit.dataset, stage: commit.stage, position: existing.position,
+                                         stageId: existing.id!, classes: commit.data.classes.count, train: counts[.train] ?? 0,
+                                         val: counts[.val] ?? 0, test: counts[.test] ?? 0)
+        } else {
+            registered = try registerStage(db, dataset: commit.dataset, stage: commit.stage, data: commit.data)
+            newlyRegistered = true
         }
+        if let baseline = commit.baseline, baseline.total > 0 {
+            var record = BaselineRecord(stageId: registered.stageId, split: .test, protocol: .task, correct: baseline.correct,
+                                        total: baseline.total, accuracy: 100 * Double(baseline.correct) / Double(baseline.total),
+                                        computedAt: Date())
+            try record.insert(db, onConflict: .ignore)
+        }
+        for (key, feature) in commit.imageFeatures {
+            try db.execute(sql: "INSERT OR IGNORE INTO image_feature (content_sha256, view, seed, feature) VALUES (?, ?, ?, ?)",
+                           arguments: [key.contentSha256, key.view, key.seed, FloatBlob.encode(feature)])
+        }
+        let snapshot = try commit.snapshot.map { try writeSnapshot(db, $0) }
+        return CommittedStage(registered: registered, newlyRegistered: newlyRegistered, snapshot: snapshot)
     }
 }
