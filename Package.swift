@@ -38,7 +38,7 @@ let package = Package(
         // The SQLite store of versioned label embeddings.
         .target(name: "Store", dependencies: ["Formats", grdb, crypto]),
         // LAMM.md: prompts with trainable label tokens, the hierarchical loss, SGD, trainers.
-        .target(name: "Training", dependencies: ["CLIP", "Kernels"]),
+        .target(name: "Training", dependencies: ["CLIP", "Kernels", "Formats"]),
         // Accuracy of text features against image features, continual-learning metrics.
         .target(name: "Evaluation", dependencies: ["Kernels"]),
         // Stage by stage: register, zero-shot baseline, train, snapshot, evaluate.

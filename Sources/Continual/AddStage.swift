@@ -102,6 +102,7 @@ struct PreparedStage {
     var commit: StageCommit
     var baseline: Accuracy?
     var result: TrainingResult?
+    var warnings: [String]
     /// Every class the snapshot covers, in stage then label order, with its label vectors.
     var rows: [(name: String, vectors: TokenVectors)]
     /// The context the snapshot's prompts use (its own, or inherited from its parent).
@@ -150,7 +151,10 @@ extension ContinualSession {
     /// (`earlier`, not yet written), encoding its images: nothing is trained or written.
     func planStage(_ request: AddStageRequest, after earlier: [StagePlan],
                    progress: ((AddStageEvent) -> Void)?) throws -> StagePlan {
-        if let shots = request.configuration.shots, shots < 1 { throw ContinualError.invalidShots(shots) }
+        try request.configuration.validate()
+        guard (0...ImageEncodingOptions.maximumViews).contains(request.images.views) else {
+            throw TrainingError.outOfRange(option: "--views", value: "\(request.images.views)", allowed: "0 to \(ImageEncodingOptions.maximumViews)")
+        }
         guard Self.trainableMethods.contains(request.method) else { throw ContinualError.methodUnavailable(method: request.method.rawValue) }
         var warnings: [String] = []
         let datasetName: String
@@ -170,6 +174,17 @@ extension ContinualSession {
             encoded = result
         }
         let labels = try data.classes.map { try template.label(for: $0, tokenizer: tokenizer) }
+        if let method = TrainingMethod(rawValue: request.method.rawValue), method.trainsContext {
+            // The context vectors take the place of the prefix words, so they may lengthen the prompt.
+            let contextVectors = request.configuration.contextLength
+            for label in labels {
+                let tokens = template.frameLength - template.prefix.count + contextVectors + label.tokenIDs.count
+                guard tokens <= template.contextLength else {
+                    throw TrainingError.promptTooLong(className: label.name, tokens: tokens, maximum: template.contextLength,
+                                                      contextVectors: contextVectors)
+                }
+            }
+        }
         let (stageName, existing) = try resolveStage(dataset: datasetName, requested: request.stage, data: data)
         if existing == nil {
             try store.requireNewClasses(dataset: datasetName, data: data)
@@ -266,6 +281,18 @@ extension ContinualSession {
             preconditionFailure("checked against trainableMethods above")
         }
 
+        // A run that ends below zero-shot CLIP on its own test rows is kept, and said.
+        var warnings = plan.warnings
+        if let baseline, request.method != .zeroshot {
+            let trainedFeatures = labels.flatMap { features[$0.name]! }
+            let after = Evaluation.accuracy(imageFeatures: normalized(test.flatMap(\.feature), dimension: d),
+                                            labels: test.map(\.classIndex), textFeatures: trainedFeatures, dimension: d)
+            if after.percent < baseline.percent {
+                warnings.append(String(format: "after training, %@ scores %.2f%% on its test rows, below zero-shot CLIP's %.2f%%; "
+                                       + "try a lower --lr or fewer --epochs", plan.stageName, after.percent, baseline.percent))
+            }
+        }
+
         let configuration = SnapshotConfiguration(
             method: request.method, trainingProtocol: request.trainingProtocol, template: "a photo of a {}.", shots: plan.shots,
             lossWeights: TrainingMethod(rawValue: request.method.rawValue).map { request.configuration.lossWeights(shots: plan.shots, method: $0) },
@@ -284,7 +311,7 @@ extension ContinualSession {
         commit.imageFeatures = plan.encoded?.computed ?? [:]
         // The snapshot's rows: the parent's classes of earlier stages, then this stage's.
         let inherited = parentRows.filter { trained[$0.name] == nil }
-        return PreparedStage(plan: plan, commit: commit, baseline: baseline, result: result,
+        return PreparedStage(plan: plan, commit: commit, baseline: baseline, result: result, warnings: warnings,
                              rows: inherited + labels.map { ($0.name, trained[$0.name]!) },
                              context: contextVectors ?? parentContext)
     }
@@ -297,7 +324,7 @@ extension ContinualSession {
                                          newlyRegistered: committed.newlyRegistered, baseline: stage.baseline?.percent,
                                          trainingSeconds: stage.result?.seconds ?? 0, steps: stage.result?.steps ?? 0,
                                          shots: stage.plan.shots, finalLoss: stage.result?.lossCurve.last?.terms,
-                                         warnings: stage.plan.warnings)
+                                         warnings: stage.warnings)
             summary.encodedImages = stage.plan.encoded?.computed.count ?? 0
             summary.reusedImageFeatures = stage.plan.encoded?.reused ?? 0
             summary.skippedImages = stage.plan.encoded?.skipped.map(\.description) ?? []
@@ -340,7 +367,8 @@ extension ContinualSession {
     }
 
     /// Indices of each class's training rows (`--shots` of them, sampled with the seed), and n,
-    /// the shots per class of lambda1 = 1/n (the mean count when every row is used).
+    /// the shots per class of lambda1 = 1/n: the mean count sampled per class (so `--shots 100`
+    /// over 16 rows a class is n = 16).
     func trainingRows(_ data: StageData, request: AddStageRequest, warnings: inout [String]) throws -> ([[Int]], Int) {
         // Shots count training images: the augmented views of one image go together.
         var byClass = [[[Int]]](repeating: [], count: data.classes.count)
@@ -368,8 +396,8 @@ extension ContinualSession {
                 }
             }
         }
-        let shots = request.configuration.shots
-            ?? Int((Double(byClass.map(\.count).reduce(0, +)) / Double(max(data.classes.count, 1))).rounded())
+        // n is what was sampled: --shots beyond a class's rows gives that class all of them.
+        let shots = Int((Double(byClass.map(\.count).reduce(0, +)) / Double(max(data.classes.count, 1))).rounded())
         return (byClass.map { $0.flatMap { $0 } }, shots)
     }
 

@@ -8,7 +8,6 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
     case lineageOutOfOrder(method: String, latestStage: String, stage: String)
     case missingEarlierStage(method: String, dataset: String, stage: String, missing: String)
     case nothingToEvaluate(snapshot: Int64, split: String, stages: [String])
-    case invalidShots(Int)
     case methodUnavailable(method: String)
 
     public var description: String {
@@ -27,8 +26,6 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
             return "snapshot \(snapshot): nothing to evaluate, stages \(stages.joined(separator: ", ")) have no \(split) rows. Register \(split) rows, or pass another --split."
         case let .methodUnavailable(method):
             return "--method \(method) cannot train in this version; use one of \(ContinualSession.trainableMethods.map(\.rawValue).joined(separator: ", "))."
-        case let .invalidShots(shots):
-            return "--shots \(shots): shots must be at least 1."
         }
     }
 

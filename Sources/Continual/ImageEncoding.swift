@@ -9,6 +9,8 @@ public struct ImageEncodingOptions: Sendable {
     /// centre crop, as the official training augments; 0 keeps the centre crop. Evaluation rows
     /// always use the centre crop.
     public var views: Int = 0
+    /// The most augmented views per image accepted.
+    public static let maximumViews = 64
     /// Seed of the augmentations.
     public var seed: UInt64 = 1
     /// Report a corrupt or unsupported image and leave its rows out, instead of failing.

@@ -283,7 +283,23 @@ public final class Trainer: Sendable {
         return (terms, gradient)
     }
 
+    /// A diverged run stops at once: a NaN or infinite loss term, or a trained vector that is no
+    /// longer finite (the step after a huge gradient), names the first term that went.
+    func requireFinite(_ terms: LossTerms, _ values: [Float], epoch: Int, step: Int) throws {
+        let named: [(String, Float)] = [("L_CE", terms.ce), ("L_WC", terms.wc), ("L_COS", terms.cos), ("L_KD", terms.kd),
+                                        ("the total loss", terms.total)]
+        var bad = named.first { !$0.1.isFinite }
+        if bad == nil, !values.allSatisfy(\.isFinite) {
+            bad = ("a trained vector", values.first { !$0.isFinite }!)
+        }
+        if let (term, value) = bad {
+            throw TrainingError.diverged(epoch: epoch + 1, epochs: configuration.epochs, step: step + 1, term: term, value: value,
+                                         learningRate: configuration.learningRate)
+        }
+    }
+
     public func train(_ task: TrainingTask, progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingResult {
+        try configuration.validate()
         let start = Date()
         var random = SplitMix64(seed: configuration.seed)
         var parameters = initialParameters(task, random: &random)
@@ -319,6 +335,7 @@ public final class Trainer: Sendable {
                                                       frozenFeatures: frozenFeatures, clipFeatures: clipFeatures, weights: weights)
                 optimizer.step(&parameters.values, gradient: gradient, learningRate: learningRate)
                 step += 1
+                try requireFinite(terms, parameters.values, epoch: epoch, step: s)
                 sum.ce += terms.ce; sum.wc += terms.wc; sum.cos += terms.cos; sum.kd += terms.kd; sum.total += terms.total
                 if let progress {
                     let elapsed = Date().timeIntervalSince(start)

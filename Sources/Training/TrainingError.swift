@@ -1,0 +1,58 @@
+import Formats
+import Foundation
+
+/// Errors a user can cause through training options or data; nothing is written after any.
+public enum TrainingError: Error, Equatable, LocalizedError, CustomStringConvertible {
+    /// An option's value is outside what can train: `option` is its command-line name.
+    case outOfRange(option: String, value: String, allowed: String)
+    /// The loss or a trained vector stopped being a finite number.
+    case diverged(epoch: Int, epochs: Int, step: Int, term: String, value: Float, learningRate: Float)
+    /// A class's prompt with the context vectors does not fit the text tower's positions.
+    case promptTooLong(className: String, tokens: Int, maximum: Int, contextVectors: Int)
+
+    public var description: String {
+        switch self {
+        case let .outOfRange(option, value, allowed):
+            return "\(option) \(value) is out of range: use \(allowed)."
+        case let .diverged(epoch, epochs, step, term, value, learningRate):
+            return "training diverged in epoch \(epoch)/\(epochs), step \(step): \(term) is \(value). Nothing was written. "
+                + "Try a lower --lr (it was \(learningRate)), or a smaller weight of that term."
+        case let .promptTooLong(className, tokens, maximum, contextVectors):
+            return "class '\(displayName(className))' needs a prompt of \(tokens) tokens with --n-ctx \(contextVectors) context vectors, "
+                + "but the text tower has \(maximum) positions; use a smaller --n-ctx or a shorter class name."
+        }
+    }
+
+    public var errorDescription: String? { description }
+}
+
+extension LAMMConfiguration {
+    /// The largest counts accepted: far beyond any real run, small enough that step counts and
+    /// buffer sizes cannot overflow.
+    public static let maximumEpochs = 100_000
+    public static let maximumBatchSize = 1_000_000
+    public static let maximumShots = 1_000_000
+    public static let maximumContextLength = 64
+
+    /// Checks every option before any work, naming the option of the command line.
+    public func validate() throws {
+        func require(_ ok: Bool, _ option: String, _ value: some CustomStringConvertible, _ allowed: String) throws {
+            guard ok else { throw TrainingError.outOfRange(option: option, value: "\(value)", allowed: allowed) }
+        }
+        try require((1...Self.maximumEpochs).contains(epochs), "--epochs", epochs, "1 to \(Self.maximumEpochs)")
+        try require((1...Self.maximumBatchSize).contains(batchSize), "--batch-size", batchSize, "1 to \(Self.maximumBatchSize)")
+        try require((0...epochs).contains(warmupEpochs), "--warmup-epochs", warmupEpochs, "0 to --epochs (\(epochs))")
+        if let shots {
+            try require((1...Self.maximumShots).contains(shots), "--shots", shots, "1 to \(Self.maximumShots)")
+        }
+        try require((1...Self.maximumContextLength).contains(contextLength), "--n-ctx", contextLength, "1 to \(Self.maximumContextLength)")
+        try require(learningRate.isFinite && learningRate > 0, "--lr", learningRate, "a finite number above 0")
+        try require(warmupLearningRate.isFinite && warmupLearningRate >= 0, "--warmup-lr", warmupLearningRate, "a finite number, 0 or more")
+        try require(momentum.isFinite && momentum >= 0 && momentum < 1, "--momentum", momentum, "0 or more and below 1")
+        try require(weightDecay.isFinite && weightDecay >= 0, "--weight-decay", weightDecay, "a finite number, 0 or more")
+        if let lambdaWC { try require(lambdaWC.isFinite && lambdaWC >= 0, "--lambda-wc", lambdaWC, "a finite number, 0 or more") }
+        try require(lambdaCOS.isFinite && lambdaCOS >= 0, "--lambda-cos", lambdaCOS, "a finite number, 0 or more")
+        try require(lambdaKD.isFinite && lambdaKD >= 0, "--lambda-kd", lambdaKD, "a finite number, 0 or more")
+        try require(temperature.isFinite && temperature > 0, "--temperature", temperature, "a finite number above 0")
+    }
+}
