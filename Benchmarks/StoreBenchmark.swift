@@ -12,7 +12,7 @@ func runStoreBenchmark(classes: Int = 1000, moreClasses: Int = 10, samplesPerCla
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     let dbPath = directory.appendingPathComponent("bench.sqlite").path
-    let store = try LabelStore.open(path: dbPath, mode: .createIfMissing)
+    let store = try LabelStore.open(path: dbPath, access: .create)
     try store.bindModel(ModelRecord(name: "bench", directory: "/bench", weightsFile: "model.safetensors",
                                     weightsSha256: String(repeating: "0", count: 64), configJson: "{}",
                                     tokenEmbeddingWidth: tokenWidth, featureWidth: featureWidth))

@@ -52,7 +52,7 @@ public struct DemoWorkflow {
 
         let storePath = directory.appendingPathComponent("demo.sqlite").path
         try? FileManager.default.removeItem(atPath: storePath)
-        let store = try LabelStore.open(path: storePath, mode: .createIfMissing)
+        let store = try LabelStore.open(path: storePath, access: .create)
         defer { try? store.close() }
         try store.bindModel(try ModelRecord.describing(checkpoint: modelDirectory, name: "clip-demo"))
         let session = try ContinualSession(store: store)

@@ -44,6 +44,9 @@ public struct SnapshotEvaluation: Codable, Sendable, Equatable {
     public var stages: [StageEvaluation]
     /// Sample-weighted over the evaluated stages.
     public var averageAccuracy: Double
+    /// Whether the results were stored: not when the store is read-only, or another process
+    /// holds its write lock (an evaluation never waits for it).
+    public var stored = true
 }
 
 extension ContinualSession {
@@ -105,10 +108,10 @@ extension ContinualSession {
             stages.append(entry)
         }
         let evaluated = stages.filter { $0.total > 0 }
-        try store.record(evaluations: evaluations, baselines: baselines)
+        let stored = try store.record(evaluations: evaluations, baselines: baselines)
         let correct = evaluated.map(\.correct).reduce(0, +), total = evaluated.map(\.total).reduce(0, +)
         return SnapshotEvaluation(snapshot: id, dataset: summary.dataset, method: summary.method, protocol: evaluationProtocol,
-                                  split: split, stages: stages, averageAccuracy: 100 * Double(correct) / Double(total))
+                                  split: split, stages: stages, averageAccuracy: 100 * Double(correct) / Double(total), stored: stored)
     }
 
     /// Accuracy of a snapshot on each stage up to its own, and zero-shot CLIP's on the same rows

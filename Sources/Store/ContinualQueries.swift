@@ -194,9 +194,11 @@ extension LabelStore {
         }
     }
 
+    /// Caches computed text features when the store can be written without waiting (see
+    /// `writeIfFree`); a reader leaves them to be computed again next time.
     public func cacheTextFeatures(_ features: [Int64: [Float]], contextKey: Int64) throws {
         guard !features.isEmpty else { return }
-        try writer.write { db in
+        _ = try writeIfFree { db in
             for (id, feature) in features { try Self.insertTextFeature(db, labelEmbeddingId: id, contextKey: contextKey, feature: feature) }
         }
     }
@@ -240,9 +242,11 @@ extension LabelStore {
         }
     }
 
-    /// Stores evaluations and baselines computed together, in one transaction.
-    public func record(evaluations: [EvaluationRecord], baselines: [BaselineRecord] = []) throws {
-        try writer.write { db in
+    /// Stores evaluations and baselines computed together, in one transaction, when the store
+    /// can be written without waiting; returns whether they were stored.
+    @discardableResult
+    public func record(evaluations: [EvaluationRecord], baselines: [BaselineRecord] = []) throws -> Bool {
+        try writeIfFree { db in
             for var evaluation in evaluations { try evaluation.insert(db) }
             for var baseline in baselines {
                 try baseline.insert(db, onConflict: .ignore)
@@ -261,7 +265,7 @@ extension LabelStore {
     /// Commits stages in order, all in one transaction: a stage's snapshot is the parent of the
     /// next one's of the same method. An error in any leaves the store as it was.
     public func commit(_ commits: [StageCommit]) throws -> [CommittedStage] {
-        try writer.write { db in try commits.map { try commit(db, $0) } }
+        try write { db in try commits.map { try commit(db, $0) } }
     }
 
     func commit(_ db: Database, _ commit: StageCommit) throws -> CommittedStage {

@@ -1,14 +1,62 @@
 import Foundation
 import GRDB
+import Synchronization
+
+/// Tells once that a writer is waiting for another process's write lock, and gives up after
+/// `LabelStore.writeLockTimeout`.
+final class WaitNotice: Sendable {
+    let path: String
+    let started = Mutex<Date?>(nil)
+
+    init(path: String) { self.path = path }
+
+    /// SQLite's busy handler: true to try again (after a short sleep), false to give up.
+    func waiting(retries: Int) -> Bool {
+        let first = started.withLock { started -> Bool in
+            if retries == 0 || started == nil {
+                let isNew = started == nil
+                if isNew { started = Date() }
+                return isNew
+            }
+            return false
+        }
+        if first {
+            FileHandle.standardError.write(Data("waiting for another process to finish writing \(path)...\n".utf8))
+        }
+        let waited = started.withLock { Date().timeIntervalSince($0 ?? Date()) }
+        guard waited < LabelStore.writeLockTimeout else { return false }
+        usleep(20_000)
+        return true
+    }
+}
 
 /// The one type that owns a lamm-store database: it opens the SQLite file in WAL mode
 /// (readers run while one writer writes), applies the embedded migrations, and offers
 /// write methods named after what they do, each one transaction.
+///
+/// A store opened to read (`Access.read`) takes no write lock: it reads through a read-only
+/// connection, never migrates unless the schema is behind, and never checkpoints. Writes it
+/// makes on the side (cached text features, evaluation results) are skipped when the file
+/// cannot be written or another process holds the write lock.
 public final class LabelStore: Sendable {
     /// The database path as the user named it (for messages).
     public let path: String
     public let writer: any DatabaseWriter
+    public let access: Access
     public var reader: any DatabaseReader { writer }
+
+    /// `PRAGMA application_id` of a lamm-store database ("LAMM").
+    public static let applicationID: Int32 = 0x4C41_4D4D
+
+    /// What a command does with the store.
+    public enum Access: Sendable {
+        /// Read only; the file must be a store.
+        case read
+        /// Read and write; the file must be a store.
+        case write
+        /// Read and write; a file that does not exist yet becomes a new store.
+        case create
+    }
 
     /// The schema, from the migrations embedded in the binary (Migrations/*.sql).
     public static var migrator: DatabaseMigrator {
@@ -23,9 +71,10 @@ public final class LabelStore: Sendable {
 
     /// Wraps an open database and brings its schema up to date. Refuses a store written
     /// by a newer lamm-store, before writing anything.
-    public init(writer: any DatabaseWriter, path: String) throws {
+    public init(writer: any DatabaseWriter, path: String, access: Access = .write) throws {
         self.path = path
         self.writer = writer
+        self.access = access
         let migrator = Self.migrator
         let unknown = try writer.read { db -> [String] in
             guard try migrator.hasBeenSuperseded(db) else { return [] }
@@ -34,68 +83,206 @@ public final class LabelStore: Sendable {
                 .filter { !known.contains($0) }
         }
         guard unknown.isEmpty else { throw StoreError.newerSchema(path: path, unknown: unknown) }
-        try migrator.migrate(writer)
+        if access != .read {
+            try Self.mapped(path) {
+                if try !writer.read(migrator.hasCompletedMigrations) { try migrator.migrate(writer) }
+                try writer.writeWithoutTransaction { db in
+                    if try Int32.fetchOne(db, sql: "PRAGMA application_id") != Self.applicationID {
+                        try db.execute(sql: "PRAGMA application_id = \(Self.applicationID)")
+                    }
+                }
+            }
+        }
     }
 
     /// A fresh store in memory, for tests.
     public static func inMemory() throws -> LabelStore {
-        try LabelStore(writer: DatabaseQueue(configuration: configuration()), path: ":memory:")
+        try LabelStore(writer: DatabaseQueue(configuration: configuration(access: .create, path: ":memory:")), path: ":memory:")
     }
 
-    public enum OpenMode: Sendable {
-        /// Create the file if there is none (`init`).
-        case createIfMissing
-        /// The file must exist (every other command).
-        case existing
-    }
-
-    public static func open(path: String, mode: OpenMode) throws -> LabelStore {
+    /// Opens the store at `path`. Only `.create` makes a new file, and only where none exists;
+    /// any other file, SQLite or not, is refused untouched unless it is a lamm-store.
+    public static func open(path: String, access: Access) throws -> LabelStore {
+        guard !path.isEmpty else { throw StoreError.emptyPath }
         let fileManager = FileManager.default
-        if fileManager.fileExists(atPath: path) {
-            try checkSQLiteHeader(path: path)
-        } else if mode == .existing {
-            throw StoreError.noStore(path: path)
+        var isDirectory: ObjCBool = false
+        let exists = fileManager.fileExists(atPath: path, isDirectory: &isDirectory)
+        if exists, isDirectory.boolValue { throw StoreError.isFolder(path: path) }
+        if !exists {
+            guard access == .create else { throw StoreError.noStore(path: path) }
+            return try create(path: path)
         }
+        try checkSQLiteHeader(path: path)
+        let behind = try inspect(path: path)
         do {
-            return try LabelStore(writer: DatabasePool(path: path, configuration: configuration()), path: path)
+            if access == .read {
+                if behind {
+                    // An older store is brought up to date once, by a short write.
+                    guard fileManager.isWritableFile(atPath: path) else { throw StoreError.schemaBehindReadOnly(path: path) }
+                    try LabelStore(writer: DatabaseQueue(path: path, configuration: configuration(access: .write, path: path)),
+                                   path: path, access: .write).close()
+                }
+                return try LabelStore(writer: readOnlyConnection(path: path), path: path, access: .read)
+            }
+            guard fileManager.isWritableFile(atPath: path),
+                  fileManager.isWritableFile(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+            else { throw StoreError.readOnly(path: path) }
+            return try LabelStore(writer: DatabasePool(path: path, configuration: configuration(access: access, path: path)),
+                                  path: path, access: access)
         } catch let error as StoreError {
             throw error
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
-            throw StoreError.notSQLite(path: path)
+        } catch let error as DatabaseError {
+            throw StoreError(error, path: path)
         } catch {
             throw StoreError.unopenable(path: path, reason: "\(error)")
         }
     }
 
-    /// Closes the database. For a file store this first checkpoints the write-ahead log into
-    /// the main file and truncates it, so that the file on disk holds everything on its own
-    /// (the pool's read-only connections close last and cannot checkpoint themselves).
-    public func close() throws {
-        if let pool = writer as? DatabasePool {
-            _ = try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
-            try pool.close()
-        } else if let queue = writer as? DatabaseQueue {
-            try queue.close()
+    /// A new store; if making it fails (a full disk, say), no file is left behind.
+    static func create(path: String) throws -> LabelStore {
+        do {
+            return try LabelStore(writer: DatabasePool(path: path, configuration: configuration(access: .create, path: path)),
+                                  path: path, access: .create)
+        } catch {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            if let error = error as? DatabaseError { throw StoreError(error, path: path) }
+            throw error
         }
     }
 
-    static func configuration() -> Configuration {
+    /// Reads the file's marks without changing it: a lamm-store has our application id, or
+    /// (written before stores were marked) the migrations table with our first migration.
+    /// Returns whether its schema is behind this binary's.
+    static func inspect(path: String) throws -> Bool {
+        let queue: DatabaseQueue
+        do {
+            queue = try readOnlyConnection(path: path)
+        } catch let error as DatabaseError {
+            throw StoreError(error, path: path)
+        }
+        defer { try? queue.close() }
+        do {
+            return try queue.read { db in
+                let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+                let hasMigrations = try db.tableExists("grdb_migrations")
+                var ours = applicationID == LabelStore.applicationID
+                if !ours, applicationID == 0, hasMigrations {
+                    ours = try Bool.fetchOne(db, sql: "SELECT COUNT(*) > 0 FROM grdb_migrations WHERE identifier = ?",
+                                             arguments: [embeddedMigrations[0].identifier]) ?? false
+                }
+                guard ours else { throw StoreError.notAStore(path: path) }
+                return try !migrator.hasCompletedMigrations(db)
+            }
+        } catch let error as DatabaseError {
+            throw StoreError(error, path: path)
+        }
+    }
+
+    /// A connection that never writes, nor takes the write lock. A WAL store in a folder that
+    /// cannot be written (where SQLite cannot make the shared-memory file) is read as immutable.
+    static func readOnlyConnection(path: String) throws -> DatabaseQueue {
+        do {
+            return try DatabaseQueue(path: path, configuration: configuration(access: .read, path: path))
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN || error.resultCode == .SQLITE_READONLY {
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            guard !FileManager.default.isWritableFile(atPath: folder) else { throw error }
+            return try DatabaseQueue(path: "file:\(path)?immutable=1", configuration: configuration(access: .read, path: path))
+        }
+    }
+
+    /// Closes the database. A writer first checkpoints the write-ahead log into the main file
+    /// and truncates it, so that the file holds everything on its own, unless readers are
+    /// still reading it (they are never made to wait). Any other error closing is thrown.
+    public func close() throws {
+        try Self.mapped(path) {
+            if let pool = writer as? DatabasePool {
+                try pool.writeWithoutTransaction(Self.checkpointUnlessRead)
+                try pool.close()
+            } else if let queue = writer as? DatabaseQueue {
+                try queue.close()
+            }
+        }
+    }
+
+    /// Moves the write-ahead log into the main file and truncates it, unless readers hold it:
+    /// they are never made to wait, and the next writer checkpoints it instead.
+    static func checkpointUnlessRead(_ db: Database) throws {
+        do {
+            try db.execute(sql: "PRAGMA busy_timeout = 0")
+            try db.checkpoint(.truncate)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+        }
+    }
+
+    /// How long a writer waits for another process's write lock before giving up.
+    public static let writeLockTimeout: TimeInterval = 600
+
+    static func configuration(access: Access, path: String) -> Configuration {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
-        configuration.busyMode = .timeout(10)
+        configuration.readonly = access == .read
+        if access == .read {
+            configuration.busyMode = .timeout(10)
+        } else {
+            // A writer waits its turn (training is not lost to a lock), and says so once.
+            let notice = WaitNotice(path: path)
+            configuration.busyMode = .callback { retries in
+                notice.waiting(retries: Int(retries))
+            }
+        }
         return configuration
     }
 
-    /// Refuses a file that is not SQLite before SQLite touches it. An empty file is fine
-    /// (SQLite makes a database of it).
+    /// Runs `body`, turning SQLite's errors into the store's (a full disk, a read-only file, a
+    /// lock held too long).
+    static func mapped<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as DatabaseError
+                    where [.SQLITE_FULL, .SQLITE_READONLY, .SQLITE_BUSY, .SQLITE_LOCKED].contains(error.resultCode)
+                        || (error.resultCode == .SQLITE_IOERR && StoreError.deviceIsFull(holding: path)) {
+            throw StoreError(error, path: path)
+        }
+    }
+
+    /// `writer.write`, with SQLite's errors turned into the store's.
+    func write<T>(_ updates: (Database) throws -> T) throws -> T {
+        guard access != .read else { throw StoreError.readOnly(path: path) }
+        return try Self.mapped(path) { try writer.write(updates) }
+    }
+
+    /// A write made on the side of a read (cached features, evaluation results): made when the
+    /// file can be written and no other process holds the write lock, else skipped. Returns
+    /// whether it was made.
+    func writeIfFree(_ updates: (Database) throws -> Void) throws -> Bool {
+        if access != .read { return try write { try updates($0); return true } }
+        guard FileManager.default.isWritableFile(atPath: path) else { return false }
+        var configuration = Self.configuration(access: .write, path: path)
+        configuration.busyMode = .immediateError
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? queue.close() }
+            try queue.write(updates)
+            // This connection closes before the reader's, which cannot checkpoint.
+            try queue.writeWithoutTransaction(Self.checkpointUnlessRead)
+            return true
+        } catch let error as DatabaseError where [.SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_READONLY, .SQLITE_CANTOPEN].contains(error.resultCode) {
+            return false
+        } catch let error as DatabaseError {
+            throw StoreError(error, path: path)
+        }
+    }
+
+    /// Refuses a file that is not SQLite before SQLite touches it, an empty one included (it
+    /// is no store, and SQLite would make one of it).
     static func checkSQLiteHeader(path: String) throws {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw StoreError.unopenable(path: path, reason: "the file cannot be read; check its permissions")
         }
         defer { try? handle.close() }
         let header = (try? handle.read(upToCount: 16)) ?? Data()
-        guard header.isEmpty || header == Data("SQLite format 3\0".utf8) else {
-            throw StoreError.notSQLite(path: path)
+        guard header == Data("SQLite format 3\0".utf8) else {
+            throw header.isEmpty ? StoreError.notAStore(path: path) : StoreError.notSQLite(path: path)
         }
     }
 }
@@ -107,7 +294,7 @@ extension LabelStore {
     /// (returns false); any other checkpoint is an error.
     @discardableResult
     public func bindModel(_ model: ModelRecord) throws -> Bool {
-        try writer.write { db in
+        try write { db in
             if let bound = try ModelRecord.fetchOne(db) {
                 guard bound.weightsSha256 == model.weightsSha256, bound.configJson == model.configJson else {
                     throw StoreError.modelMismatch(path: path, bound: bound.directory, boundSha256: bound.weightsSha256,
@@ -126,7 +313,7 @@ extension LabelStore {
     /// one transaction. `stage` nil names it Set<n+1>. A class may be introduced only once
     /// per dataset.
     public func registerStage(dataset datasetName: String, stage stageName: String?, data: StageData) throws -> RegisteredStage {
-        try writer.write { db in try registerStage(db, dataset: datasetName, stage: stageName, data: data) }
+        try write { db in try registerStage(db, dataset: datasetName, stage: stageName, data: data) }
     }
 
     func registerStage(_ db: Database, dataset datasetName: String, stage stageName: String?, data: StageData) throws -> RegisteredStage {
@@ -194,7 +381,7 @@ extension LabelStore {
     /// its own) points at the row its parent uses: copy-on-write, old rows are never written.
     /// The parent is the dataset's latest snapshot of the same method.
     public func writeSnapshot(_ snapshot: NewSnapshot) throws -> SnapshotRecord {
-        try writer.write { db in try writeSnapshot(db, snapshot) }
+        try write { db in try writeSnapshot(db, snapshot) }
     }
 
     func writeSnapshot(_ db: Database, _ snapshot: NewSnapshot) throws -> SnapshotRecord {

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 
 /// Errors a user can cause through the store. Each message names what is wrong and
 /// says what to do; the store is left as it was.
@@ -22,6 +23,16 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case missingLabelEmbedding(className: String, snapshotStage: String)
     case labelWidth(className: String, expected: Int, found: Int)
     case notAClassOfStage(className: String, stage: String)
+    case emptyPath
+    case isFolder(path: String)
+    case notAStore(path: String)
+    case readOnly(path: String)
+    case schemaBehindReadOnly(path: String)
+    case diskFull(path: String)
+    case locked(path: String)
+    case damagedBlob(path: String, table: String, row: Int64, column: String, bytes: Int, expected: Int)
+    case damagedLineage(path: String, snapshot: Int64)
+    case stageChangedMeanwhile(dataset: String, stage: String)
 
     public var description: String {
         switch self {
@@ -64,8 +75,51 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
             return "label embedding of class '\(className)' has width \(found), but the model's token embeddings are \(expected) wide."
         case let .notAClassOfStage(className, stage):
             return "class '\(className)' is not among the classes a snapshot of stage \(stage) covers."
+        case .emptyPath:
+            return "--db (or LAMM_STORE_DB) is empty; give the path of the store's file."
+        case let .isFolder(path):
+            return "\(path) is a folder, not a store file. Give --db the path of a file inside it, e.g. \((path as NSString).appendingPathComponent("lamm.sqlite"))."
+        case let .notAStore(path):
+            return "\(path) is not a lamm-store database; it was left untouched. Check --db / LAMM_STORE_DB, or create a store at a new path with `lamm-store init --model DIR --db NEW.sqlite`."
+        case let .readOnly(path):
+            return "the store \(path) cannot be written (the file or its folder is read-only); nothing was written. Reading commands (snapshots, show, eval, export, verify) still work; copy the store somewhere writable to change it."
+        case let .schemaBehindReadOnly(path):
+            return "the store \(path) was written by an older lamm-store and must be upgraded once, which needs write access to it. Run any command on a writable copy."
+        case let .diskFull(path):
+            return "no space left on the device holding \(path); nothing was written. Free some space and run the command again."
+        case let .locked(path):
+            return "the store \(path) stayed locked by another process for \(Int(LabelStore.writeLockTimeout)) s; nothing was written. Run the command again when that process has finished."
+        case let .damagedBlob(path, table, row, column, bytes, expected):
+            return "the store \(path) is damaged: \(table) row \(row) holds \(bytes) bytes of \(column), not \(expected). Run `lamm-store verify` and restore the store from a copy."
+        case let .damagedLineage(path, snapshot):
+            return "the store \(path) is damaged: the parents of snapshot \(snapshot) form a loop. Run `lamm-store verify` and restore the store from a copy."
+        case let .stageChangedMeanwhile(dataset, stage):
+            return "stage \(stage) of dataset '\(dataset)' was registered by another process with other content while this one trained; nothing was written. Name a new stage with --stage, or use the same file as the other process."
         }
     }
 
     public var errorDescription: String? { description }
+
+    /// Whether the file system holding `path` has (almost) no room left: SQLite then reports
+    /// an I/O error where it cannot make its shared-memory file.
+    static func deviceIsFull(holding path: String) -> Bool {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        guard let free = (try? FileManager.default.attributesOfFileSystem(forPath: folder))?[.systemFreeSize] as? NSNumber else {
+            return false
+        }
+        return free.int64Value < 64 << 10
+    }
+
+    /// SQLite's error as the store's, when it is one a user can act on.
+    init(_ error: DatabaseError, path: String) {
+        switch error.resultCode {
+        case .SQLITE_FULL: self = .diskFull(path: path)
+        case .SQLITE_READONLY: self = .readOnly(path: path)
+        case .SQLITE_BUSY, .SQLITE_LOCKED: self = .locked(path: path)
+        case .SQLITE_NOTADB: self = .notSQLite(path: path)
+        case .SQLITE_IOERR where Self.deviceIsFull(holding: path): self = .diskFull(path: path)
+        case .SQLITE_CORRUPT: self = .unopenable(path: path, reason: "the file is corrupt (\(error.message ?? "SQLITE_CORRUPT")); restore it from a copy")
+        default: self = .unopenable(path: path, reason: "\(error)")
+        }
+    }
 }

@@ -63,7 +63,7 @@ struct AddClassesCommand: ParsableCommand {
 
     func run() throws {
         let printer = ProgressPrinter(quiet: quiet || output.json)
-        let result = try store.withStore { labelStore in
+        let result = try store.withStore(.write) { labelStore in
             let session = try ContinualSession(store: labelStore, modelDirectory: model.map { URL(fileURLWithPath: $0) })
             var request = AddStageRequest(csv: URL(fileURLWithPath: csv), csvName: csv, features: features.map { URL(fileURLWithPath: $0) },
                                           featuresName: features, dataset: dataset, stage: stage, method: method,

@@ -37,7 +37,7 @@ struct CompareCommand: ParsableCommand {
                 throw ValidationError("--html \(html): the folder \(folder) does not exist or is not writable.")
             }
         }
-        let comparison = try store.withStore { labelStore in
+        let comparison = try store.withStore(.read) { labelStore in
             if let dataset { _ = try labelStore.resolveDataset(dataset) }
             guard try !labelStore.datasetNames().isEmpty else { throw CompareError.emptyStore }
             let session = try ContinualSession(store: labelStore, modelDirectory: options.modelDirectory)

@@ -17,7 +17,7 @@ struct DiffCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let diff = try store.withStore { try $0.diff(a, b) }
+        let diff = try store.withStore(.read) { try $0.diff(a, b) }
         if output.json {
             try printJSON(diff)
             return

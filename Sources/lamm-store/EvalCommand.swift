@@ -25,7 +25,7 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let evaluation = try store.withStore { labelStore in
+        let evaluation = try store.withStore(.read) { labelStore in
             let summary = try labelStore.snapshotSummary(snapshot)
             if let dataset, dataset != summary.dataset {
                 _ = try labelStore.resolveDataset(dataset)
@@ -41,6 +41,9 @@ struct EvalCommand: ParsableCommand {
         print("snapshot \(evaluation.snapshot): dataset '\(evaluation.dataset)', method \(evaluation.method.rawValue), "
               + "protocol \(evaluation.protocol.rawValue), split \(evaluation.split.rawValue)")
         printEvaluationTable(evaluation)
+        if !evaluation.stored {
+            FileHandle.standardError.write(Data("note: the results were not stored (the store is read-only, or another process is writing it)\n".utf8))
+        }
     }
 }
 

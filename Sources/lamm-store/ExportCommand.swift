@@ -45,7 +45,7 @@ struct ExportCommand: ParsableCommand {
         guard format == "npy" || format == "safetensors" else {
             throw ValidationError("--out \(out): the extension must be .safetensors or .npy.")
         }
-        let (summary, labels, width) = try store.withStore { labelStore in
+        let (summary, labels, width) = try store.withStore(.read) { labelStore in
             (try labelStore.snapshotSummary(snapshot), try labelStore.labelVectors(snapshot: snapshot),
              try labelStore.requireModel().tokenEmbeddingWidth)
         }

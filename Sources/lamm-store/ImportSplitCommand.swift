@@ -47,7 +47,7 @@ struct ImportSplitCommand: ParsableCommand {
             throw ValidationError("--images \(images) is not a folder; give the folder the split's image paths start from.")
         }
         let printer = ProgressPrinter(quiet: quiet || output.json)
-        let results = try store.withStore { labelStore in
+        let results = try store.withStore(.write) { labelStore in
             let session = try ContinualSession(store: labelStore, modelDirectory: model.map { URL(fileURLWithPath: $0) })
             let request = ImportSplitRequest(file: URL(fileURLWithPath: file), fileName: file, images: URL(fileURLWithPath: images),
                                              dataset: dataset, method: method, trainingProtocol: `protocol`,

@@ -27,7 +27,7 @@ struct InitCommand: ParsableCommand {
     func run() throws {
         // Check the checkpoint completely before the store file is created or touched.
         let record = try ModelRecord.describing(checkpoint: URL(fileURLWithPath: model).standardizedFileURL, name: name)
-        let (bound, model) = try store.withStore(.createIfMissing) { labelStore in
+        let (bound, model) = try store.withStore(.create) { labelStore in
             (try labelStore.bindModel(record), try labelStore.requireModel())
         }
         if output.json {

@@ -12,13 +12,19 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Opens the store for the body and closes it afterwards, on success or error, so that no
-    /// write-ahead log is left beside the file.
-    func withStore<T>(_ mode: LabelStore.OpenMode = .existing, _ body: (LabelStore) throws -> T) throws -> T {
-        let store = try LabelStore.open(path: path, mode: mode)
-        defer {
-            do { try store.close() } catch { FileHandle.standardError.write(Data("close: \(error)\n".utf8)) }
+    /// write-ahead log is left beside the file. An error closing it is the command's error
+    /// (unless the body failed first: its error is the one to report).
+    func withStore<T>(_ access: LabelStore.Access, _ body: (LabelStore) throws -> T) throws -> T {
+        let store = try LabelStore.open(path: path, access: access)
+        let result: T
+        do {
+            result = try body(store)
+        } catch {
+            try? store.close()
+            throw error
         }
-        return try body(store)
+        try store.close()
+        return result
     }
 }
 

@@ -14,7 +14,7 @@ struct ShowCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let detail = try store.withStore { try $0.snapshotDetail(snapshot) }
+        let detail = try store.withStore(.read) { try $0.snapshotDetail(snapshot) }
         if output.json {
             try printJSON(detail)
             return

@@ -14,7 +14,7 @@ struct SnapshotsCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let snapshots = try store.withStore { try $0.snapshots(dataset: dataset) }
+        let snapshots = try store.withStore(.read) { try $0.snapshots(dataset: dataset) }
         if output.json {
             try printJSON(snapshots)
             return

@@ -12,7 +12,7 @@ struct VerifyCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let report = try store.withStore { try $0.verify() }
+        let report = try store.withStore(.read) { try $0.verify() }
         if output.json {
             try printJSON(report)
         } else {

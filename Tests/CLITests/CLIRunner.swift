@@ -37,8 +37,14 @@ enum CLI {
     }
 
     static func run(_ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) throws -> CLIResult {
+        try runProgram(try binary().path, arguments, environment: environment, in: directory)
+    }
+
+    /// Runs any program and captures what it prints.
+    static func runProgram(_ program: String, _ arguments: [String], environment: [String: String] = [:],
+                           in directory: URL? = nil) throws -> CLIResult {
         let process = Process()
-        process.executableURL = try binary()
+        process.executableURL = URL(fileURLWithPath: program)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["LAMM_STORE_DB"] = nil

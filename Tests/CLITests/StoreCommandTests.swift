@@ -182,7 +182,7 @@ import Testing
         #expect(try run(["add-classes", csv1, "--features", try features("set1.npy", rows: rows1), "--dataset", "pets", "--method", "zeroshot"]).status == 0)
         let (csv2, rows2) = try stageCSV("set2.csv", classes: ["hen", "owl"])
         #expect(try run(["add-classes", csv2, "--features", try features("set2.npy", rows: rows2), "--method", "zeroshot"]).status == 0)
-        let store = try LabelStore.open(path: db, mode: .existing)
+        let store = try LabelStore.open(path: db, access: .write)
         func v(_ seed: Float, _ tokens: Int = 1) -> TokenVectors {
             TokenVectors(tokenCount: tokens, width: 32, values: (0..<(32 * tokens)).map { seed + Float($0) / 64 })
         }

@@ -19,7 +19,7 @@ final class Workspace {
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("continual-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        store = try LabelStore.open(path: directory.appendingPathComponent("store.sqlite").path, mode: .createIfMissing)
+        store = try LabelStore.open(path: directory.appendingPathComponent("store.sqlite").path, access: .create)
         try store.bindModel(try ModelRecord.describing(checkpoint: tinyModel))
         session = try ContinualSession(store: store)
     }
@@ -194,7 +194,7 @@ final class Workspace {
             }
         }
         #expect(FileManager.default.fileExists(atPath: result.report))
-        let store = try LabelStore.open(path: result.store, mode: .existing)
+        let store = try LabelStore.open(path: result.store, access: .write)
         defer { try? store.close() }
         #expect(try store.verify().ok)
     }

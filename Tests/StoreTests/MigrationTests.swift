@@ -64,17 +64,17 @@ import Testing
         defer { try? FileManager.default.removeItem(at: url) }
         let text = Data("class,split\ndog,train\nthis is not a database at all\n".utf8)
         try text.write(to: url)
-        #expect(throws: StoreError.notSQLite(path: url.path)) { try LabelStore.open(path: url.path, mode: .existing) }
-        #expect(throws: StoreError.notSQLite(path: url.path)) { try LabelStore.open(path: url.path, mode: .createIfMissing) }
+        #expect(throws: StoreError.notSQLite(path: url.path)) { try LabelStore.open(path: url.path, access: .write) }
+        #expect(throws: StoreError.notSQLite(path: url.path)) { try LabelStore.open(path: url.path, access: .create) }
         #expect(try Data(contentsOf: url) == text)
     }
 
     @Test func aMissingStoreIsAnErrorUnlessCreating() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("missing-\(UUID()).sqlite").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        #expect(throws: StoreError.noStore(path: path)) { try LabelStore.open(path: path, mode: .existing) }
+        #expect(throws: StoreError.noStore(path: path)) { try LabelStore.open(path: path, access: .write) }
         #expect(!FileManager.default.fileExists(atPath: path))
-        let store = try LabelStore.open(path: path, mode: .createIfMissing)
+        let store = try LabelStore.open(path: path, access: .create)
         // WAL mode, so readers can run while a writer works.
         #expect(try store.reader.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
     }
