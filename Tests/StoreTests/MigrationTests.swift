@@ -53,6 +53,7 @@ import Testing
             #expect(!rows.rows.isEmpty, "SchemaRows writes no \(table) row at \(embeddedMigrations[version].identifier)")
         }
         let added = try SchemaRows.rowsAddedByMigrations(after: version)
+        #expect(try queue.read { try LabelStore.migrator.hasCompletedMigrations($0) } == (version == embeddedMigrations.count - 1))
 
         let store = try LabelStore(writer: queue, path: "old.sqlite")
         #expect(try queue.read { try LabelStore.migrator.hasCompletedMigrations($0) })
