@@ -81,8 +81,28 @@ func towerBackwardMatchesFiniteDifferences(activation: CLIPActivation) throws {
     // The shared prefixes are stored once: 1 2 | 3 | 5 39 | 4 (frozen), then the four tails.
     #expect(batch.statistics.packedRows == 6 + 3 + 2 + 2 + 3)
     #expect(batch.packing.firstTrainableRow == 6)
-    let unshared = gradientTestPrompts.map(\.rows.count).reduce(0, +)
-    #expect(unshared == 24)
+    // Counted here without a trie: one frozen row per distinct prefix of the prompts' leading
+    // token runs, then every row from each prompt's first vector on.
+    let frozenRuns = gradientTestPrompts.map { prompt in
+        Array(prompt.rows.prefix { if case .token = $0 { true } else { false } })
+    }
+    let distinctPrefixes = Set(frozenRuns.flatMap { run in run.indices.map { Array(run[...$0]) } })
+    let tailRows = zip(gradientTestPrompts, frozenRuns).map { $0.rows.count - $1.count }.reduce(0, +)
+    #expect(batch.packing.firstTrainableRow == distinctPrefixes.count)
+    #expect(batch.statistics.packedRows == distinctPrefixes.count + tailRows)
+    #expect(batch.statistics.packedRows < gradientTestPrompts.map(\.rows.count).reduce(0, +))
+
+    // Backward through the packed batch equals the sum of each prompt's own backward: the
+    // shared rows carry every prompt's gradient, and vector 0 (read twice) gets both.
+    let dNormalized = (0..<(gradientTestPrompts.count * 8)).map { _ in rng.nextGaussian() }
+    let packedGradient = try tower.backward(batch, dNormalizedFeatures: dNormalized)
+    var unpackedGradient = [Float](repeating: 0, count: vectors.count)
+    for (p, prompt) in gradientTestPrompts.enumerated() {
+        let alone = try tower.forward([prompt], vectors: vectors)
+        let gradient = try tower.backward(alone, dNormalizedFeatures: Array(dNormalized[(p * 8)..<((p + 1) * 8)]))
+        for i in gradient.indices { unpackedGradient[i] += gradient[i] }
+    }
+    expectRelativeClose(packedGradient, unpackedGradient, tolerance: 1e-5, "packed backward vs prompts one by one")
 }
 
 @Test func encodeAndFrozenCacheAgreeWithForward() throws {

@@ -40,14 +40,77 @@ import Testing
         }
     }
 
-    @Test func opensStoresOfAnOlderSchemaAndMigratesThemForward() throws {
-        let queue = try DatabaseQueue()
-        var migrator = LabelStore.migrator
-        try migrator.migrate(queue, upTo: embeddedMigrations[0].identifier)
-        migrator = LabelStore.migrator
-        #expect(try queue.read { try migrator.hasCompletedMigrations($0) } == false)
-        let store = try LabelStore(writer: queue, path: ":memory:")
-        #expect(try store.reader.read { try LabelStore.migrator.hasCompletedMigrations($0) })
+    /// A store written at any schema version keeps every row when a later binary migrates it,
+    /// reads back through the current records and queries, and is held to the constraints and
+    /// triggers the later migrations added.
+    @Test(arguments: embeddedMigrations.indices)
+    func carriesRowsOfEveryVersionThroughTheLaterMigrations(version: Int) throws {
+        let queue = try DatabaseQueue(configuration: LabelStore.configuration())
+        try LabelStore.migrator.migrate(queue, upTo: embeddedMigrations[version].identifier)
+        try queue.write { try SchemaRows.insert($0, version: version) }
+        let before = try queue.read(SchemaRows.contents)
+        for (table, rows) in before {
+            #expect(!rows.rows.isEmpty, "SchemaRows writes no \(table) row at \(embeddedMigrations[version].identifier)")
+        }
+        let added = try SchemaRows.rowsAddedByMigrations(after: version)
+        #expect(try queue.read { try LabelStore.migrator.hasCompletedMigrations($0) } == (version == embeddedMigrations.count - 1))
+
+        let store = try LabelStore(writer: queue, path: "old.sqlite")
+        #expect(try queue.read { try LabelStore.migrator.hasCompletedMigrations($0) })
+        try queue.read { db in
+            for (table, old) in before {
+                let now = try SchemaRows.rows(db, table: table, columns: old.columns)
+                #expect(now.count == old.rows.count + added[table, default: 0], "\(table): row count")
+                let lost = old.rows.filter { !now.contains($0) }
+                #expect(lost.isEmpty, "\(table): rows changed or lost by the migrations: \(lost)")
+            }
+        }
+        #expect(try store.verify().checks.filter { !$0.ok } == [])
+
+        // The carried rows read back through today's records and queries.
+        let hasImageSamples = SchemaRows.has("0004_image_feature", version)
+        let samples = try store.reader.read { try SampleRecord.order(Column("id")).fetchAll($0) }
+        #expect(samples.map(\.id) == Array(1...(hasImageSamples ? 7 : 6)).map(Int64.init))
+        for sample in samples.prefix(6) {
+            #expect(sample.view == 0 && sample.imageSha256 == nil, "sample \(sample.id!) from before image features")
+            #expect(FloatBlob.decode(sample.feature) == SchemaRows.feature(sample.id!))
+        }
+        if hasImageSamples { #expect(samples[6].view == 1 && samples[6].imageSha256 == SchemaRows.imageSha256) }
+        let labels = try store.labelVectors(snapshot: 2)
+        #expect(labels.map(\.className) == ["cat", "dog", "golden retriever"])
+        #expect(labels.map(\.stage) == ["Set1", "Set1", "Set2"])
+        #expect(labels.map(\.vectors.values) == [1, 2, 3].map { SchemaRows.labelVectors(Int64($0)) })
+        #expect(try store.lineage(of: 2).map(\.id) == [2, 1])
+        #expect(try store.contextVectors(1)?.values == SchemaRows.contextVectors)
+        #expect(try store.baseline(stage: 1, split: .test, protocol: .task)?.accuracy == 50)
+        #expect(try store.latestEvaluation(snapshot: 2, stage: 1, split: .test, protocol: .class)?.correct == 1)
+        let cached = try store.cachedTextFeatures(labelEmbeddingIds: [1, 4], contextKey: 0)
+        #expect(cached == (SchemaRows.has("0003_text_feature", version) ? [1: SchemaRows.feature(101)] : [:]))
+
+        // Every migration's constraints and triggers hold for the carried rows.
+        func refused(_ sql: String, _ arguments: StatementArguments = []) {
+            #expect(throws: DatabaseError.self, "\(sql)") { try queue.write { try $0.execute(sql: sql, arguments: arguments) } }
+        }
+        refused("UPDATE snapshot SET config_json = '{}' WHERE id = 1")
+        refused("DELETE FROM label_embedding WHERE id = 1")
+        refused("UPDATE sample SET view = 2 WHERE id = 1")
+        refused("UPDATE model SET feature_width = 8")
+        refused("DELETE FROM published_result WHERE table_number = 9")
+        refused("INSERT INTO snapshot (dataset_id, method, stage_id, parent_id, created_at, config_json, loss_curve_json) VALUES (1, 'lamm', 2, 3, ?, '{}', '[]')",
+                [SchemaRows.date])
+        refused("INSERT INTO published_result (source, table_number, method, setting, column_name, cell, value) VALUES ('x', 2, 'LAMM', 'Set1', 'ImageNet', '1', 1)")
+        // 0003: a text feature must have the carried model's width and name a carried label row.
+        refused("INSERT INTO text_feature VALUES (2, 0, ?)", [FloatBlob.encode([Float](repeating: 1, count: 3))])
+        refused("INSERT INTO text_feature VALUES (99, 0, ?)", [FloatBlob.encode([Float](repeating: 1, count: 4))])
+        try store.cacheTextFeatures([2: [1, 0, 0, 0]], contextKey: 0)
+        refused("DELETE FROM text_feature WHERE label_embedding_id = 2")
+        // 0004: image features and a carried class's new samples follow the new columns' checks.
+        refused("INSERT INTO image_feature VALUES (?, 0, 1, ?)", [SchemaRows.imageSha256, FloatBlob.encode([Float](repeating: 1, count: 5))])
+        let newSample = "INSERT INTO sample (class_id, split, feature, image_path, image_sha256, view) VALUES (1, 'train', ?, 'new.jpg', ?, ?)"
+        let feature = FloatBlob.encode([Float](repeating: 1, count: 4))
+        refused(newSample, [feature, "abc", 0])
+        refused(newSample, [feature, SchemaRows.imageSha256, -1])
+        try queue.write { try $0.execute(sql: newSample, arguments: [feature, SchemaRows.imageSha256, 3]) }
     }
 
     @Test func refusesAStoreWithANewerSchema() throws {
@@ -77,5 +140,115 @@ import Testing
         let store = try LabelStore.open(path: path, access: .create)
         // WAL mode, so readers can run while a writer works.
         #expect(try store.reader.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
+    }
+}
+
+/// Rows of every table, written with the SQL of the schema version they were written at, as an
+/// older lamm-store would have left them: a dataset of two stages, LAMM snapshots of both
+/// (the second inheriting Set1's label rows) and a CoOp snapshot with context vectors.
+enum SchemaRows {
+    static let date = "2024-05-06 07:08:09.000"
+    static let imageSha256 = String(repeating: "cd", count: 32)
+    static let contextVectors: [Float] = [0.5, -0.5, 0.25, -0.25, 1, -1]
+
+    /// Whether the schema at `version` (an index into `embeddedMigrations`) includes `migration`.
+    static func has(_ migration: String, _ version: Int) -> Bool {
+        embeddedMigrations.prefix(version + 1).contains { $0.identifier == migration }
+    }
+
+    /// A 4-wide feature that differs per row.
+    static func feature(_ row: Int64) -> [Float] { [Float(row), 1, -Float(row) / 8, 0.5] }
+
+    /// Label-embedding row `id`: one token for cat and dog, two for golden retriever, width 3.
+    static func labelVectors(_ id: Int64) -> [Float] {
+        (0..<((id == 3 ? 2 : 1) * 3)).map { Float(id) + Float($0) / 4 }
+    }
+
+    static func insert(_ db: Database, version: Int) throws {
+        func run(_ sql: String, _ arguments: StatementArguments = []) throws { try db.execute(sql: sql, arguments: arguments) }
+        try run("""
+            INSERT INTO model (id, name, directory, weights_file, weights_sha256, config_json, token_embedding_width, feature_width, registered_at)
+            VALUES (1, 'tiny', '/models/tiny', 'model.safetensors', ?, '{"projection_dim": 4}', 3, 4, ?)
+            """, [String(repeating: "ab", count: 32), date])
+        try run("INSERT INTO dataset (id, name, created_at) VALUES (1, 'pets', ?)", [date])
+        try run("INSERT INTO stage (id, dataset_id, name, position, source_file, created_at) VALUES (1, 1, 'Set1', 0, 'set1.csv', ?), (2, 1, 'Set2', 1, NULL, ?)",
+                [date, date])
+        try run("INSERT INTO class (id, dataset_id, stage_id, name, label_index) VALUES (1, 1, 1, 'cat', 0), (2, 1, 1, 'dog', 1), (3, 1, 2, 'golden retriever', 0)")
+        // A train and a test sample per class, from a feature file or from an image path.
+        for id: Int64 in 1...6 {
+            let fromFile = id <= 2
+            try run("INSERT INTO sample (id, class_id, split, feature, image_path, feature_file, feature_row) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [id, (id + 1) / 2, id % 2 == 1 ? "train" : "test", FloatBlob.encode(feature(id)),
+                     fromFile ? nil : "images/\(id).jpg", fromFile ? "set1.npy" : nil, fromFile ? id - 1 : nil])
+        }
+        // Rows 1-3 trained by LAMM, 4-5 CLIP's words for CoOp's classes.
+        for (id, classId): (Int64, Int64) in [(1, 1), (2, 2), (3, 3), (4, 1), (5, 2)] {
+            let vectors = FloatBlob.encode(labelVectors(id))
+            try run("INSERT INTO label_embedding (id, class_id, token_count, width, vectors, content_sha256, created_at) VALUES (?, ?, ?, 3, ?, ?, ?)",
+                    [id, classId, id == 3 ? 2 : 1, vectors, FloatBlob.sha256(vectors), date])
+        }
+        let context = FloatBlob.encode(contextVectors)
+        try run("INSERT INTO context_vectors (id, token_count, width, vectors, content_sha256, created_at) VALUES (1, 2, 3, ?, ?, ?)",
+                [context, FloatBlob.sha256(context), date])
+        for (id, method, stage, parent, contextId): (Int64, String, Int64, Int64?, Int64?) in
+            [(1, "lamm", 1, nil, nil), (2, "lamm", 2, 1, nil), (3, "coop", 1, nil, 1)] {
+            try run("""
+                INSERT INTO snapshot (id, dataset_id, method, stage_id, parent_id, context_vectors_id, created_at, config_json, loss_curve_json)
+                VALUES (?, 1, ?, ?, ?, ?, ?, ?, '[{"epoch": 0}]')
+                """, [id, method, stage, parent, contextId, date, "{\"seed\": \(id)}"])
+        }
+        try run("INSERT INTO snapshot_label (snapshot_id, class_id, label_embedding_id) VALUES (1, 1, 1), (1, 2, 2), (2, 1, 1), (2, 2, 2), (2, 3, 3), (3, 1, 4), (3, 2, 5)")
+        try run("INSERT INTO baseline (stage_id, split, protocol, correct, total, accuracy, computed_at) VALUES (1, 'test', 'task', 1, 2, 50, ?), (2, 'test', 'task', 1, 1, 100, ?)",
+                [date, date])
+        try run("""
+            INSERT INTO evaluation (snapshot_id, stage_id, split, protocol, correct, total, accuracy, seconds, evaluated_at)
+            VALUES (1, 1, 'test', 'task', 2, 2, 100, 0.25, ?), (2, 1, 'test', 'class', 1, 2, 50, 0.5, ?), (2, 2, 'test', 'task', 1, 1, 100, 0.125, ?)
+            """, [date, date, date])
+        try run("INSERT INTO published_result (source, table_number, method, setting, column_name, cell, value) VALUES ('a store of ours', 9, 'LAMM', 'Set1', 'pets', '50.00 (+1)', 50)")
+        if has("0003_text_feature", version) {
+            try run("INSERT INTO text_feature (label_embedding_id, context_key, feature) VALUES (1, 0, ?), (4, 1, ?)",
+                    [FloatBlob.encode(feature(101)), FloatBlob.encode(feature(104))])
+        }
+        if has("0004_image_feature", version) {
+            try run("INSERT INTO image_feature (content_sha256, view, seed, feature) VALUES (?, 1, 7, ?)", [imageSha256, FloatBlob.encode(feature(201))])
+            try run("INSERT INTO sample (id, class_id, split, feature, image_path, image_sha256, view) VALUES (7, 3, 'train', ?, 'images/7.jpg', ?, 1)",
+                    [FloatBlob.encode(feature(7)), imageSha256])
+        }
+    }
+
+    /// Every table's columns and rows, ordered by all columns.
+    static func contents(_ db: Database) throws -> [String: (columns: [String], rows: [[DatabaseValue]])] {
+        var result: [String: (columns: [String], rows: [[DatabaseValue]])] = [:]
+        for table in try tables(db) {
+            let columns = try db.columns(in: table).map(\.name)
+            result[table] = (columns, try rows(db, table: table, columns: columns))
+        }
+        return result
+    }
+
+    static func tables(_ db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: """
+            SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'grdb_migrations' ORDER BY name
+            """)
+    }
+
+    static func rows(_ db: Database, table: String, columns: [String]) throws -> [[DatabaseValue]] {
+        let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
+        return try Row.fetchAll(db, sql: "SELECT \(list) FROM \"\(table)\" ORDER BY \(list)").map { Array($0.databaseValues) }
+    }
+
+    /// Rows the migrations after `version` write by themselves (seeds), per table.
+    static func rowsAddedByMigrations(after version: Int) throws -> [String: Int] {
+        let queue = try DatabaseQueue(configuration: LabelStore.configuration())
+        let migrator = LabelStore.migrator
+        func counts() throws -> [String: Int] {
+            try queue.read { db in
+                try Dictionary(uniqueKeysWithValues: tables(db).map { ($0, try Int.fetchOne(db, sql: "SELECT count(*) FROM \"\($0)\"")!) })
+            }
+        }
+        try migrator.migrate(queue, upTo: embeddedMigrations[version].identifier)
+        let before = try counts()
+        try migrator.migrate(queue)
+        return try counts().merging(before) { $0 - $1 }
     }
 }
