@@ -78,7 +78,7 @@ public enum AddStageEvent: Sendable {
 
 extension ContinualSession {
     /// The methods `addStage` can produce.
-    public static let trainableMethods: [Method] = [.zeroshot, .lamm, .coop, .coopLAMM]
+    public static let trainableMethods: [Method] = [.zeroshot] + Trainer.methods
 
     /// Registers a stage's classes and samples, stores the zero-shot baseline, trains the new
     /// classes' label vectors (LAMM) and writes one snapshot whose parent is the dataset's latest
@@ -139,7 +139,7 @@ extension ContinualSession {
                 features[label.name] = Array(clipFeatures[(c * d)..<((c + 1) * d)])
             }
         case .lamm, .coop, .coopLAMM:
-            let method = TrainingMethod(rawValue: request.method.rawValue)!
+            let method = request.method
             // CoOp's context continues from the parent snapshot's.
             let parentContext = try lineage.last.flatMap { try context(ofSnapshot: $0.id) }
             var frozen: [FrozenClass] = []
@@ -178,13 +178,13 @@ extension ContinualSession {
             }
             contextVectors = run.context.map { TokenVectors(tokenCount: $0.count / width, width: width, values: $0) }
             result = run
-        default:
-            preconditionFailure("checked against trainableMethods above")
+        case .maple, .mapleLAMM:
+            throw ContinualError.methodUnavailable(method: request.method.rawValue)
         }
 
         let configuration = SnapshotConfiguration(
             method: request.method, trainingProtocol: request.trainingProtocol, template: "a photo of a {}.", shots: shots,
-            lossWeights: TrainingMethod(rawValue: request.method.rawValue).map { request.configuration.lossWeights(shots: shots, method: $0) },
+            lossWeights: result.map { _ in request.configuration.lossWeights(shots: shots, method: request.method) },
             lamm: request.method == .zeroshot ? nil : request.configuration,
             stageFile: request.csv.standardizedFileURL.path, featuresFile: request.features?.standardizedFileURL.path)
         let encoder = JSONEncoder()

@@ -37,8 +37,8 @@ struct DemoCommand: ParsableCommand {
 
     func validate() throws {
         if epochs < 1 { throw ValidationError("--epochs must be at least 1.") }
-        if methods.isEmpty || methods.contains(where: { !ContinualSession.trainableMethods.contains($0) || $0 == .zeroshot }) {
-            throw ValidationError("--methods takes lamm, coop and coop+lamm.")
+        if methods.isEmpty || methods.contains(where: { !Trainer.methods.contains($0) }) {
+            throw ValidationError("--methods takes \(Trainer.methods.map(\.rawValue).joined(separator: ", ")).")
         }
     }
 

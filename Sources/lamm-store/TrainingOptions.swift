@@ -1,8 +1,18 @@
 import ArgumentParser
+import Continual
 import Store
 import Training
 
-extension Method: ExpressibleByArgument {}
+/// `--method` takes only the methods a stage can be trained with today: another (MaPLe) is
+/// refused while the arguments are parsed, with the valid values listed.
+extension Method: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let method = Method(rawValue: argument), ContinualSession.trainableMethods.contains(method) else { return nil }
+        self = method
+    }
+
+    public static var allValueStrings: [String] { ContinualSession.trainableMethods.map(\.rawValue) }
+}
 extension Protocol: ExpressibleByArgument {}
 extension Split: ExpressibleByArgument {}
 extension LabelTokens: ExpressibleByArgument {}

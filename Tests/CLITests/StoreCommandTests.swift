@@ -273,6 +273,17 @@ import Testing
         #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["diff", "1"]) }
     }
 
+    @Test func methodTakesOnlyWhatTrainsToday() throws {
+        let parsed = try #require(try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv", "--method", "coop+lamm"]) as? AddClassesCommand)
+        #expect(parsed.method == .coopLAMM)
+        for method in ["maple", "maple+lamm", "clip"] {
+            #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv", "--method", method]) }
+            #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["import-split", "s.json", "--images", "i", "--method", method]) }
+        }
+        let help = AddClassesCommand.helpMessage(columns: 1000)
+        #expect(help.contains("zeroshot, lamm, coop, coop+lamm") && !help.contains("maple"), "\(help)")
+    }
+
     @Test func helpListsTheSubcommands() throws {
         let result = try CLI.run(["--help"])
         #expect(result.status == 0)
