@@ -34,7 +34,7 @@ struct CompareCommand: ParsableCommand {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue,
                   FileManager.default.isWritableFile(atPath: folder) else {
-                throw ValidationError("--html \(html): the folder \(folder) does not exist or is not writable.")
+                throw OptionError.missingFolder(option: "--html", path: html, folder: folder)
             }
         }
         let comparison = try store.withStore { labelStore in
@@ -47,7 +47,7 @@ struct CompareCommand: ParsableCommand {
             do {
                 try Data(comparison.html().utf8).write(to: URL(fileURLWithPath: html), options: .atomic)
             } catch {
-                throw ValidationError("--html \(html): cannot write the page (\(error.localizedDescription)).")
+                throw OptionError.unwritable(option: "--html", path: html, reason: error.localizedDescription)
             }
         }
         if output.json {

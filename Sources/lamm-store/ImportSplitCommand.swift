@@ -44,7 +44,7 @@ struct ImportSplitCommand: ParsableCommand {
     func run() throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: images, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ValidationError("--images \(images) is not a folder; give the folder the split's image paths start from.")
+            throw OptionError.notAFolder(option: "--images", path: images, purpose: "the folder the split's image paths start from")
         }
         let printer = ProgressPrinter(quiet: quiet || output.json)
         let results = try store.withStore { labelStore in

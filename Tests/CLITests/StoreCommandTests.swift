@@ -56,7 +56,8 @@ import Testing
 
     /// A command that must fail: non-zero exit, a message naming each of `mentions`, the
     /// store's contents as they were, and no write-ahead log left beside it.
-    func expectFailure(_ arguments: [String], mentions: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    @discardableResult
+    func expectFailure(_ arguments: [String], mentions: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> CLIResult {
         let before = try contents()
         let result = try run(arguments)
         #expect(result.status != 0, "exit status for \(arguments)", sourceLocation: sourceLocation)
@@ -68,6 +69,7 @@ import Testing
         let wal = URL(fileURLWithPath: db + "-wal")
         let walBytes = FileManager.default.fileExists(atPath: wal.path) ? try Data(contentsOf: wal).count : 0
         #expect(walBytes == 0, "a write-ahead log was left after \(arguments)", sourceLocation: sourceLocation)
+        return result
     }
 
     @Test func initRegistersTheModelOnceAndRefusesAnother() throws {
