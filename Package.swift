@@ -60,6 +60,6 @@ let package = Package(
         .testTarget(name: "ContinualTests", dependencies: ["Continual", "Store", "Training", "CLIP", "Formats", "Demo", grdb]),
         .testTarget(name: "DemoTests", dependencies: ["Demo", "CLIP", "Formats"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CLIP", "Formats", "Kernels"]),
-        .testTarget(name: "CLITests", dependencies: ["lamm-store", "Store", "Formats", grdb]),
+        .testTarget(name: "CLITests", dependencies: ["lamm-store", "Store", "Training", "Formats", grdb]),
     ]
 )

@@ -13,12 +13,12 @@ struct CompareCommand: ParsableCommand {
             published cells where dataset and method names match (labelled as published). Metrics use \
             Avalanche's definitions: the accuracy matrix R[t][k], average accuracy (sample-weighted), \
             forgetting R[k][k] - R[T][k] averaged over earlier stages, backward transfer (= -forgetting) \
-            and forward transfer against zero-shot CLIP. Missing evaluations are computed and stored.
+            and forward transfer against zero-shot CLIP. Missing evaluations are computed and stored. \
+            With --dataset, only that dataset.
             """
     )
 
-    @Option(name: .long, help: "Only this dataset.")
-    var dataset: String?
+    @OptionGroup var dataset: DatasetOptions
 
     @Option(name: .long, help: ArgumentHelp("Also write a self-contained HTML page with the tables and charts.", valueName: "file"))
     var html: String?
@@ -38,10 +38,10 @@ struct CompareCommand: ParsableCommand {
             }
         }
         let comparison = try store.withStore { labelStore in
-            if let dataset { _ = try labelStore.resolveDataset(dataset) }
+            if let dataset = dataset.name { _ = try labelStore.resolveDataset(dataset) }
             guard try !labelStore.datasetNames().isEmpty else { throw CompareError.emptyStore }
-            let session = try ContinualSession(store: labelStore, modelDirectory: options.modelDirectory)
-            return try session.compare(dataset: dataset, split: options.split, protocol: options.protocol)
+            let session = try ContinualSession(store: labelStore, modelDirectory: options.model.directory)
+            return try session.compare(dataset: dataset.name, split: options.split, protocol: options.labelSpace.protocol)
         }
         if let html {
             do {

@@ -25,14 +25,12 @@ struct DemoCommand: ParsableCommand {
     var methods: [Method] = [.lamm, .coop, .coopLAMM]
 
     @Option(name: .long, help: "Seed of the checkpoint, the task and the training.")
-    var seed: UInt64 = 1
+    var seed: UInt64 = LAMMConfiguration().seed
 
     @Option(name: .long, help: "Epochs per stage.")
-    var epochs: Int = 50
+    var epochs: Int = LAMMConfiguration().epochs
 
-    @Flag(name: .long, help: "Print no progress.")
-    var quiet = false
-
+    @OptionGroup var progress: ProgressOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
@@ -46,7 +44,7 @@ struct DemoCommand: ParsableCommand {
         var configuration = LAMMConfiguration()
         configuration.epochs = epochs
         configuration.seed = seed
-        let printer = ProgressPrinter(quiet: quiet || output.json)
+        let printer = progress.printer(json: output.json)
         let workflow = DemoWorkflow(directory: URL(fileURLWithPath: dir).standardizedFileURL, methods: methods,
                                     configuration: configuration, seed: seed)
         let result = try workflow.run { event in

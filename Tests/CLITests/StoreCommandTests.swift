@@ -3,6 +3,7 @@ import Formats
 import GRDB
 import Store
 import Testing
+import Training
 @testable import lamm_store
 
 /// End to end: the built binary on a store bound to the tiny CLIP fixture (feature width 24).
@@ -275,9 +276,31 @@ import Testing
         #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["diff", "1"]) }
     }
 
+    @Test func sharedOptionsParseAlikeEverywhere() throws {
+        // Without training flags a run uses exactly the library's defaults, and the help shows them.
+        let plain = try #require(try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv"]) as? AddClassesCommand)
+        #expect(plain.training.configuration == LAMMConfiguration())
+        let help = AddClassesCommand.helpMessage(columns: 1000)
+        #expect(help.contains("Epochs. (default: \(LAMMConfiguration().epochs))") && help.contains("(default: \(LAMMConfiguration().learningRate))"))
+        let demo = try #require(try LAMMStoreCommand.parseAsRoot(["demo"]) as? DemoCommand)
+        #expect(demo.epochs == LAMMConfiguration().epochs && demo.seed == LAMMConfiguration().seed)
+
+        let add = try #require(try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv", "--dataset", "pets", "--protocol", "class",
+                                                                "--model", "m", "--quiet"]) as? AddClassesCommand)
+        #expect(add.dataset.name == "pets" && add.labelSpace.protocol == .class && add.model.directory?.lastPathComponent == "m" && add.progress.quiet)
+        let split = try #require(try LAMMStoreCommand.parseAsRoot(["import-split", "s.json", "--images", "i", "--dataset", "pets",
+                                                                  "--protocol", "class", "--model", "m", "--quiet"]) as? ImportSplitCommand)
+        #expect(split.dataset.name == "pets" && split.labelSpace.protocol == .class && split.model.model == "m" && split.progress.quiet)
+        let eval = try #require(try LAMMStoreCommand.parseAsRoot(["eval", "--snapshot", "1", "--protocol", "class", "--model", "m"]) as? EvalCommand)
+        #expect(eval.options.labelSpace.protocol == .class && eval.options.model.model == "m" && eval.dataset.name == nil)
+        for command in [["add-classes", "s.csv"], ["import-split", "s.json", "--images", "i"], ["snapshots"], ["compare"], ["eval", "--snapshot", "1"]] {
+            #expect(throws: (any Error).self, "\(command)") { try LAMMStoreCommand.parseAsRoot(command + ["--dataset", " "]) }
+        }
+    }
+
     @Test func methodTakesOnlyWhatTrainsToday() throws {
         let parsed = try #require(try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv", "--method", "coop+lamm"]) as? AddClassesCommand)
-        #expect(parsed.method == .coopLAMM)
+        #expect(parsed.training.method == .coopLAMM)
         for method in ["maple", "maple+lamm", "clip"] {
             #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv", "--method", method]) }
             #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["import-split", "s.json", "--images", "i", "--method", method]) }
