@@ -10,6 +10,7 @@ struct LAMMStoreCommand: ParsableCommand {
             checkpoint and keeps, per dataset, its stages (Set1, Set2, ...), their classes and image \
             features, and immutable snapshots of the classes' label embeddings.
             """,
+        version: lammStoreVersion,
         subcommands: [
             InitCommand.self,
             AddClassesCommand.self,

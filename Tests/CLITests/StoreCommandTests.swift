@@ -309,6 +309,13 @@ import Training
         #expect(help.contains("zeroshot, lamm, coop, coop+lamm") && !help.contains("maple"), "\(help)")
     }
 
+    @Test func versionIsThePackagesVersion() throws {
+        let result = try CLI.run(["--version"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == lammStoreVersion + "\n")
+        #expect(lammStoreVersion.split(separator: ".").count == 3 && lammStoreVersion.split(separator: ".").allSatisfy { Int($0) != nil })
+    }
+
     @Test func helpListsTheSubcommands() throws {
         let result = try CLI.run(["--help"])
         #expect(result.status == 0)
