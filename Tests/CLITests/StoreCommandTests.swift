@@ -316,6 +316,17 @@ import Training
         #expect(lammStoreVersion.split(separator: ".").count == 3 && lammStoreVersion.split(separator: ".").allSatisfy { Int($0) != nil })
     }
 
+    @Test func helpOnAnUnknownCommandFails() throws {
+        #expect(LAMMStoreCommand.unknownHelpTopic(["help", "nosuch"]) == "nosuch")
+        #expect(LAMMStoreCommand.unknownHelpTopic(["help", "add-classes"]) == nil)
+        #expect(LAMMStoreCommand.unknownHelpTopic(["show", "nosuch"]) == nil)
+        let result = try CLI.run(["help", "nosuch"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("'nosuch'") && result.stderr.contains("add-classes"), "\(result.stderr)")
+        let known = try CLI.run(["help", "show"])
+        #expect(known.status == 0 && known.stdout.contains("--snapshot"), "\(known.stderr)")
+    }
+
     @Test func helpListsTheSubcommands() throws {
         let result = try CLI.run(["--help"])
         #expect(result.status == 0)
