@@ -49,7 +49,7 @@ let package = Package(
         // The command-line tool: a root command and one file per subcommand.
         .executableTarget(name: "lamm-store", dependencies: ["Formats", "CLIP", "Store", "Training", "Evaluation", "Continual", "Demo", "Images", "Kernels", argumentParser]),
         // Timed runs that print ratios against references measured in the same run.
-        .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store", "Training", "Continual", "Demo"], path: "Benchmarks"),
+        .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store", "Training", "Continual", "Demo", argumentParser], path: "Benchmarks"),
 
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
