@@ -22,7 +22,7 @@ struct DemoCommand: ParsableCommand {
     var dir: String = "lamm-demo"
 
     @Option(name: .long, parsing: .upToNextOption, help: "Methods to run, in order.")
-    var methods: [Method] = [.lamm, .coop, .coopLAMM]
+    var methods: [Method] = Trainer.methods
 
     @Option(name: .long, help: "Seed of the checkpoint, the task and the training.")
     var seed: UInt64 = LAMMConfiguration().seed

@@ -39,6 +39,14 @@ struct DatasetOptions: ParsableArguments {
     }
 }
 
+/// The CLIP checkpoint a command reads directly, without a store.
+struct CheckpointOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The CLIP checkpoint directory (Hugging Face or open_clip layout).", valueName: "dir"))
+    var model: String
+
+    var directory: URL { URL(fileURLWithPath: model) }
+}
+
 /// The store's CLIP checkpoint, for a store whose checkpoint folder moved after `init`.
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The store's CLIP checkpoint directory, if it moved since init.", valueName: "dir"))
