@@ -9,7 +9,7 @@ let package = Package(
     name: "lamm-store",
     products: [
         .executable(name: "lamm-store", targets: ["lamm-store"]),
-        .library(name: "LAMMStore", targets: ["Formats", "Kernels", "CLIP", "Store", "Training", "Evaluation", "Continual", "Demo", "Images"]),
+        .library(name: "LAMMStore", targets: ["Formats", "Kernels", "CLIP", "Methods", "Store", "Training", "Evaluation", "Continual", "Demo", "Images"]),
     ],
     dependencies: [
         // GRDB links the system's libsqlite3 (Debian: libsqlite3-dev).
@@ -27,6 +27,8 @@ let package = Package(
 
         // File formats: CSV, NumPy .npy, safetensors.
         .target(name: "Formats"),
+        // The methods a snapshot can come from, shared by the store and the trainer.
+        .target(name: "Methods"),
         // Layer forward/backward functions over flat Float buffers.
         .target(name: "Kernels", dependencies: ["COpenBLAS"]),
         // CLIP: configuration, checkpoint loading, tokenizer, text tower.
@@ -36,9 +38,9 @@ let package = Package(
         // JPEG and PNG decoding, CLIP's image preprocessing.
         .target(name: "Images", dependencies: ["CJPEG", "CPNG", "Kernels"]),
         // The SQLite store of versioned label embeddings.
-        .target(name: "Store", dependencies: ["Formats", grdb, crypto]),
+        .target(name: "Store", dependencies: ["Formats", "Methods", grdb, crypto]),
         // LAMM.md: prompts with trainable label tokens, the hierarchical loss, SGD, trainers.
-        .target(name: "Training", dependencies: ["CLIP", "Kernels", "Formats"]),
+        .target(name: "Training", dependencies: ["CLIP", "Kernels", "Formats", "Methods"]),
         // Accuracy of text features against image features, continual-learning metrics.
         .target(name: "Evaluation", dependencies: ["Kernels"]),
         // Stage by stage: register, zero-shot baseline, train, snapshot, evaluate.
@@ -49,7 +51,7 @@ let package = Package(
         // The command-line tool: a root command and one file per subcommand.
         .executableTarget(name: "lamm-store", dependencies: ["Formats", "CLIP", "Store", "Training", "Evaluation", "Continual", "Demo", "Images", "Kernels", argumentParser]),
         // Timed runs that print ratios against references measured in the same run.
-        .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store", "Training", "Continual", "Demo"], path: "Benchmarks"),
+        .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store", "Training", "Continual", "Demo", argumentParser], path: "Benchmarks"),
 
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
@@ -60,6 +62,6 @@ let package = Package(
         .testTarget(name: "ContinualTests", dependencies: ["Continual", "Store", "Training", "CLIP", "Formats", "Demo", "Images", grdb]),
         .testTarget(name: "DemoTests", dependencies: ["Demo", "CLIP", "Formats"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CLIP", "Formats", "Kernels"]),
-        .testTarget(name: "CLITests", dependencies: ["lamm-store", "Store", "Formats", grdb]),
+        .testTarget(name: "CLITests", dependencies: ["lamm-store", "Store", "Training", "Formats", grdb]),
     ]
 )

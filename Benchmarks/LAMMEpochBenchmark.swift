@@ -10,26 +10,10 @@ import Kernels
 import Training
 
 struct LAMMEpochBenchmark {
-    var python: String? = ProcessInfo.processInfo.environment["LAMM_BENCH_PYTHON"]
+    var python: String?
     var classCount = 50
     var shots = 16
     var threads = 2
-
-    init(arguments: [String]) throws {
-        var rest = arguments[...]
-        while let option = rest.popFirst() {
-            func value() throws -> String {
-                guard let v = rest.popFirst() else { throw BenchmarkError(description: "\(option) needs a value") }
-                return v
-            }
-            switch option {
-            case "--python": python = try value()
-            case "--classes": classCount = Int(try value()) ?? classCount
-            case "--shots": shots = Int(try value()) ?? shots
-            default: throw BenchmarkError(description: "unknown option \(option)")
-            }
-        }
-    }
 
     func run() throws {
         setBLASThreadCount(threads)

@@ -18,25 +18,6 @@ struct TextTowerBenchmark {
     var repeats = 5
     var threads = 2
 
-    init(arguments: [String]) throws {
-        python = ProcessInfo.processInfo.environment["LAMM_BENCH_PYTHON"]
-        var rest = arguments[...]
-        while let argument = rest.popFirst() {
-            func value() throws -> String {
-                guard let v = rest.popFirst() else { throw BenchmarkError(description: "\(argument) needs a value") }
-                return v
-            }
-            switch argument {
-            case "--python": python = try value()
-            case "--prompts": promptCount = Int(try value()) ?? promptCount
-            case "--classes": classCount = Int(try value()) ?? classCount
-            case "--repeats": repeats = Int(try value()) ?? repeats
-            case "--quick": (promptCount, repeats) = (200, 2)
-            default: throw BenchmarkError(description: "unknown option \(argument); see `lamm-bench` for usage")
-            }
-        }
-    }
-
     func run() throws {
         setBLASThreadCount(threads)
         print("text-tower benchmark: CLIP ViT-B/16 text sizes (width 512, 12 layers, 8 heads, 77 positions, vocab 49408), random weights")

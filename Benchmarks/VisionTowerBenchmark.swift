@@ -36,37 +36,6 @@ struct VisionTowerBenchmark {
     var batch = 32
     var threads = 2
 
-    init(arguments: [String]) throws {
-        python = ProcessInfo.processInfo.environment["LAMM_BENCH_PYTHON"]
-        var rest = arguments[...]
-        while let argument = rest.popFirst() {
-            func value() throws -> String {
-                guard let v = rest.popFirst() else { throw BenchmarkError(description: "\(argument) needs a value") }
-                return v
-            }
-            func positive() throws -> Int {
-                let text = try value()
-                guard let n = Int(text), n > 0 else { throw BenchmarkError(description: "\(argument) takes a positive number, not '\(text)'") }
-                return n
-            }
-            switch argument {
-            case "--python": python = try value()
-            case "--images": let n = try positive(); for i in models.indices { models[i].imageCount = n }
-            case "--repeats": repeats = try positive()
-            case "--rounds": rounds = try positive()
-            case "--batch": batch = try positive()
-            case "--model":
-                let name = try value()
-                models = models.filter { $0.name.lowercased().hasSuffix(name.lowercased()) || $0.name.lowercased() == name.lowercased() }
-                guard !models.isEmpty else { throw BenchmarkError(description: "--model takes B/32 or B/16, not '\(name)'") }
-            case "--quick":
-                (repeats, rounds) = (1, 1)
-                for i in models.indices { models[i].imageCount = 16 }
-            default: throw BenchmarkError(description: "unknown option \(argument); see `lamm-bench` for usage")
-            }
-        }
-    }
-
     func run() throws {
         setBLASThreadCount(threads)
         print("vision-tower benchmark: CLIP image towers (width 768, 12 layers, 12 heads, MLP 3072, projection 512, image 224), random weights")

@@ -4,37 +4,148 @@
 //   swift run -c release lamm-bench vision-tower [--python /work/pyenv/bin/python]
 //   swift run -c release lamm-bench store
 
+import ArgumentParser
 import Foundation
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-func fail(_ name: String, _ error: Error) -> Never {
-    FileHandle.standardError.write(Data("lamm-bench \(name): \(error)\n".utf8))
-    exit(1)
+struct LAMMBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lamm-bench",
+        abstract: "Timed runs that print ratios against references measured in the same run.",
+        subcommands: [TextTowerCommand.self, LAMMEpochCommand.self, VisionTowerCommand.self, StoreCommand.self]
+    )
 }
-switch arguments.first {
-case "text-tower":
-    do { try TextTowerBenchmark(arguments: Array(arguments.dropFirst())).run() } catch { fail("text-tower", error) }
-case "lamm-epoch":
-    do { try LAMMEpochBenchmark(arguments: Array(arguments.dropFirst())).run() } catch { fail("lamm-epoch", error) }
-case "vision-tower":
-    do { try VisionTowerBenchmark(arguments: Array(arguments.dropFirst())).run() } catch { fail("vision-tower", error) }
-case "store":
-    do { try runStoreBenchmark() } catch { fail("store", error) }
-default:
-    print("""
-        usage: lamm-bench text-tower [--python PATH] [--prompts N] [--classes N] [--quick]
-               lamm-bench lamm-epoch [--python PATH] [--classes N] [--shots N]
-               lamm-bench vision-tower [--python PATH]
-               lamm-bench store
-          text-tower  CLIP ViT-B/16 text tower with random weights: sgemm peak, text features
-                      of ImageNet-like prompts, one LAMM training step, and the same work in
-                      PyTorch when --python (or LAMM_BENCH_PYTHON) names an interpreter with torch.
-          lamm-epoch  one epoch of LAMM training, 50 classes x 16 shots, ViT-B/16 text sizes, against
-                      Tools/bench_lamm_epoch.py in PyTorch on the same weights and data (2 threads).
-          vision-tower  CLIP ViT-B/32 and ViT-B/16 image towers with random weights: images/s against
-                      transformers on the same weights (2 threads) when --python is given.
-          store       register 1,000 classes x 20 samples x 512-d, then 10 more: time and database
-                      growth of the second against the first, per class.
-        """)
-    exit(arguments.isEmpty ? 0 : 2)
+
+/// The interpreter that runs a benchmark's PyTorch reference (Tools/bench_*.py).
+struct PythonOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A Python with torch and transformers for the PyTorch reference (default: $LAMM_BENCH_PYTHON; without either the reference is skipped).",
+                               valueName: "path"))
+    var python: String?
+
+    var interpreter: String? { python ?? ProcessInfo.processInfo.environment["LAMM_BENCH_PYTHON"] }
 }
+
+struct TextTowerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "text-tower",
+        abstract: "CLIP ViT-B/16 text tower with random weights: sgemm peak, text features of ImageNet-like prompts, one LAMM training step.",
+        discussion: "The same work in PyTorch when --python (or LAMM_BENCH_PYTHON) names an interpreter with torch."
+    )
+
+    @OptionGroup var reference: PythonOptions
+
+    @Option(help: "Prompts encoded (default: \(TextTowerBenchmark().promptCount), 200 with --quick).")
+    var prompts: Int?
+
+    @Option(help: "Classes of the LAMM training step.")
+    var classes = TextTowerBenchmark().classCount
+
+    @Option(help: "Timed repeats (default: \(TextTowerBenchmark().repeats), 2 with --quick).")
+    var repeats: Int?
+
+    @Flag(help: "Fewer prompts and repeats.")
+    var quick = false
+
+    func validate() throws {
+        for (name, value) in [("--prompts", prompts ?? 1), ("--classes", classes), ("--repeats", repeats ?? 1)] where value < 1 {
+            throw ValidationError("\(name) must be at least 1.")
+        }
+    }
+
+    func run() throws {
+        let defaults = TextTowerBenchmark()
+        try TextTowerBenchmark(python: reference.interpreter, promptCount: prompts ?? (quick ? 200 : defaults.promptCount),
+                               classCount: classes, repeats: repeats ?? (quick ? 2 : defaults.repeats)).run()
+    }
+}
+
+struct LAMMEpochCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lamm-epoch",
+        abstract: "One epoch of LAMM training, 50 classes x 16 shots, ViT-B/16 text sizes.",
+        discussion: "Against Tools/bench_lamm_epoch.py in PyTorch on the same weights and data (2 threads) when --python is given."
+    )
+
+    @OptionGroup var reference: PythonOptions
+
+    @Option(help: "New classes trained.")
+    var classes = LAMMEpochBenchmark().classCount
+
+    @Option(help: "Training samples per class.")
+    var shots = LAMMEpochBenchmark().shots
+
+    func validate() throws {
+        if classes < 1 || shots < 1 { throw ValidationError("--classes and --shots must be at least 1.") }
+    }
+
+    func run() throws {
+        try LAMMEpochBenchmark(python: reference.interpreter, classCount: classes, shots: shots).run()
+    }
+}
+
+struct VisionTowerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vision-tower",
+        abstract: "CLIP ViT-B/32 and ViT-B/16 image towers with random weights: images/s.",
+        discussion: "Against transformers on the same weights (2 threads) when --python is given."
+    )
+
+    @OptionGroup var reference: PythonOptions
+
+    @Option(help: ArgumentHelp("Only this size.", valueName: "B/32|B/16"))
+    var model: String?
+
+    @Option(help: "Images per model (default: 128 at B/32, 48 at B/16; 16 with --quick).")
+    var images: Int?
+
+    @Option(help: "Timed runs (default: \(VisionTowerBenchmark().repeats), 1 with --quick).")
+    var repeats: Int?
+
+    @Option(help: "Turns of Swift then PyTorch (default: \(VisionTowerBenchmark().rounds), 1 with --quick).")
+    var rounds: Int?
+
+    @Option(help: "PyTorch's batch size.")
+    var batch = VisionTowerBenchmark().batch
+
+    @Flag(help: "16 images, one run, one round.")
+    var quick = false
+
+    func validate() throws {
+        for (name, value) in [("--images", images ?? 1), ("--repeats", repeats ?? 1), ("--rounds", rounds ?? 1), ("--batch", batch)] where value < 1 {
+            throw ValidationError("\(name) takes a positive number, not \(value).")
+        }
+        if let model, VisionTowerBenchmark().models(named: model).isEmpty {
+            throw ValidationError("--model takes B/32 or B/16, not '\(model)'.")
+        }
+    }
+
+    func run() throws {
+        var benchmark = VisionTowerBenchmark()
+        benchmark.python = reference.interpreter
+        if let model { benchmark.models = benchmark.models(named: model) }
+        if let count = images ?? (quick ? 16 : nil) {
+            for i in benchmark.models.indices { benchmark.models[i].imageCount = count }
+        }
+        benchmark.repeats = repeats ?? (quick ? 1 : benchmark.repeats)
+        benchmark.rounds = rounds ?? (quick ? 1 : benchmark.rounds)
+        benchmark.batch = batch
+        try benchmark.run()
+    }
+}
+
+struct StoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "Register 1,000 classes x 20 samples x 512-d, then 10 more: time and database growth of the second against the first, per class."
+    )
+
+    func run() throws { try runStoreBenchmark() }
+}
+
+extension VisionTowerBenchmark {
+    /// The sizes `--model` names: B/32, ViT-B/32, b/16, ...
+    func models(named name: String) -> [Model] {
+        models.filter { $0.name.lowercased().hasSuffix(name.lowercased()) || $0.name.lowercased() == name.lowercased() }
+    }
+}
+
+LAMMBench.main()

@@ -135,7 +135,7 @@ indirect enum ParentSnapshot {
 
 extension ContinualSession {
     /// The methods `addStage` can produce.
-    public static let trainableMethods: [Method] = [.zeroshot, .lamm, .coop, .coopLAMM]
+    public static let trainableMethods: [Method] = [.zeroshot] + Trainer.methods
 
     /// Registers a stage's classes and samples, stores the zero-shot baseline, trains the new
     /// classes' label vectors (LAMM) and writes one snapshot whose parent is the dataset's latest
@@ -174,7 +174,7 @@ extension ContinualSession {
             encoded = result
         }
         let labels = try data.classes.map { try template.label(for: $0, tokenizer: tokenizer) }
-        if let method = TrainingMethod(rawValue: request.method.rawValue), method.trainsContext {
+        if request.method.trainsContext {
             // The context vectors take the place of the prefix words, so they may lengthen the prompt.
             let contextVectors = request.configuration.contextLength
             for label in labels {
@@ -239,7 +239,7 @@ extension ContinualSession {
                 features[label.name] = Array(clipFeatures[(c * d)..<((c + 1) * d)])
             }
         case .lamm, .coop, .coopLAMM:
-            let method = TrainingMethod(rawValue: request.method.rawValue)!
+            let method = request.method
             // CoOp's context continues from the parent snapshot's (parentContext).
             var frozen: [FrozenClass] = []
             var contextBound: [ContextBoundClass] = []
@@ -277,8 +277,8 @@ extension ContinualSession {
             }
             contextVectors = run.context.map { TokenVectors(tokenCount: $0.count / width, width: width, values: $0) }
             result = run
-        default:
-            preconditionFailure("checked against trainableMethods above")
+        case .maple, .mapleLAMM:
+            throw ContinualError.methodUnavailable(method: request.method.rawValue)
         }
 
         // A run that ends below zero-shot CLIP on its own test rows is kept, and said.
@@ -295,7 +295,7 @@ extension ContinualSession {
 
         let configuration = SnapshotConfiguration(
             method: request.method, trainingProtocol: request.trainingProtocol, template: "a photo of a {}.", shots: plan.shots,
-            lossWeights: TrainingMethod(rawValue: request.method.rawValue).map { request.configuration.lossWeights(shots: plan.shots, method: $0) },
+            lossWeights: result.map { _ in request.configuration.lossWeights(shots: plan.shots, method: request.method) },
             lamm: request.method == .zeroshot ? nil : request.configuration,
             stageFile: request.csv.standardizedFileURL.path, featuresFile: request.features?.standardizedFileURL.path)
         let encoder = JSONEncoder()

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+// Snapshots are recorded by method, so every user of the store names it.
+@_exported import Methods
 
 // One record type per table (Migrations/0001_store.sql). Swift names are camelCase,
 // columns snake_case.
@@ -16,13 +18,8 @@ public enum Split: String, Codable, Sendable, CaseIterable, DatabaseValueConvert
     case train, val, test
 }
 
-/// The training method of a snapshot (LAMM.md: zero-shot CLIP, LAMM, CoOp, CoOp+LAMM, MaPLe, MaPLe+LAMM).
-public enum Method: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
-    case zeroshot, lamm, coop
-    case coopLAMM = "coop+lamm"
-    case maple
-    case mapleLAMM = "maple+lamm"
-}
+/// The training method of a snapshot, stored by its raw value (`snapshot.method`).
+extension Method: DatabaseValueConvertible {}
 
 /// Evaluation label space: `task` uses each stage's own classes (the paper's protocol),
 /// `class` all classes seen up to the snapshot's stage.

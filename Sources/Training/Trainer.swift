@@ -1,6 +1,8 @@
 import CLIP
 import Foundation
 import Kernels
+// The trainer is told which method to train, so every user of it names one.
+@_exported import Methods
 
 /// Which class-name tokens become trainable vectors `<M_i>`.
 public enum LabelTokens: String, Codable, Sendable, CaseIterable {
@@ -16,17 +18,11 @@ public enum LabelInitialisation: String, Codable, Sendable, CaseIterable {
     case random
 }
 
-/// What a run trains (LAMM.md): LAMM the label vectors `<M_i>` with the hierarchical loss; CoOp
-/// the shared context vectors with cross-entropy; CoOp+LAMM both, with the hierarchical loss.
-public enum TrainingMethod: String, Codable, Sendable, CaseIterable {
-    case lamm
-    case coop
-    case coopLAMM = "coop+lamm"
-
-    public var trainsLabels: Bool { self != .coop }
-    public var trainsContext: Bool { self != .lamm }
-    /// CoOp is trained with cross-entropy alone.
-    public var usesHierarchicalLoss: Bool { self != .coop }
+/// The methods `Trainer` trains (LAMM.md): LAMM the label vectors `<M_i>` with the hierarchical
+/// loss; CoOp the shared context vectors with cross-entropy; CoOp+LAMM both, with the hierarchical
+/// loss. Zero-shot CLIP has nothing to train; MaPLe's prompts are not implemented yet.
+extension Trainer {
+    public static let methods: [Method] = [.lamm, .coop, .coopLAMM]
 }
 
 /// Hyper-parameters of a run, defaulting to the official code's (LAMM.md, Training setup).
@@ -64,7 +60,7 @@ public struct LAMMConfiguration: Codable, Sendable, Equatable {
     }
 
     /// The weights a method trains with: CoOp's cross-entropy alone, or the hierarchical loss.
-    public func lossWeights(shots: Int, method: TrainingMethod) -> LossWeights {
+    public func lossWeights(shots: Int, method: Method) -> LossWeights {
         method.usesHierarchicalLoss ? lossWeights(shots: shots) : LossWeights(wc: 0, cos: 0, kd: 0, temperature: temperature)
     }
 }
@@ -177,10 +173,10 @@ public final class Trainer: Sendable {
     public let tokenEmbedding: @Sendable (Int) -> [Float]
     public let logitScale: Float
     public let configuration: LAMMConfiguration
-    public let method: TrainingMethod
+    public let method: Method
 
     public init(checkpoint: CLIPCheckpoint, tower: TextTower, template: PromptTemplate, configuration: LAMMConfiguration,
-                method: TrainingMethod = .lamm) {
+                method: Method = .lamm) {
         self.tower = tower
         self.template = template
         self.tokenEmbedding = { checkpoint.tokenEmbedding(row: $0) }
@@ -299,6 +295,7 @@ public final class Trainer: Sendable {
     }
 
     public func train(_ task: TrainingTask, progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingResult {
+        guard Self.methods.contains(method) else { throw TrainingError.untrainableMethod(method) }
         try configuration.validate()
         let start = Date()
         var random = SplitMix64(seed: configuration.seed)

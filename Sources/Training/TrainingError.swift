@@ -9,9 +9,13 @@ public enum TrainingError: Error, Equatable, LocalizedError, CustomStringConvert
     case diverged(epoch: Int, epochs: Int, step: Int, term: String, value: Float, learningRate: Float)
     /// A class's prompt with the context vectors does not fit the text tower's positions.
     case promptTooLong(className: String, tokens: Int, maximum: Int, contextVectors: Int)
+    /// A method the trainer has no training for.
+    case untrainableMethod(Method)
 
     public var description: String {
         switch self {
+        case let .untrainableMethod(method):
+            return "the trainer cannot train method \(method.rawValue); it trains \(Trainer.methods.map(\.rawValue).joined(separator: ", "))."
         case let .outOfRange(option, value, allowed):
             return "\(option) \(value) is out of range: use \(allowed)."
         case let .diverged(epoch, epochs, step, term, value, learningRate):

@@ -12,7 +12,8 @@ struct AddClassesCommand: ParsableCommand {
             --features are given, `image` (a path relative to the CSV). --features gives a NumPy .npy \
             file [rows, width] (float32 or float16) with one image feature per CSV data row, in order; \
             width must be the store model's feature width. The classes' order of first appearance is \
-            their order in the stage's label space. A class registered in an earlier stage is refused.
+            their order in the stage's label space. A class registered in an earlier stage is refused. \
+            Without --dataset: the store's only dataset, or `default` in an empty store.
 
             With --method lamm (the default) only the new classes' label vectors are trained; the \
             rows of earlier classes are reused untouched by the new snapshot. --method zeroshot \
@@ -28,46 +29,31 @@ struct AddClassesCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Image features, one row per CSV data row.", valueName: "FILE.npy"))
     var features: String?
 
-    @Option(name: .long, help: "Dataset name (default: the store's only dataset, or `default` in an empty store).")
-    var dataset: String?
-
     @Option(name: .long, help: "Stage name (default: the registered stage with the same content, else Set<n+1>).")
     var stage: String?
 
-    @Option(name: .long, help: "lamm (the new classes' label vectors), coop (the shared context), coop+lamm (both), or zeroshot (CLIP's word embeddings).")
-    var method: Method = .lamm
-
-    @Option(name: .long, help: "Label space while training: task (the new stage's classes, as the paper) or class (all classes so far, old rows frozen).")
-    var `protocol`: Protocol = .task
-
-    @Option(name: .long, help: ArgumentHelp("The store's CLIP checkpoint directory, if it moved since init.", valueName: "dir"))
-    var model: String?
-
+    @OptionGroup var dataset: DatasetOptions
+    @OptionGroup var labelSpace: ProtocolOptions
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var progress: ProgressOptions
     @OptionGroup(title: "Images") var images: ImageOptions
-
-    @Flag(name: .long, help: "Print no training progress.")
-    var quiet = false
-
     @OptionGroup(title: "Training") var training: TrainingOptions
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if dataset?.trimmingCharacters(in: .whitespaces).isEmpty == true {
-            throw ValidationError("--dataset must not be empty; name the dataset, e.g. --dataset pets.")
-        }
         if stage?.trimmingCharacters(in: .whitespaces).isEmpty == true {
             throw ValidationError("--stage must not be empty; name the stage, e.g. --stage Set2.")
         }
     }
 
     func run() throws {
-        let printer = ProgressPrinter(quiet: quiet || output.json)
+        let printer = progress.printer(json: output.json)
         let result = try store.withStore(.write) { labelStore in
-            let session = try ContinualSession(store: labelStore, modelDirectory: model.map { URL(fileURLWithPath: $0) })
+            let session = try ContinualSession(store: labelStore, modelDirectory: model.directory)
             var request = AddStageRequest(csv: URL(fileURLWithPath: csv), csvName: csv, features: features.map { URL(fileURLWithPath: $0) },
-                                          featuresName: features, dataset: dataset, stage: stage, method: method,
-                                          trainingProtocol: `protocol`, configuration: training.configuration)
+                                          featuresName: features, dataset: dataset.name, stage: stage, method: training.method,
+                                          trainingProtocol: labelSpace.protocol, configuration: training.configuration)
             request.images = images.options(seed: training.seed)
             return try session.addStage(request, progress: printer.stage)
         }

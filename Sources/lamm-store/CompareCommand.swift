@@ -13,12 +13,12 @@ struct CompareCommand: ParsableCommand {
             published cells where dataset and method names match (labelled as published). Metrics use \
             Avalanche's definitions: the accuracy matrix R[t][k], average accuracy (sample-weighted), \
             forgetting R[k][k] - R[T][k] averaged over earlier stages, backward transfer (= -forgetting) \
-            and forward transfer against zero-shot CLIP. Missing evaluations are computed and stored.
+            and forward transfer against zero-shot CLIP. Missing evaluations are computed and stored. \
+            With --dataset, only that dataset.
             """
     )
 
-    @Option(name: .long, help: "Only this dataset.")
-    var dataset: String?
+    @OptionGroup var dataset: DatasetOptions
 
     @Option(name: .long, help: ArgumentHelp("Also write a self-contained HTML page with the tables and charts.", valueName: "file"))
     var html: String?
@@ -34,20 +34,20 @@ struct CompareCommand: ParsableCommand {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue,
                   FileManager.default.isWritableFile(atPath: folder) else {
-                throw ValidationError("--html \(html): the folder \(folder) does not exist or is not writable.")
+                throw OptionError.missingFolder(option: "--html", path: html, folder: folder)
             }
         }
         let comparison = try store.withStore(.read) { labelStore in
-            if let dataset { _ = try labelStore.resolveDataset(dataset) }
+            if let dataset = dataset.name { _ = try labelStore.resolveDataset(dataset) }
             guard try !labelStore.datasetNames().isEmpty else { throw CompareError.emptyStore }
-            let session = try ContinualSession(store: labelStore, modelDirectory: options.modelDirectory)
-            return try session.compare(dataset: dataset, split: options.split, protocol: options.protocol)
+            let session = try ContinualSession(store: labelStore, modelDirectory: options.model.directory)
+            return try session.compare(dataset: dataset.name, split: options.split, protocol: options.labelSpace.protocol)
         }
         if let html {
             do {
                 try Data(comparison.html().utf8).write(to: URL(fileURLWithPath: html), options: .atomic)
             } catch {
-                throw ValidationError("--html \(html): cannot write the page (\(error.localizedDescription)).")
+                throw OptionError.unwritable(option: "--html", path: html, reason: error.localizedDescription)
             }
         }
         if output.json {

@@ -22,23 +22,21 @@ struct DemoCommand: ParsableCommand {
     var dir: String = "lamm-demo"
 
     @Option(name: .long, parsing: .upToNextOption, help: "Methods to run, in order.")
-    var methods: [Method] = [.lamm, .coop, .coopLAMM]
+    var methods: [Method] = Trainer.methods
 
     @Option(name: .long, help: "Seed of the checkpoint, the task and the training.")
-    var seed: UInt64 = 1
+    var seed: UInt64 = LAMMConfiguration().seed
 
     @Option(name: .long, help: "Epochs per stage.")
-    var epochs: Int = 50
+    var epochs: Int = LAMMConfiguration().epochs
 
-    @Flag(name: .long, help: "Print no progress.")
-    var quiet = false
-
+    @OptionGroup var progress: ProgressOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
         if epochs < 1 { throw ValidationError("--epochs must be at least 1.") }
-        if methods.isEmpty || methods.contains(where: { !ContinualSession.trainableMethods.contains($0) || $0 == .zeroshot }) {
-            throw ValidationError("--methods takes lamm, coop and coop+lamm.")
+        if methods.isEmpty || methods.contains(where: { !Trainer.methods.contains($0) }) {
+            throw ValidationError("--methods takes \(Trainer.methods.map(\.rawValue).joined(separator: ", ")).")
         }
     }
 
@@ -46,7 +44,7 @@ struct DemoCommand: ParsableCommand {
         var configuration = LAMMConfiguration()
         configuration.epochs = epochs
         configuration.seed = seed
-        let printer = ProgressPrinter(quiet: quiet || output.json)
+        let printer = progress.printer(json: output.json)
         let workflow = DemoWorkflow(directory: URL(fileURLWithPath: dir).standardizedFileURL, methods: methods,
                                     configuration: configuration, seed: seed)
         let result = try workflow.run { event in

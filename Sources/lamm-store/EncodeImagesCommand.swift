@@ -12,8 +12,7 @@ struct EncodeImagesCommand: ParsableCommand {
         abstract: "Print CLIP's L2-normalised image features of JPEG or PNG files."
     )
 
-    @Option(name: .long, help: ArgumentHelp("The CLIP checkpoint directory.", valueName: "dir"))
-    var model: String
+    @OptionGroup var checkpoint: CheckpointOptions
 
     @Flag(name: .long, help: "Print one JSON array of {\"file\", \"feature\"} objects.")
     var json = false
@@ -26,7 +25,7 @@ struct EncodeImagesCommand: ParsableCommand {
     }
 
     func run() throws {
-        let tower = try VisionTower(directory: URL(fileURLWithPath: model))
+        let tower = try VisionTower(directory: checkpoint.directory)
         let preprocessing = CLIPPreprocessing(imageSize: tower.imageSize)
         let printer = ProgressPrinter(quiet: json || files.count < 32)
         let d = tower.projectionDim

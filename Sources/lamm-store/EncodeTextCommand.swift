@@ -15,8 +15,7 @@ struct EncodeTextCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("The CLIP checkpoint directory.", valueName: "dir"))
-    var model: String
+    @OptionGroup var checkpoint: CheckpointOptions
 
     @Flag(name: .long, help: "Cut texts longer than the context instead of refusing them.")
     var truncate = false
@@ -32,7 +31,7 @@ struct EncodeTextCommand: ParsableCommand {
     }
 
     func run() throws {
-        let directory = URL(fileURLWithPath: model)
+        let directory = checkpoint.directory
         let checkpoint = try CLIPCheckpoint(directory: directory)
         let tokenizer = try CLIPTokenizer(directory: directory, tokenEmbeddingRows: checkpoint.configuration.text.vocabularySize)
         let context = checkpoint.configuration.text.maxPositions

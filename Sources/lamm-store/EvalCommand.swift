@@ -10,16 +10,15 @@ struct EvalCommand: ParsableCommand {
         discussion: """
             For each stage: the snapshot's accuracy, zero-shot CLIP's on the same rows, the accuracy \
             the stage had in the snapshot that trained it, and the degradation (the difference; 0 means \
-            nothing was forgotten). Percentages 0-100. Every evaluation is stored.
+            nothing was forgotten). Percentages 0-100. Every evaluation is stored. With --dataset, the \
+            snapshot must belong to that dataset (a check against evaluating the wrong one).
             """
     )
 
     @Option(name: .long, help: "The snapshot id (see `lamm-store snapshots`).")
     var snapshot: Int64
 
-    @Option(name: .long, help: "The dataset the snapshot must belong to (a check against evaluating the wrong one).")
-    var dataset: String?
-
+    @OptionGroup var dataset: DatasetOptions
     @OptionGroup var options: EvaluationOptions
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
@@ -27,12 +26,12 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         let evaluation = try store.withStore(.read) { labelStore in
             let summary = try labelStore.snapshotSummary(snapshot)
-            if let dataset, dataset != summary.dataset {
+            if let dataset = dataset.name, dataset != summary.dataset {
                 _ = try labelStore.resolveDataset(dataset)
                 throw StoreError.snapshotOfAnotherDataset(id: snapshot, dataset: summary.dataset, requested: dataset)
             }
-            let session = try ContinualSession(store: labelStore, modelDirectory: options.modelDirectory)
-            return try session.evaluate(snapshot: snapshot, split: options.split, protocol: options.protocol)
+            let session = try ContinualSession(store: labelStore, modelDirectory: options.model.directory)
+            return try session.evaluate(snapshot: snapshot, split: options.split, protocol: options.labelSpace.protocol)
         }
         if output.json {
             try printJSON(evaluation)

@@ -43,7 +43,7 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         let format = URL(fileURLWithPath: out).pathExtension.lowercased()
         guard format == "npy" || format == "safetensors" else {
-            throw ValidationError("--out \(out): the extension must be .safetensors or .npy.")
+            throw OptionError.unsupportedExtension(option: "--out", path: out, extensions: ["safetensors", "npy"])
         }
         let (summary, labels, width) = try store.withStore(.read) { labelStore in
             (try labelStore.snapshotSummary(snapshot), try labelStore.labelVectors(snapshot: snapshot),

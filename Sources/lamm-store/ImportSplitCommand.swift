@@ -11,7 +11,8 @@ struct ImportSplitCommand: ParsableCommand {
             FILE.json is a CoOp/Dassl split (`{"train"|"val"|"test": [[relative path, label, classname], ...]}`, \
             e.g. split_zhou_OxfordPets.json). Labels are sorted; Set1 is the first ceil(K/2), Set2 the rest, \
             as Dassl's base/new subsampling. Image paths are relative to --images. Every image of both \
-            stages is encoded before anything is written; then Set1 and Set2 are added as with add-classes.
+            stages is encoded before anything is written; then Set1 and Set2 are added as with add-classes. \
+            Without --dataset: the file's name without split_zhou_.
             """
     )
 
@@ -21,21 +22,10 @@ struct ImportSplitCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The folder the split's image paths are relative to.", valueName: "dir"))
     var images: String
 
-    @Option(name: .long, help: "Dataset name (default: the file's name without split_zhou_).")
-    var dataset: String?
-
-    @Option(name: .long, help: "lamm, coop, coop+lamm or zeroshot.")
-    var method: Method = .lamm
-
-    @Option(name: .long, help: "Label space while training: task or class.")
-    var `protocol`: Protocol = .task
-
-    @Option(name: .long, help: ArgumentHelp("The store's CLIP checkpoint directory, if it moved since init.", valueName: "dir"))
-    var model: String?
-
-    @Flag(name: .long, help: "Print no progress.")
-    var quiet = false
-
+    @OptionGroup var dataset: DatasetOptions
+    @OptionGroup var labelSpace: ProtocolOptions
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var progress: ProgressOptions
     @OptionGroup(title: "Images") var imageOptions: ImageOptions
     @OptionGroup(title: "Training") var training: TrainingOptions
     @OptionGroup var store: StoreOptions
@@ -44,13 +34,13 @@ struct ImportSplitCommand: ParsableCommand {
     func run() throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: images, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ValidationError("--images \(images) is not a folder; give the folder the split's image paths start from.")
+            throw OptionError.notAFolder(option: "--images", path: images, purpose: "the folder the split's image paths start from")
         }
-        let printer = ProgressPrinter(quiet: quiet || output.json)
+        let printer = progress.printer(json: output.json)
         let results = try store.withStore(.write) { labelStore in
-            let session = try ContinualSession(store: labelStore, modelDirectory: model.map { URL(fileURLWithPath: $0) })
+            let session = try ContinualSession(store: labelStore, modelDirectory: model.directory)
             let request = ImportSplitRequest(file: URL(fileURLWithPath: file), fileName: file, images: URL(fileURLWithPath: images),
-                                             dataset: dataset, method: method, trainingProtocol: `protocol`,
+                                             dataset: dataset.name, method: training.method, trainingProtocol: labelSpace.protocol,
                                              configuration: training.configuration, imageOptions: imageOptions.options(seed: training.seed))
             return try session.importSplit(request, progress: printer.stage)
         }

@@ -15,8 +15,7 @@ struct InitCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("The CLIP checkpoint directory.", valueName: "dir"))
-    var model: String
+    @OptionGroup var checkpoint: CheckpointOptions
 
     @Option(name: .long, help: "A name for the model (default: the directory's name).")
     var name: String?
@@ -26,7 +25,7 @@ struct InitCommand: ParsableCommand {
 
     func run() throws {
         // Check the checkpoint completely before the store file is created or touched.
-        let record = try ModelRecord.describing(checkpoint: URL(fileURLWithPath: model).standardizedFileURL, name: name)
+        let record = try ModelRecord.describing(checkpoint: checkpoint.directory.standardizedFileURL, name: name)
         let (bound, model) = try store.withStore(.create) { labelStore in
             (try labelStore.bindModel(record), try labelStore.requireModel())
         }

@@ -10,6 +10,7 @@ struct LAMMStoreCommand: ParsableCommand {
             checkpoint and keeps, per dataset, its stages (Set1, Set2, ...), their classes and image \
             features, and immutable snapshots of the classes' label embeddings.
             """,
+        version: lammStoreVersion,
         subcommands: [
             InitCommand.self,
             AddClassesCommand.self,
@@ -27,4 +28,25 @@ struct LAMMStoreCommand: ParsableCommand {
             EncodeImagesCommand.self,
         ]
     )
+
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let name = unknownHelpTopic(arguments) {
+            let names = configuration.subcommands.compactMap { $0.configuration.commandName }
+            exit(withError: ValidationError("help: there is no command '\(name)'; the commands are \(names.joined(separator: ", "))."))
+        }
+        main(arguments)
+    }
+
+    /// ArgumentParser answers `help` with a name it does not know by the root's help and status 0;
+    /// a misspelt command must fail like any other usage error. Returns the first unknown name.
+    static func unknownHelpTopic(_ arguments: [String]) -> String? {
+        guard arguments.first == "help" else { return nil }
+        var commands = configuration.subcommands
+        for name in arguments.dropFirst() where !name.hasPrefix("-") {
+            guard let command = commands.first(where: { $0.configuration.commandName == name }) else { return name }
+            commands = command.configuration.subcommands
+        }
+        return nil
+    }
 }

@@ -33,6 +33,49 @@ struct OutputOptions: ParsableArguments {
     var json = false
 }
 
+/// The dataset a command works on; each command's discussion says what it does without one.
+struct DatasetOptions: ParsableArguments {
+    @Option(name: .customLong("dataset"), help: "The dataset, by name.")
+    var name: String?
+
+    func validate() throws {
+        if name?.trimmingCharacters(in: .whitespaces).isEmpty == true {
+            throw ValidationError("--dataset must not be empty; name the dataset, e.g. --dataset pets.")
+        }
+    }
+}
+
+/// The CLIP checkpoint a command reads directly, without a store.
+struct CheckpointOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The CLIP checkpoint directory (Hugging Face or open_clip layout).", valueName: "dir"))
+    var model: String
+
+    var directory: URL { URL(fileURLWithPath: model) }
+}
+
+/// The store's CLIP checkpoint, for a store whose checkpoint folder moved after `init`.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The store's CLIP checkpoint directory, if it moved since init.", valueName: "dir"))
+    var model: String?
+
+    var directory: URL? { model.map { URL(fileURLWithPath: $0) } }
+}
+
+/// The label space, for training and for evaluation alike.
+struct ProtocolOptions: ParsableArguments {
+    @Option(name: .long, help: "Label space: task (each stage's own classes, as the paper) or class (all classes seen so far; in training, the earlier classes' rows stay frozen).")
+    var `protocol`: Protocol = .task
+}
+
+/// Progress of long commands, on standard error.
+struct ProgressOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print no progress.")
+    var quiet = false
+
+    /// JSON output is read by programs: it comes without progress.
+    func printer(json: Bool) -> ProgressPrinter { ProgressPrinter(quiet: quiet || json) }
+}
+
 /// JSON as every command prints it: snake_case keys, ISO 8601 dates, sorted keys.
 func printJSON(_ value: some Encodable) throws {
     let encoder = JSONEncoder()

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import Store
+import Training
 
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,10 +27,55 @@ struct ShowCommand: ParsableCommand {
         if let context = detail.contextVectors {
             print("context vectors: \(context.tokenCount) x \(context.width), sha256 \(context.contentSha256.prefix(12))")
         }
+        print("configuration:")
+        detail.config.flattened().forEach { print("  \($0): \($1)") }
+        printLossCurve(detail.lossCurve)
         print("")
         printTable(["class", "stage", "label", "row", "tokens", "sha256", "trained by"], detail.labels.map {
             [$0.className, $0.stage, "\($0.labelIndex)", "\($0.labelEmbeddingId)", "\($0.tokenCount)",
              String($0.contentSha256.prefix(12)), $0.introducedBy == s.id ? "this snapshot" : "snapshot \($0.introducedBy)"]
         })
+    }
+
+    /// The loss of each epoch as stored by add-classes (snake_case `EpochLoss`), epochs counted
+    /// from 1 as the training progress shows them.
+    func printLossCurve(_ stored: JSONValue) {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        guard let curve = try? decoder.decode([EpochLoss].self, from: JSONEncoder().encode(stored)) else {
+            print("loss curve: \(stored.text)")
+            return
+        }
+        guard !curve.isEmpty else {
+            print("loss curve: none")
+            return
+        }
+        print("loss curve (\(curve.count) epochs):")
+        printTable(["epoch", "lr", "total", "ce", "wc", "cos", "kd"], curve.map { e in
+            ["\(e.epoch + 1)", String(format: "%.2e", Double(e.learningRate))]
+                + [e.terms.total, e.terms.ce, e.terms.wc, e.terms.cos, e.terms.kd].map { String(format: "%.4f", $0) }
+        })
+    }
+}
+
+extension JSONValue {
+    /// Every value as a line `key.path: value`, keys sorted, for a stored configuration.
+    func flattened(_ path: String = "") -> [(String, String)] {
+        guard case let .object(members) = self else { return [(path, text)] }
+        return members.keys.sorted().flatMap { members[$0]!.flattened(path.isEmpty ? $0 : "\(path).\($0)") }
+    }
+
+    /// A value as written in the text output: whole numbers without a fraction, arrays and
+    /// objects as JSON.
+    var text: String {
+        switch self {
+        case .null: return "null"
+        case let .bool(value): return "\(value)"
+        case let .number(value):
+            return value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+        case let .string(value): return value
+        case let .array(values): return "[" + values.map(\.text).joined(separator: ", ") + "]"
+        case let .object(members): return "{" + members.keys.sorted().map { "\($0): \(members[$0]!.text)" }.joined(separator: ", ") + "}"
+        }
     }
 }

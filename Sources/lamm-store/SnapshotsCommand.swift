@@ -4,17 +4,17 @@ import Store
 struct SnapshotsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapshots",
-        abstract: "List the store's snapshots."
+        abstract: "List the store's snapshots.",
+        discussion: "With --dataset, only that dataset's snapshots."
     )
 
-    @Option(name: .long, help: "Only this dataset's snapshots.")
-    var dataset: String?
+    @OptionGroup var dataset: DatasetOptions
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let snapshots = try store.withStore(.read) { try $0.snapshots(dataset: dataset) }
+        let snapshots = try store.withStore(.read) { try $0.snapshots(dataset: dataset.name) }
         if output.json {
             try printJSON(snapshots)
             return

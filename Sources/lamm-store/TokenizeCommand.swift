@@ -17,8 +17,7 @@ struct TokenizeCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("Directory holding the CLIP vocabulary.", valueName: "dir"))
-    var model: String
+    @OptionGroup var checkpoint: CheckpointOptions
 
     @Option(name: .long, help: "Places in the text encoder's context, start and end of text included.")
     var contextLength: Int = 77
@@ -40,7 +39,7 @@ struct TokenizeCommand: ParsableCommand {
     }
 
     func run() throws {
-        let tokenizer = try CLIPTokenizer(directory: URL(fileURLWithPath: model))
+        let tokenizer = try CLIPTokenizer(directory: checkpoint.directory)
         print(try render(tokenizer.tokenizeAll(texts, contextLength: contextLength, truncate: truncate), json: json))
     }
 

@@ -1,62 +1,79 @@
 import ArgumentParser
+import Continual
 import Store
 import Training
 
-extension Method: ExpressibleByArgument {}
+/// `--method` takes only the methods a stage can be trained with today: another (MaPLe) is
+/// refused while the arguments are parsed, with the valid values listed.
+extension Method: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let method = Method(rawValue: argument), ContinualSession.trainableMethods.contains(method) else { return nil }
+        self = method
+    }
+
+    public static var allValueStrings: [String] { ContinualSession.trainableMethods.map(\.rawValue) }
+}
+
 extension Protocol: ExpressibleByArgument {}
 extension Split: ExpressibleByArgument {}
 extension LabelTokens: ExpressibleByArgument {}
 extension LabelInitialisation: ExpressibleByArgument {}
 
-/// LAMM's hyper-parameters; the defaults are the official code's (LAMM.md).
+/// The method and LAMM's hyper-parameters. The defaults are `LAMMConfiguration`'s (the official
+/// code's, LAMM.md), read from it so that the help cannot disagree with what a run uses.
 struct TrainingOptions: ParsableArguments {
+    private static let defaults = LAMMConfiguration()
+
+    @Option(name: .long, help: "lamm (the new classes' label vectors), coop (the shared context), coop+lamm (both), or zeroshot (CLIP's word embeddings).")
+    var method: Method = .lamm
+
     @Option(name: .long, help: "Training rows sampled per class with --seed (default: all given).")
     var shots: Int?
 
     @Option(name: .long, help: "Epochs.")
-    var epochs: Int = 50
+    var epochs: Int = Self.defaults.epochs
 
     @Option(name: .customLong("batch-size"), help: "Samples per step.")
-    var batchSize: Int = 32
+    var batchSize: Int = Self.defaults.batchSize
 
     @Option(name: .customLong("lr"), help: "Base learning rate of SGD (cosine schedule).")
-    var learningRate: Float = 0.002
+    var learningRate: Float = Self.defaults.learningRate
 
     @Option(name: .long, help: "SGD momentum.")
-    var momentum: Float = 0.9
+    var momentum: Float = Self.defaults.momentum
 
     @Option(name: .customLong("weight-decay"), help: "SGD weight decay.")
-    var weightDecay: Float = 5e-4
+    var weightDecay: Float = Self.defaults.weightDecay
 
     @Option(name: .customLong("warmup-epochs"), help: "Epochs at the constant warm-up learning rate.")
-    var warmupEpochs: Int = 1
+    var warmupEpochs: Int = Self.defaults.warmupEpochs
 
     @Option(name: .customLong("warmup-lr"), help: "The warm-up learning rate.")
-    var warmupLearningRate: Float = 1e-5
+    var warmupLearningRate: Float = Self.defaults.warmupLearningRate
 
     @Option(name: .customLong("lambda-wc"), help: "Weight of L_WC, parameter space (default 1/n, n = shots per class; 0 disables).")
     var lambdaWC: Float?
 
     @Option(name: .customLong("lambda-cos"), help: "Weight of L_COS, feature space (0 disables).")
-    var lambdaCOS: Float = 1
+    var lambdaCOS: Float = Self.defaults.lambdaCOS
 
     @Option(name: .customLong("lambda-kd"), help: "Weight of L_KD, logit space (0 disables).")
-    var lambdaKD: Float = 0.05
+    var lambdaKD: Float = Self.defaults.lambdaKD
 
     @Option(name: .long, help: "Temperature T of L_KD.")
-    var temperature: Float = 2
+    var temperature: Float = Self.defaults.temperature
 
     @Option(name: .long, help: "Seed of shot sampling, batch order and random initialisation; the same seed reproduces a run.")
-    var seed: UInt64 = 1
+    var seed: UInt64 = Self.defaults.seed
 
     @Option(name: .customLong("label-tokens"), help: "Which class-name tokens to train: all, or first (as the official code).")
-    var labelTokens: LabelTokens = .all
+    var labelTokens: LabelTokens = Self.defaults.labelTokens
 
     @Option(name: .customLong("label-init"), help: "Initialise the label vectors from the class name (classname) or randomly (random).")
-    var labelInitialisation: LabelInitialisation = .classname
+    var labelInitialisation: LabelInitialisation = Self.defaults.labelInitialisation
 
     @Option(name: .customLong("n-ctx"), help: "CoOp's context length: 4 starts from the words `a photo of a`, any other from N(0, 0.02^2).")
-    var contextLength: Int = 4
+    var contextLength: Int = Self.defaults.contextLength
 
     func validate() throws {
         if contextLength < 1 || contextLength > 60 { throw ValidationError("--n-ctx must be between 1 and 60.") }

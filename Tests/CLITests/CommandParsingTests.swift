@@ -30,25 +30,25 @@ func parsed<C: ParsableCommand>(_ arguments: [String], as type: C.Type) throws -
 
     @Test func initOptions() throws {
         let defaults = try parsed(["init", "--model", "dir"], as: InitCommand.self)
-        #expect(defaults.model == "dir" && defaults.name == nil)
+        #expect(defaults.checkpoint.model == "dir" && defaults.name == nil)
         #expect(defaults.store.db == nil && !defaults.output.json)
         let given = try parsed(["init", "--model", "dir", "--name", "tiny"] + Self.storeArguments, as: InitCommand.self)
-        #expect(given.model == "dir" && given.name == "tiny")
+        #expect(given.checkpoint.model == "dir" && given.name == "tiny")
         #expect(given.store.db == "x.sqlite" && given.output.json)
     }
 
     @Test func addClassesOptions() throws {
         let defaults = try parsed(["add-classes", "s.csv"], as: AddClassesCommand.self)
-        #expect(defaults.csv == "s.csv" && defaults.features == nil && defaults.dataset == nil && defaults.stage == nil)
-        #expect(defaults.method == .lamm && defaults.protocol == .task && defaults.model == nil && !defaults.quiet)
+        #expect(defaults.csv == "s.csv" && defaults.features == nil && defaults.dataset.name == nil && defaults.stage == nil)
+        #expect(defaults.training.method == .lamm && defaults.labelSpace.protocol == .task && defaults.model.model == nil && !defaults.progress.quiet)
         #expect(defaults.images.views == 0 && !defaults.images.skipBadImages)
         #expect(defaults.training.configuration == LAMMConfiguration())
         #expect(defaults.store.db == nil && !defaults.output.json)
         let given = try parsed(["add-classes", "s.csv", "--features", "f.npy", "--dataset", "pets", "--stage", "Set2", "--method", "coop+lamm",
                                 "--protocol", "class", "--model", "m", "--views", "3", "--skip-bad-images", "--quiet"]
                                + Self.trainingArguments + Self.storeArguments, as: AddClassesCommand.self)
-        #expect(given.csv == "s.csv" && given.features == "f.npy" && given.dataset == "pets" && given.stage == "Set2")
-        #expect(given.method == .coopLAMM && given.protocol == .class && given.model == "m" && given.quiet)
+        #expect(given.csv == "s.csv" && given.features == "f.npy" && given.dataset.name == "pets" && given.stage == "Set2")
+        #expect(given.training.method == .coopLAMM && given.labelSpace.protocol == .class && given.model.model == "m" && given.progress.quiet)
         #expect(given.images.views == 3 && given.images.skipBadImages)
         #expect(given.training.configuration == Self.trainingConfiguration)
         #expect(given.store.db == "x.sqlite" && given.output.json)
@@ -56,15 +56,15 @@ func parsed<C: ParsableCommand>(_ arguments: [String], as type: C.Type) throws -
 
     @Test func importSplitOptions() throws {
         let defaults = try parsed(["import-split", "split.json", "--images", "imgs"], as: ImportSplitCommand.self)
-        #expect(defaults.file == "split.json" && defaults.images == "imgs" && defaults.dataset == nil)
-        #expect(defaults.method == .lamm && defaults.protocol == .task && defaults.model == nil && !defaults.quiet)
+        #expect(defaults.file == "split.json" && defaults.images == "imgs" && defaults.dataset.name == nil)
+        #expect(defaults.training.method == .lamm && defaults.labelSpace.protocol == .task && defaults.model.model == nil && !defaults.progress.quiet)
         #expect(defaults.imageOptions.views == 0 && !defaults.imageOptions.skipBadImages)
         #expect(defaults.training.configuration == LAMMConfiguration())
         #expect(defaults.store.db == nil && !defaults.output.json)
         let given = try parsed(["import-split", "split.json", "--images", "imgs", "--dataset", "pets", "--method", "coop", "--protocol", "class",
                                 "--model", "m", "--quiet", "--views", "2", "--skip-bad-images"]
                                + Self.trainingArguments + Self.storeArguments, as: ImportSplitCommand.self)
-        #expect(given.dataset == "pets" && given.method == .coop && given.protocol == .class && given.model == "m" && given.quiet)
+        #expect(given.dataset.name == "pets" && given.training.method == .coop && given.labelSpace.protocol == .class && given.model.model == "m" && given.progress.quiet)
         #expect(given.imageOptions.views == 2 && given.imageOptions.skipBadImages)
         #expect(given.training.configuration == Self.trainingConfiguration)
         #expect(given.store.db == "x.sqlite" && given.output.json)
@@ -72,9 +72,9 @@ func parsed<C: ParsableCommand>(_ arguments: [String], as type: C.Type) throws -
 
     @Test func snapshotsOptions() throws {
         let defaults = try parsed(["snapshots"], as: SnapshotsCommand.self)
-        #expect(defaults.dataset == nil && defaults.store.db == nil && !defaults.output.json)
+        #expect(defaults.dataset.name == nil && defaults.store.db == nil && !defaults.output.json)
         let given = try parsed(["snapshots", "--dataset", "pets"] + Self.storeArguments, as: SnapshotsCommand.self)
-        #expect(given.dataset == "pets" && given.store.db == "x.sqlite" && given.output.json)
+        #expect(given.dataset.name == "pets" && given.store.db == "x.sqlite" && given.output.json)
     }
 
     @Test func showOptions() throws {
@@ -107,49 +107,49 @@ func parsed<C: ParsableCommand>(_ arguments: [String], as type: C.Type) throws -
 
     @Test func evalOptions() throws {
         let defaults = try parsed(["eval", "--snapshot", "3"], as: EvalCommand.self)
-        #expect(defaults.snapshot == 3 && defaults.dataset == nil)
-        #expect(defaults.options.split == .test && defaults.options.protocol == .task && defaults.options.model == nil)
+        #expect(defaults.snapshot == 3 && defaults.dataset.name == nil)
+        #expect(defaults.options.split == .test && defaults.options.labelSpace.protocol == .task && defaults.options.model.model == nil)
         #expect(defaults.store.db == nil && !defaults.output.json)
         let given = try parsed(["eval", "--snapshot", "4", "--dataset", "pets", "--split", "val", "--protocol", "class", "--model", "m"]
                                + Self.storeArguments, as: EvalCommand.self)
-        #expect(given.snapshot == 4 && given.dataset == "pets")
-        #expect(given.options.split == .val && given.options.protocol == .class && given.options.model == "m")
+        #expect(given.snapshot == 4 && given.dataset.name == "pets")
+        #expect(given.options.split == .val && given.options.labelSpace.protocol == .class && given.options.model.model == "m")
         #expect(given.store.db == "x.sqlite" && given.output.json)
     }
 
     @Test func compareOptions() throws {
         let defaults = try parsed(["compare"], as: CompareCommand.self)
-        #expect(defaults.dataset == nil && defaults.html == nil)
-        #expect(defaults.options.split == .test && defaults.options.protocol == .task && defaults.options.model == nil)
+        #expect(defaults.dataset.name == nil && defaults.html == nil)
+        #expect(defaults.options.split == .test && defaults.options.labelSpace.protocol == .task && defaults.options.model.model == nil)
         #expect(defaults.store.db == nil && !defaults.output.json)
         let given = try parsed(["compare", "--dataset", "pets", "--html", "c.html", "--split", "train", "--protocol", "class", "--model", "m"]
                                + Self.storeArguments, as: CompareCommand.self)
-        #expect(given.dataset == "pets" && given.html == "c.html")
-        #expect(given.options.split == .train && given.options.protocol == .class && given.options.model == "m")
+        #expect(given.dataset.name == "pets" && given.html == "c.html")
+        #expect(given.options.split == .train && given.options.labelSpace.protocol == .class && given.options.model.model == "m")
         #expect(given.store.db == "x.sqlite" && given.output.json)
     }
 
     @Test func demoOptions() throws {
         let defaults = try parsed(["demo"], as: DemoCommand.self)
         #expect(defaults.dir == "lamm-demo" && defaults.methods == [.lamm, .coop, .coopLAMM])
-        #expect(defaults.seed == 1 && defaults.epochs == 50 && !defaults.quiet && !defaults.output.json)
+        #expect(defaults.seed == 1 && defaults.epochs == 50 && !defaults.progress.quiet && !defaults.output.json)
         let given = try parsed(["demo", "--dir", "out", "--methods", "coop+lamm", "lamm", "--seed", "3", "--epochs", "2", "--quiet", "--json"],
                                as: DemoCommand.self)
         #expect(given.dir == "out" && given.methods == [.coopLAMM, .lamm])
-        #expect(given.seed == 3 && given.epochs == 2 && given.quiet && given.output.json)
+        #expect(given.seed == 3 && given.epochs == 2 && given.progress.quiet && given.output.json)
     }
 
     @Test func encodeTextOptions() throws {
         let defaults = try parsed(["encode-text", "--model", "m", "a dog"], as: EncodeTextCommand.self)
-        #expect(defaults.model == "m" && defaults.texts == ["a dog"] && !defaults.truncate && !defaults.json)
+        #expect(defaults.checkpoint.model == "m" && defaults.texts == ["a dog"] && !defaults.truncate && !defaults.json)
         let given = try parsed(["encode-text", "--model", "n", "--truncate", "--json", "a dog", "a cat"], as: EncodeTextCommand.self)
-        #expect(given.model == "n" && given.texts == ["a dog", "a cat"] && given.truncate && given.json)
+        #expect(given.checkpoint.model == "n" && given.texts == ["a dog", "a cat"] && given.truncate && given.json)
     }
 
     @Test func encodeImagesOptions() throws {
         let defaults = try parsed(["encode-images", "--model", "m", "a.jpg"], as: EncodeImagesCommand.self)
-        #expect(defaults.model == "m" && defaults.files == ["a.jpg"] && !defaults.json)
+        #expect(defaults.checkpoint.model == "m" && defaults.files == ["a.jpg"] && !defaults.json)
         let given = try parsed(["encode-images", "--model", "n", "--json", "a.jpg", "b.png"], as: EncodeImagesCommand.self)
-        #expect(given.model == "n" && given.files == ["a.jpg", "b.png"] && given.json)
+        #expect(given.checkpoint.model == "n" && given.files == ["a.jpg", "b.png"] && given.json)
     }
 }

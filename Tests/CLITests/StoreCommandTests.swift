@@ -3,6 +3,7 @@ import Formats
 import GRDB
 import Store
 import Testing
+import Training
 @testable import lamm_store
 
 /// End to end: the built binary on a store bound to the tiny CLIP fixture (feature width 24).
@@ -56,7 +57,8 @@ import Testing
 
     /// A command that must fail: non-zero exit, a message naming each of `mentions`, the
     /// store's contents as they were, and no write-ahead log left beside it.
-    func expectFailure(_ arguments: [String], mentions: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    @discardableResult
+    func expectFailure(_ arguments: [String], mentions: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> CLIResult {
         let before = try contents()
         let result = try run(arguments)
         #expect(result.status != 0, "exit status for \(arguments)", sourceLocation: sourceLocation)
@@ -68,6 +70,7 @@ import Testing
         let wal = URL(fileURLWithPath: db + "-wal")
         let walBytes = FileManager.default.fileExists(atPath: wal.path) ? try Data(contentsOf: wal).count : 0
         #expect(walBytes == 0, "a write-ahead log was left after \(arguments)", sourceLocation: sourceLocation)
+        return result
     }
 
     @Test func initRegistersTheModelOnceAndRefusesAnother() throws {
@@ -261,6 +264,57 @@ import Testing
         #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["show"]) }
         #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["show", "--snapshot", "three"]) }
         #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["diff", "1"]) }
+    }
+
+    @Test func sharedOptionsParseAlikeEverywhere() throws {
+        // Without training flags a run uses exactly the library's defaults, and the help shows them.
+        let plain = try #require(try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv"]) as? AddClassesCommand)
+        #expect(plain.training.configuration == LAMMConfiguration())
+        let help = AddClassesCommand.helpMessage(columns: 1000)
+        #expect(help.contains("Epochs. (default: \(LAMMConfiguration().epochs))") && help.contains("(default: \(LAMMConfiguration().learningRate))"))
+        let demo = try #require(try LAMMStoreCommand.parseAsRoot(["demo"]) as? DemoCommand)
+        #expect(demo.epochs == LAMMConfiguration().epochs && demo.seed == LAMMConfiguration().seed)
+
+        let add = try #require(try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv", "--dataset", "pets", "--protocol", "class",
+                                                                "--model", "m", "--quiet"]) as? AddClassesCommand)
+        #expect(add.dataset.name == "pets" && add.labelSpace.protocol == .class && add.model.directory?.lastPathComponent == "m" && add.progress.quiet)
+        let split = try #require(try LAMMStoreCommand.parseAsRoot(["import-split", "s.json", "--images", "i", "--dataset", "pets",
+                                                                  "--protocol", "class", "--model", "m", "--quiet"]) as? ImportSplitCommand)
+        #expect(split.dataset.name == "pets" && split.labelSpace.protocol == .class && split.model.model == "m" && split.progress.quiet)
+        let eval = try #require(try LAMMStoreCommand.parseAsRoot(["eval", "--snapshot", "1", "--protocol", "class", "--model", "m"]) as? EvalCommand)
+        #expect(eval.options.labelSpace.protocol == .class && eval.options.model.model == "m" && eval.dataset.name == nil)
+        for command in [["add-classes", "s.csv"], ["import-split", "s.json", "--images", "i"], ["snapshots"], ["compare"], ["eval", "--snapshot", "1"]] {
+            #expect(throws: (any Error).self, "\(command)") { try LAMMStoreCommand.parseAsRoot(command + ["--dataset", " "]) }
+        }
+    }
+
+    @Test func methodTakesOnlyWhatTrainsToday() throws {
+        let parsed = try #require(try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv", "--method", "coop+lamm"]) as? AddClassesCommand)
+        #expect(parsed.training.method == .coopLAMM)
+        for method in ["maple", "maple+lamm", "clip"] {
+            #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv", "--method", method]) }
+            #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["import-split", "s.json", "--images", "i", "--method", method]) }
+        }
+        let help = AddClassesCommand.helpMessage(columns: 1000)
+        #expect(help.contains("zeroshot, lamm, coop, coop+lamm") && !help.contains("maple"), "\(help)")
+    }
+
+    @Test func versionIsThePackagesVersion() throws {
+        let result = try CLI.run(["--version"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == lammStoreVersion + "\n")
+        #expect(lammStoreVersion.split(separator: ".").count == 3 && lammStoreVersion.split(separator: ".").allSatisfy { Int($0) != nil })
+    }
+
+    @Test func helpOnAnUnknownCommandFails() throws {
+        #expect(LAMMStoreCommand.unknownHelpTopic(["help", "nosuch"]) == "nosuch")
+        #expect(LAMMStoreCommand.unknownHelpTopic(["help", "add-classes"]) == nil)
+        #expect(LAMMStoreCommand.unknownHelpTopic(["show", "nosuch"]) == nil)
+        let result = try CLI.run(["help", "nosuch"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("'nosuch'") && result.stderr.contains("add-classes"), "\(result.stderr)")
+        let known = try CLI.run(["help", "show"])
+        #expect(known.status == 0 && known.stdout.contains("--snapshot"), "\(known.stderr)")
     }
 
     @Test func helpListsTheSubcommands() throws {

@@ -20,7 +20,7 @@ import Testing
         let parsed = try LAMMStoreCommand.parseAsRoot(
             ["tokenize", "--model", "/models/clip", "--context-length", "16", "--truncate", "--json", "a dog", "a cat"])
         let command = try #require(parsed as? TokenizeCommand)
-        #expect(command.model == "/models/clip")
+        #expect(command.checkpoint.model == "/models/clip")
         #expect(command.contextLength == 16)
         #expect(command.truncate && command.json)
         #expect(command.texts == ["a dog", "a cat"])

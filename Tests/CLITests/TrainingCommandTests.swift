@@ -36,6 +36,30 @@ extension StoreCommandTests {
         #expect(try run(["verify"]).status == 0)
     }
 
+    @Test func showPrintsTheConfigurationAndLossCurveAsText() throws {
+        try initStore()
+        let (csv, rows) = try stageCSV("set1.csv", classes: ["dog", "cat"])
+        #expect(try run(["add-classes", csv, "--features", try features("set1.npy", rows: rows), "--epochs", "3", "--lambda-kd", "0.25", "--quiet"]).status == 0)
+        let json = try #require(try CLI.json(try run(["show", "--snapshot", "1", "--json"])) as? [String: Any])
+        let curve = try #require(json["loss_curve"] as? [[String: Any]])
+        #expect(curve.count == 3)
+
+        let text = try run(["show", "--snapshot", "1"])
+        #expect(text.status == 0, "\(text.stderr)")
+        let lines = text.stdout.split(separator: "\n").map(String.init)
+        for expected in ["configuration:", "  method: lamm", "  training_protocol: task", "  lamm.epochs: 3", "  lamm.lambda_kd: 0.25",
+                         "  loss_weights.kd: 0.25", "loss curve (3 epochs):"] {
+            #expect(lines.contains(expected), "show lacks '\(expected)':\n\(text.stdout)")
+        }
+        // One row per epoch, counted from 1, with the stored total loss.
+        for (k, epoch) in curve.enumerated() {
+            let total = try #require((epoch["terms"] as? [String: Any])?["total"] as? Double)
+            let row = lines.first { $0.hasPrefix("\(k + 1) ") }
+            #expect(row?.contains(String(format: "%.4f", total)) == true, "epoch \(k + 1) row: \(row ?? "missing")")
+        }
+        #expect(text.stdout.contains("this snapshot"))
+    }
+
     @Test func trainingAndEvaluationErrors() throws {
         try initStore()
         let missingTrain = try scratch.write("notrain.csv", "class,split\ndog,train\ncat,test\n")
@@ -43,8 +67,11 @@ extension StoreCommandTests {
                           mentions: ["notrain.csv", "'cat'", "no training rows"])
         try expectFailure(["add-classes", missingTrain, "--features", scratch.path("two.npy"), "--lambda-kd", "-1"], mentions: ["--lambda-kd"])
         try expectFailure(["add-classes", missingTrain, "--features", scratch.path("two.npy"), "--shots", "0"], mentions: ["--shots"])
-        try expectFailure(["add-classes", missingTrain, "--features", scratch.path("two.npy"), "--method", "maple"],
-                          mentions: ["--method maple"])
+        // MaPLe is a stored method but cannot be trained yet: refused while parsing, with the valid values.
+        for method in ["maple", "maple+lamm"] {
+            try expectFailure(["add-classes", missingTrain, "--features", scratch.path("two.npy"), "--method", method],
+                              mentions: ["'\(method)'", "--method", "'zeroshot', 'lamm', 'coop' or 'coop+lamm'"])
+        }
         let (csv, rows) = try stageCSV("set1.csv", classes: ["dog", "cat"], perClass: 3)
         let trained = try run(["add-classes", csv, "--features", try features("set1.npy", rows: rows), "--shots", "5", "--epochs", "2"])
         #expect(trained.status == 0, "\(trained.stderr)")

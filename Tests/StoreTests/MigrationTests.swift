@@ -45,7 +45,7 @@ import Testing
     /// triggers the later migrations added.
     @Test(arguments: embeddedMigrations.indices)
     func carriesRowsOfEveryVersionThroughTheLaterMigrations(version: Int) throws {
-        let queue = try DatabaseQueue(configuration: LabelStore.configuration())
+        let queue = try DatabaseQueue(configuration: LabelStore.configuration(access: .create, path: ":memory:"))
         try LabelStore.migrator.migrate(queue, upTo: embeddedMigrations[version].identifier)
         try queue.write { try SchemaRows.insert($0, version: version) }
         let before = try queue.read(SchemaRows.contents)
@@ -239,7 +239,7 @@ enum SchemaRows {
 
     /// Rows the migrations after `version` write by themselves (seeds), per table.
     static func rowsAddedByMigrations(after version: Int) throws -> [String: Int] {
-        let queue = try DatabaseQueue(configuration: LabelStore.configuration())
+        let queue = try DatabaseQueue(configuration: LabelStore.configuration(access: .create, path: ":memory:"))
         let migrator = LabelStore.migrator
         func counts() throws -> [String: Int] {
             try queue.read { db in

@@ -26,8 +26,8 @@ import Testing
         #expect(worst <= 1e-3 * scale, "\(name): worst |difference| \(worst), scale \(scale)")
     }
 
-    @Test(arguments: [TrainingMethod.coop, .coopLAMM])
-    func gradientsMatchPyTorch(method: TrainingMethod) throws {
+    @Test(arguments: [Method.coop, .coopLAMM])
+    func gradientsMatchPyTorch(method: Method) throws {
         let labels = try ["dog", "cat", "golden retriever", "hummingbird"].map { try model.template.label(for: $0, tokenizer: model.tokenizer) }
         #expect(labels.map(\.tokenIDs.count) == (try reference.integers("label_len")))
         let trainer = model.trainer(method: method)

@@ -32,8 +32,8 @@ import Testing
     /// The whole hierarchical loss against central differences through the text tower, with
     /// respect to every label-vector entry: step 1e-2 in Float, checked to 1e-2 of the largest
     /// gradient entry (the Float forward limits the difference quotient to about 1e-3 relative).
-    @Test(arguments: [(TrainingMethod.lamm, LabelTokens.all), (.lamm, .first), (.coop, .all), (.coopLAMM, .all), (.coopLAMM, .first)])
-    func wholeLossMatchesFiniteDifferences(method: TrainingMethod, labelTokens: LabelTokens) throws {
+    @Test(arguments: [(Method.lamm, LabelTokens.all), (.lamm, .first), (.coop, .all), (.coopLAMM, .all), (.coopLAMM, .first)])
+    func wholeLossMatchesFiniteDifferences(method: Method, labelTokens: LabelTokens) throws {
         var configuration = LAMMConfiguration()
         configuration.labelTokens = labelTokens
         let trainer = model.trainer(configuration, method: method)
@@ -110,6 +110,13 @@ import Testing
         let result = try model.trainer(configuration).train(try task(frozen: 0))
         #expect(result.lossCurve.count == 30)
         #expect(result.lossCurve.last!.terms.ce < result.lossCurve[1].terms.ce)
+    }
+
+    /// Zero-shot CLIP has nothing to train and MaPLe is not implemented: the trainer refuses them
+    /// instead of running with no parameters.
+    @Test(arguments: Method.allCases.filter { !Trainer.methods.contains($0) })
+    func refusesMethodsItCannotTrain(method: Method) throws {
+        #expect(throws: TrainingError.untrainableMethod(method)) { try model.trainer(method: method).train(try task()) }
     }
 
     @Test func promptLayout() throws {

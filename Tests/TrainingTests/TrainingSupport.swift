@@ -24,7 +24,7 @@ struct TinyModel {
 
     var dimension: Int { checkpoint.configuration.projectionDim }
 
-    func trainer(_ configuration: LAMMConfiguration = .init(), method: TrainingMethod = .lamm) -> Trainer {
+    func trainer(_ configuration: LAMMConfiguration = .init(), method: Method = .lamm) -> Trainer {
         Trainer(checkpoint: checkpoint, tower: tower, template: template, configuration: configuration, method: method)
     }
 
