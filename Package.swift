@@ -9,7 +9,7 @@ let package = Package(
     name: "lamm-store",
     products: [
         .executable(name: "lamm-store", targets: ["lamm-store"]),
-        .library(name: "LAMMStore", targets: ["Formats", "Kernels", "CLIP", "Store", "Training", "Evaluation", "Continual", "Demo", "Images"]),
+        .library(name: "LAMMStore", targets: ["Formats", "Kernels", "CLIP", "Store", "Training", "Evaluation", "Continual", "Reports", "Demo", "Images"]),
     ],
     dependencies: [
         // GRDB links the system's libsqlite3 (Debian: libsqlite3-dev).
@@ -32,7 +32,7 @@ let package = Package(
         // CLIP: configuration, checkpoint loading, tokenizer, text tower.
         .target(name: "CLIP", dependencies: ["Formats", "Kernels", "CZlib"]),
         // JPEG and PNG decoding, CLIP's image preprocessing.
-        .target(name: "Images", dependencies: ["CJPEG", "CPNG", "Kernels"]),
+        .target(name: "Images", dependencies: ["CJPEG", "CPNG"]),
         // The SQLite store of versioned label embeddings.
         .target(name: "Store", dependencies: ["Formats", grdb, crypto]),
         // LAMM.md: prompts with trainable label tokens, the hierarchical loss, SGD, trainers.
@@ -40,14 +40,17 @@ let package = Package(
         // Accuracy of text features against image features, continual-learning metrics.
         .target(name: "Evaluation", dependencies: ["Kernels"]),
         // Stage by stage: register, zero-shot baseline, train, snapshot, evaluate.
-        .target(name: "Continual", dependencies: ["CLIP", "Kernels", "Store", "Training", "Evaluation", "Formats", "Demo", "Images"]),
-        // The demo: a tiny CLIP checkpoint and a synthetic two-stage task, made on the spot.
-        .target(name: "Demo", dependencies: ["CLIP", "Formats", "Kernels"]),
+        .target(name: "Continual", dependencies: ["CLIP", "Kernels", "Store", "Training", "Evaluation", "Formats", "Images"]),
+        // What a store's snapshots show: comparison tables and charts (text, HTML), exported label embeddings.
+        .target(name: "Reports", dependencies: ["Continual", "Evaluation", "Formats", "Store"]),
+        // The demo: a tiny CLIP checkpoint and a synthetic two-stage task, made on the spot and run
+        // through the whole flow.
+        .target(name: "Demo", dependencies: ["CLIP", "Formats", "Training", "Continual", "Reports", "Store"]),
 
         // The command-line tool: a root command and one file per subcommand.
-        .executableTarget(name: "lamm-store", dependencies: ["Formats", "CLIP", "Store", "Training", "Evaluation", "Continual", "Demo", "Images", "Kernels", argumentParser]),
+        .executableTarget(name: "lamm-store", dependencies: ["CLIP", "Store", "Training", "Continual", "Reports", "Demo", "Images", "Kernels", argumentParser]),
         // Timed runs that print ratios against references measured in the same run.
-        .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store", "Training", "Continual", "Demo"], path: "Benchmarks"),
+        .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store", "Training"], path: "Benchmarks"),
 
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
@@ -55,9 +58,9 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Formats", grdb]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Kernels", "Formats"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
-        .testTarget(name: "ContinualTests", dependencies: ["Continual", "Store", "Training", "CLIP", "Formats", "Demo", grdb]),
-        .testTarget(name: "DemoTests", dependencies: ["Demo", "CLIP", "Formats"]),
-        .testTarget(name: "ImagesTests", dependencies: ["Images", "CLIP", "Formats", "Kernels"]),
+        .testTarget(name: "ContinualTests", dependencies: ["Continual", "Store", "Training", "CLIP", "Formats", grdb]),
+        .testTarget(name: "DemoTests", dependencies: ["Demo", "CLIP", "Formats", "Reports", "Store"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "CLIP", "Formats"]),
         .testTarget(name: "CLITests", dependencies: ["lamm-store", "Store", "Formats", grdb]),
     ]
 )

@@ -143,7 +143,7 @@ extension ContinualSession {
     /// Accuracy (%) on a stage the snapshot has not trained yet: its classes take CLIP's word
     /// embeddings, with the snapshot's context (CoOp) if any; nil when the split has no rows.
     /// This is R[t][t+1] of the accuracy matrix, the basis of forward transfer.
-    func accuracyBeforeTraining(snapshot id: Int64, stage: StageRecord, split: Split, protocol evaluationProtocol: Protocol) throws -> Double? {
+    public func accuracyBeforeTraining(snapshot id: Int64, stage: StageRecord, split: Split, protocol evaluationProtocol: Protocol) throws -> Double? {
         let samples = try store.samples(stage: stage.id!, split: split)
         guard samples.count > 0 else { return nil }
         let d = dimension

@@ -62,6 +62,11 @@ extension LabelStore {
         }
     }
 
+    /// The paper's published cells of one of its tables (Migrations/0002_published_results.sql).
+    public func publishedResults(table: Int) throws -> [PublishedResultRecord] {
+        try reader.read { db in try PublishedResultRecord.filter(Column("table_number") == table).fetchAll(db) }
+    }
+
     public func latestSnapshotId() throws -> Int64? {
         try reader.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM snapshot") }
     }

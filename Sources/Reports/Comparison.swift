@@ -1,6 +1,6 @@
+import Continual
 import Evaluation
 import Foundation
-import GRDB
 import Store
 
 /// One method's row of the comparison (LAMM.md Table 2): each stage after its own training and
@@ -98,9 +98,7 @@ extension ContinualSession {
         let stages = try store.stages(of: datasetRecord.id!)
         let snapshots = try store.snapshots(dataset: name)
         guard !snapshots.isEmpty else { throw CompareError.noSnapshots(dataset: name) }
-        let published = try store.reader.read { db in
-            try PublishedResultRecord.filter(Column("table_number") == 2).fetchAll(db)
-        }.filter { PublishedNames.key($0.columnName) == PublishedNames.key(name) }
+        let published = try store.publishedResults(table: 2).filter { PublishedNames.key($0.columnName) == PublishedNames.key(name) }
         func publishedCell(_ method: Method, _ stage: String) -> Double? {
             guard let paperName = PublishedNames.methods[method] else { return nil }
             return published.first { $0.method == paperName && $0.setting == stage }?.value
