@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "Reports", dependencies: ["Continual", "Evaluation", "Formats", "Store"]),
         // The demo: a tiny CLIP checkpoint and a synthetic two-stage task, made on the spot and run
         // through the whole flow.
-        .target(name: "Demo", dependencies: ["CLIP", "Formats", "Training", "Continual", "Reports", "Store"]),
+        .target(name: "Demo", dependencies: ["CLIP", "Formats", "Kernels", "Training", "Evaluation", "Continual", "Reports", "Store"]),
 
         // The command-line tool: a root command and one file per subcommand.
         .executableTarget(name: "lamm-store", dependencies: ["CLIP", "Store", "Training", "Continual", "Reports", "Demo", "Images", "Kernels", argumentParser]),
