@@ -25,7 +25,7 @@ let package = Package(
         .systemLibrary(name: "CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
 
-        // File formats: CSV, NumPy .npy, safetensors, the stage files that add classes.
+        // File formats: CSV, NumPy .npy, safetensors, the stage files that add classes; JSON nulls.
         .target(name: "Formats"),
         // Layer forward/backward functions over flat Float buffers.
         .target(name: "Kernels", dependencies: ["COpenBLAS"]),
@@ -34,11 +34,11 @@ let package = Package(
         // JPEG and PNG decoding, CLIP's image preprocessing.
         .target(name: "Images", dependencies: ["CJPEG", "CPNG"]),
         // The SQLite store of versioned label embeddings.
-        .target(name: "Store", dependencies: [grdb, crypto]),
+        .target(name: "Store", dependencies: ["Formats", grdb, crypto]),
         // LAMM.md: prompts with trainable label tokens, the hierarchical loss, SGD, trainers.
         .target(name: "Training", dependencies: ["CLIP", "Kernels"]),
         // Accuracy of text features against image features, continual-learning metrics.
-        .target(name: "Evaluation", dependencies: ["Kernels"]),
+        .target(name: "Evaluation", dependencies: ["Formats", "Kernels"]),
         // Stage by stage: register, zero-shot baseline, train, snapshot, evaluate.
         .target(name: "Continual", dependencies: ["CLIP", "Kernels", "Store", "Training", "Evaluation", "Formats", "Images"]),
         // What a store's snapshots show: comparison tables and charts (text, HTML), exported label embeddings.

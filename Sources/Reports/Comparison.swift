@@ -1,27 +1,18 @@
 import Continual
 import Evaluation
+import Formats
 import Foundation
 import Store
 
 /// One method's row of the comparison (LAMM.md Table 2): each stage after its own training and
 /// after the method's last stage, and the difference.
-public struct StageComparison: Codable, Sendable, Equatable {
+public struct StageComparison: Codable, Sendable, Equatable, EncodesNilAsNull {
     public var stage: String
     public var afterOwnTraining: Double?
     public var afterLastStage: Double?
     public var degradation: Double?
     /// The paper's cell for this dataset, method and stage, when there is one.
     public var published: Double?
-
-    enum CodingKeys: String, CodingKey { case stage, afterOwnTraining, afterLastStage, degradation, published }
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(stage, forKey: .stage)
-        try c.encode(afterOwnTraining, forKey: .afterOwnTraining)
-        try c.encode(afterLastStage, forKey: .afterLastStage)
-        try c.encode(degradation, forKey: .degradation)
-        try c.encode(published, forKey: .published)
-    }
 }
 
 public struct MethodComparison: Codable, Sendable, Equatable {

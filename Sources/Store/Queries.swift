@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import GRDB
 
@@ -169,7 +170,8 @@ extension LabelStore {
     }
 }
 
-public struct SnapshotSummary: Codable, Sendable, Equatable, FetchableRecord {
+/// `parent` is written as null for a lineage's first snapshot rather than left out.
+public struct SnapshotSummary: Codable, Sendable, Equatable, FetchableRecord, EncodesNilAsNull {
     public var id: Int64
     public var dataset: String
     public var method: Method
@@ -182,21 +184,6 @@ public struct SnapshotSummary: Codable, Sendable, Equatable, FetchableRecord {
     public var trainedClasses: Int
 
     public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
-
-    enum CodingKeys: String, CodingKey { case id, dataset, method, stage, parent, createdAt, classes, trainedClasses }
-
-    /// `parent` is written as null for a lineage's first snapshot rather than left out.
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(dataset, forKey: .dataset)
-        try container.encode(method, forKey: .method)
-        try container.encode(stage, forKey: .stage)
-        try container.encode(parent, forKey: .parent)
-        try container.encode(createdAt, forKey: .createdAt)
-        try container.encode(classes, forKey: .classes)
-        try container.encode(trainedClasses, forKey: .trainedClasses)
-    }
 }
 
 public struct LabelEntry: Codable, Sendable, Equatable, FetchableRecord {
