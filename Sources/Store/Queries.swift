@@ -21,7 +21,7 @@ extension LabelStore {
     /// The dataset named `name`, or, when `name` is nil, the store's only dataset.
     public func resolveDataset(_ name: String?) throws -> DatasetRecord {
         try reader.read { db in
-            let all = try DatasetRecord.order(Column("id")).fetchAll(db)
+            let all = try DatasetRecord.order(DatasetRecord.Columns.id).fetchAll(db)
             if let name {
                 guard let found = all.first(where: { $0.name == name }) else {
                     throw StoreError.unknownDataset(name: name, known: all.map(\.name))
@@ -36,15 +36,15 @@ extension LabelStore {
 
     public func stages(of datasetId: Int64) throws -> [StageRecord] {
         try reader.read { db in
-            try StageRecord.filter(Column("dataset_id") == datasetId).order(Column("position")).fetchAll(db)
+            try StageRecord.all().filter(datasetId: datasetId).order(StageRecord.Columns.position).fetchAll(db)
         }
     }
 
     static func datasetAndStage(_ db: Database, dataset name: String, stage stageName: String) throws -> (DatasetRecord, StageRecord) {
-        guard let dataset = try DatasetRecord.filter(Column("name") == name).fetchOne(db) else {
+        guard let dataset = try DatasetRecord.all().filter(name: name).fetchOne(db) else {
             throw StoreError.unknownDataset(name: name, known: try String.fetchAll(db, sql: "SELECT name FROM dataset ORDER BY id"))
         }
-        guard let stage = try StageRecord.filter(Column("dataset_id") == dataset.id! && Column("name") == stageName).fetchOne(db) else {
+        guard let stage = try StageRecord.all().filter(datasetId: dataset.id!).filter(StageRecord.Columns.name == stageName).fetchOne(db) else {
             throw StoreError.unknownStage(dataset: name, name: stageName)
         }
         return (dataset, stage)
@@ -65,7 +65,7 @@ extension LabelStore {
 
     /// The paper's published cells of one of its tables (Migrations/0002_published_results.sql).
     public func publishedResults(table: Int) throws -> [PublishedResultRecord] {
-        try reader.read { db in try PublishedResultRecord.filter(Column("table_number") == table).fetchAll(db) }
+        try reader.read { db in try PublishedResultRecord.filter(PublishedResultRecord.Columns.tableNumber == table).fetchAll(db) }
     }
 
     public func latestSnapshotId() throws -> Int64? {
@@ -77,7 +77,7 @@ extension LabelStore {
             var sql = Self.summarySQL
             var arguments: StatementArguments = []
             if let dataset {
-                guard try DatasetRecord.filter(Column("name") == dataset).fetchCount(db) > 0 else {
+                guard try DatasetRecord.all().filter(name: dataset).fetchCount(db) > 0 else {
                     throw StoreError.unknownDataset(name: dataset, known: try String.fetchAll(db, sql: "SELECT name FROM dataset ORDER BY id"))
                 }
                 sql += " WHERE dataset.name = ?"
