@@ -59,6 +59,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Kernels", "Formats"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "ContinualTests", dependencies: ["Continual", "Store", "Training", "CLIP", "Formats", grdb]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "Store"]),
         .testTarget(name: "DemoTests", dependencies: ["Demo", "CLIP", "Formats", "Reports", "Store"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CLIP", "Formats"]),
         .testTarget(name: "CLITests", dependencies: ["lamm-store", "Store", "Formats", grdb]),
