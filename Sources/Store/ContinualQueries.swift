@@ -212,7 +212,7 @@ extension LabelStore {
         try reader.read { db in
             var result: [ImageFeatureKey: [Float]] = [:]
             for key in keys {
-                if let record = try ImageFeatureRecord.fetchOne(db, key: ["content_sha256": key.contentSha256, "view": key.view, "seed": key.seed]) {
+                if let record = try ImageFeatureRecord.all().matching(key).fetchOne(db) {
                     result[key] = FloatBlob.decode(record.feature)
                 }
             }

@@ -288,6 +288,12 @@ public struct ImageFeatureRecord: StoreRecord {
     public var seed: Int64
     /// float32 little-endian (see `FloatBlob`).
     public var feature: Data
+
+    public enum Columns {
+        public static let contentSha256 = Column("content_sha256")
+        public static let view = Column("view")
+        public static let seed = Column("seed")
+    }
 }
 
 // Reusable requests.
@@ -298,6 +304,13 @@ extension DerivableRequest<DatasetRecord> {
 
 extension DerivableRequest<StageRecord> {
     func filter(datasetId: Int64) -> Self { filter(StageRecord.Columns.datasetId == datasetId) }
+}
+
+extension DerivableRequest<ImageFeatureRecord> {
+    func matching(_ key: ImageFeatureKey) -> Self {
+        filter(ImageFeatureRecord.Columns.contentSha256 == key.contentSha256 && ImageFeatureRecord.Columns.view == key.view
+               && ImageFeatureRecord.Columns.seed == key.seed)
+    }
 }
 
 extension DerivableRequest<ClassRecord> {
