@@ -9,7 +9,7 @@ let package = Package(
     name: "lamm-store",
     products: [
         .executable(name: "lamm-store", targets: ["lamm-store"]),
-        .library(name: "LAMMStore", targets: ["Formats", "Kernels", "CLIP", "Methods", "Store", "Training", "Evaluation", "Continual", "Demo", "Images"]),
+        .library(name: "LAMMStore", targets: ["Formats", "Kernels", "CLIP", "Methods", "Store", "Training", "Evaluation", "Continual", "Reports", "Demo", "Images"]),
     ],
     dependencies: [
         // GRDB links the system's libsqlite3 (Debian: libsqlite3-dev).
@@ -25,7 +25,7 @@ let package = Package(
         .systemLibrary(name: "CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
 
-        // File formats: CSV, NumPy .npy, safetensors.
+        // File formats: CSV, NumPy .npy, safetensors, the stage files that add classes; JSON nulls.
         .target(name: "Formats"),
         // The methods a snapshot can come from, shared by the store and the trainer.
         .target(name: "Methods"),
@@ -36,32 +36,36 @@ let package = Package(
         .target(name: "CLIP", dependencies: ["Formats", "Kernels", "CZlib"],
                 resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz"), .copy("Resources/LICENSE-CLIP.txt")]),
         // JPEG and PNG decoding, CLIP's image preprocessing.
-        .target(name: "Images", dependencies: ["CJPEG", "CPNG", "Kernels"]),
+        .target(name: "Images", dependencies: ["CJPEG", "CPNG"]),
         // The SQLite store of versioned label embeddings.
         .target(name: "Store", dependencies: ["Formats", "Methods", grdb, crypto]),
         // LAMM.md: prompts with trainable label tokens, the hierarchical loss, SGD, trainers.
         .target(name: "Training", dependencies: ["CLIP", "Kernels", "Formats", "Methods"]),
         // Accuracy of text features against image features, continual-learning metrics.
-        .target(name: "Evaluation", dependencies: ["Kernels"]),
+        .target(name: "Evaluation", dependencies: ["Formats", "Kernels"]),
         // Stage by stage: register, zero-shot baseline, train, snapshot, evaluate.
-        .target(name: "Continual", dependencies: ["CLIP", "Kernels", "Store", "Training", "Evaluation", "Formats", "Demo", "Images"]),
-        // The demo: a tiny CLIP checkpoint and a synthetic two-stage task, made on the spot.
-        .target(name: "Demo", dependencies: ["CLIP", "Formats", "Kernels"]),
+        .target(name: "Continual", dependencies: ["CLIP", "Kernels", "Store", "Training", "Evaluation", "Formats", "Images"]),
+        // What a store's snapshots show: comparison tables and charts (text, HTML), exported label embeddings.
+        .target(name: "Reports", dependencies: ["Continual", "Evaluation", "Formats", "Store"]),
+        // The demo: a tiny CLIP checkpoint and a synthetic two-stage task, made on the spot and run
+        // through the whole flow.
+        .target(name: "Demo", dependencies: ["CLIP", "Formats", "Kernels", "Training", "Evaluation", "Continual", "Reports", "Store"]),
 
         // The command-line tool: a root command and one file per subcommand.
-        .executableTarget(name: "lamm-store", dependencies: ["Formats", "CLIP", "Store", "Training", "Evaluation", "Continual", "Demo", "Images", "Kernels", argumentParser]),
+        .executableTarget(name: "lamm-store", dependencies: ["CLIP", "Store", "Training", "Continual", "Reports", "Demo", "Images", "Kernels", argumentParser]),
         // Timed runs that print ratios against references measured in the same run.
-        .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store", "Training", "Continual", "Demo", argumentParser], path: "Benchmarks"),
+        .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store", "Training", "Continual", argumentParser], path: "Benchmarks"),
 
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Formats", "Kernels"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Formats", grdb]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", grdb]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Kernels", "Formats"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
-        .testTarget(name: "ContinualTests", dependencies: ["Continual", "Store", "Training", "CLIP", "Formats", "Demo", "Images", grdb]),
-        .testTarget(name: "DemoTests", dependencies: ["Demo", "CLIP", "Formats"]),
-        .testTarget(name: "ImagesTests", dependencies: ["Images", "CLIP", "Formats", "Kernels"]),
+        .testTarget(name: "ContinualTests", dependencies: ["Continual", "Store", "Training", "CLIP", "Formats", "Images", grdb]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "Store"]),
+        .testTarget(name: "DemoTests", dependencies: ["Demo", "CLIP", "Formats", "Reports", "Store"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "CLIP", "Formats"]),
         .testTarget(name: "CLITests", dependencies: ["lamm-store", "Store", "Training", "Formats", grdb]),
     ]
 )

@@ -1,3 +1,4 @@
+import Continual
 import Foundation
 import Formats
 import Store

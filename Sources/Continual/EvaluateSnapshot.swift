@@ -1,9 +1,10 @@
 import Evaluation
+import Formats
 import Foundation
 import Store
 
 /// One stage's result in `eval`: percentages 0-100.
-public struct StageEvaluation: Codable, Sendable, Equatable {
+public struct StageEvaluation: Codable, Sendable, Equatable, EncodesNilAsNull {
     public var stage: String
     public var accuracy: Double?
     /// Zero-shot CLIP on the same rows and label space.
@@ -16,23 +17,6 @@ public struct StageEvaluation: Codable, Sendable, Equatable {
     public var total: Int
     /// The snapshot that trained the stage.
     public var trainedBy: Int64?
-
-    enum CodingKeys: String, CodingKey {
-        case stage, accuracy, baseline, accuracyWhenTrained, degradation, correct, total, trainedBy
-    }
-
-    /// Missing values are written as null, not left out.
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(stage, forKey: .stage)
-        try c.encode(accuracy, forKey: .accuracy)
-        try c.encode(baseline, forKey: .baseline)
-        try c.encode(accuracyWhenTrained, forKey: .accuracyWhenTrained)
-        try c.encode(degradation, forKey: .degradation)
-        try c.encode(correct, forKey: .correct)
-        try c.encode(total, forKey: .total)
-        try c.encode(trainedBy, forKey: .trainedBy)
-    }
 }
 
 public struct SnapshotEvaluation: Codable, Sendable, Equatable {
@@ -146,7 +130,7 @@ extension ContinualSession {
     /// Accuracy (%) on a stage the snapshot has not trained yet: its classes take CLIP's word
     /// embeddings, with the snapshot's context (CoOp) if any; nil when the split has no rows.
     /// This is R[t][t+1] of the accuracy matrix, the basis of forward transfer.
-    func accuracyBeforeTraining(snapshot id: Int64, stage: StageRecord, split: Split, protocol evaluationProtocol: Protocol) throws -> Double? {
+    public func accuracyBeforeTraining(snapshot id: Int64, stage: StageRecord, split: Split, protocol evaluationProtocol: Protocol) throws -> Double? {
         let samples = try store.samples(stage: stage.id!, split: split)
         guard samples.count > 0 else { return nil }
         let d = dimension

@@ -25,8 +25,11 @@
 //     seeds (93-100% for seeds 1-3) while training images scatter visibly.
 
 import CLIP
+import Evaluation
 import Foundation
 import Formats
+import Kernels
+import Training
 
 /// Which part of a stage a sample belongs to (the CSV's `split` column).
 public enum DemoSplit: String, Sendable, CaseIterable {
@@ -130,8 +133,8 @@ public struct DemoTask: Sendable {
         let shiftedLabelVectors = labelTokenIDs.map { ids in
             ids.flatMap { id in
                 let embedding = checkpoint.tokenEmbedding(row: id)
-                let direction = normalized(gaussian(width, &rng))
-                let length = shiftScale * norm(embedding)
+                let direction = normalized(gaussian(width, &rng), dimension: width)
+                let length = shiftScale * l2Normalize(embedding, rows: 1, columns: width).norms[0]
                 return zip(embedding, direction).map { $0 + length * $1 }
             }
         }
@@ -154,7 +157,7 @@ public struct DemoTask: Sendable {
                 for split in [DemoSplit.train, .test] {
                     for _ in 0..<(split == .train ? trainShots : testShots) {
                         let noise = gaussian(d, &rng)
-                        stage.features.values += normalized(zip(center, noise).map { $0 + noiseScale * $1 })
+                        stage.features.values += normalized(zip(center, noise).map { $0 + noiseScale * $1 }, dimension: d)
                         stage.sampleClasses.append(c)
                         stage.sampleSplits.append(split)
                     }
@@ -181,12 +184,11 @@ public struct DemoTask: Sendable {
     /// The prompts `[SOT] a photo of a [vectors] . [EOT]`, class i's vectors numbered after
     /// those of classes 0..<i, as TextTower.forward(_:vectors:) takes them.
     public static func vectorPrompts(labelTokenCounts: [Int], tokenizer: CLIPTokenizer) -> [PromptRows] {
-        let head = [tokenizer.startOfText] + tokenizer.encode(template)
-        let tail = tokenizer.encode(".") + [tokenizer.endOfText]
+        let prompt = PromptTemplate(tokenizer: tokenizer, prefix: template)
         var next = 0
         return labelTokenCounts.map { count in
             defer { next += count }
-            return PromptRows(head.map { .token($0) } + (next..<(next + count)).map { .vector(index: $0) } + tail.map { .token($0) })
+            return prompt.prompt(vectorRows: count, firstVector: next)
         }
     }
 
@@ -200,17 +202,12 @@ public struct DemoTask: Sendable {
 
     private func accuracy(_ stage: DemoStage, textFeatures: [Float]) -> Double {
         let d = projectionDim
-        var correct = 0, total = 0
-        for row in 0..<stage.features.rows where stage.sampleSplits[row] == .test {
-            let image = stage.features.row(row)
-            // Cosine similarity: both sides are unit vectors, so a dot product.
-            let predicted = stage.classIndices.max { a, b in
-                dot(image, textFeatures[(a * d)..<((a + 1) * d)]) < dot(image, textFeatures[(b * d)..<((b + 1) * d)])
-            }
-            if predicted == stage.sampleClasses[row] { correct += 1 }
-            total += 1
-        }
-        return Double(correct) / Double(total)
+        let test = (0..<stage.features.rows).filter { stage.sampleSplits[$0] == .test }
+        let result = Evaluation.accuracy(
+            imageFeatures: test.flatMap { stage.features.row($0) },
+            labels: test.map { stage.classIndices.firstIndex(of: stage.sampleClasses[$0])! },
+            textFeatures: stage.classIndices.flatMap { textFeatures[($0 * d)..<(($0 + 1) * d)] }, dimension: d)
+        return Double(result.correct) / Double(result.total)
     }
 
     /// Writes `<stage>.csv` (`class,split`, one row per sample) and `<stage>.npy` (the image
@@ -239,15 +236,4 @@ func csvField(_ value: String) -> String {
 
 func gaussian(_ count: Int, _ rng: inout SplitMix64) -> [Float] {
     (0..<count).map { _ in rng.nextGaussian() }
-}
-
-func dot<A: Collection<Float>, B: Collection<Float>>(_ a: A, _ b: B) -> Float {
-    zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
-}
-
-func norm(_ v: [Float]) -> Float { dot(v, v).squareRoot() }
-
-func normalized(_ v: [Float]) -> [Float] {
-    let n = norm(v)
-    return v.map { $0 / n }
 }

@@ -8,6 +8,8 @@
 //   FWT       forward transfer: the mean over k >= 1 of R[k-1][k] - b_k, where R[k-1][k] is stage
 //             k before it is trained and b_k is zero-shot CLIP's accuracy on stage k.
 
+import Formats
+
 /// R[t][k]: rows are "after training stage t", columns "evaluated on stage k".
 public struct AccuracyMatrix: Codable, Sendable, Equatable {
     public var values: [[Double?]]
@@ -22,27 +24,13 @@ public struct AccuracyMatrix: Codable, Sendable, Equatable {
     public subscript(t: Int, k: Int) -> Double? { values[t][k] }
 }
 
-public struct ContinualMetrics: Codable, Sendable, Equatable {
+public struct ContinualMetrics: Codable, Sendable, Equatable, EncodesNilAsNull {
     public var averageAccuracy: Double?
     public var forgetting: Double?
     public var backwardTransfer: Double?
     public var forwardTransfer: Double?
     /// F_k per stage (nil for the last stage and where an evaluation is missing).
     public var forgettingPerStage: [Double?]
-
-    enum CodingKeys: String, CodingKey {
-        case averageAccuracy, forgetting, backwardTransfer, forwardTransfer, forgettingPerStage
-    }
-
-    /// Missing metrics are written as null, not left out.
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(averageAccuracy, forKey: .averageAccuracy)
-        try c.encode(forgetting, forKey: .forgetting)
-        try c.encode(backwardTransfer, forKey: .backwardTransfer)
-        try c.encode(forwardTransfer, forKey: .forwardTransfer)
-        try c.encode(forgettingPerStage, forKey: .forgettingPerStage)
-    }
 
     public init(averageAccuracy: Double?, forgetting: Double?, backwardTransfer: Double?, forwardTransfer: Double?,
                 forgettingPerStage: [Double?]) {

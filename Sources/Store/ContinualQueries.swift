@@ -79,7 +79,7 @@ extension LabelStore {
 
     public func classes(ofStage stageId: Int64) throws -> [ClassRecord] {
         try reader.read { db in
-            try ClassRecord.filter(Column("stage_id") == stageId).order(Column("label_index")).fetchAll(db)
+            try ClassRecord.all().labelSpace(ofStage: stageId).fetchAll(db)
         }
     }
 
@@ -87,7 +87,7 @@ extension LabelStore {
     /// the same samples (class, split, feature) in the same order.
     public func stageMatches(_ stageId: Int64, _ data: StageData) throws -> Bool {
         try reader.read { db in
-            let classes = try ClassRecord.filter(Column("stage_id") == stageId).order(Column("label_index")).fetchAll(db)
+            let classes = try ClassRecord.all().labelSpace(ofStage: stageId).fetchAll(db)
             guard classes.map(\.name) == data.classes else { return false }
             let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
             let samples = try SampleRecord.fetchAll(db, sql: """
@@ -117,7 +117,7 @@ extension LabelStore {
             guard let stage = try StageRecord.fetchOne(db, key: stageId) else {
                 throw StoreError.unknownStage(dataset: "?", name: "#\(stageId)")
             }
-            let classes = try ClassRecord.filter(Column("stage_id") == stageId).order(Column("label_index")).fetchAll(db)
+            let classes = try ClassRecord.all().labelSpace(ofStage: stageId).fetchAll(db)
             let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
             var result = StageSamples(stage: stage, classes: classes, features: [], labels: [])
             let rows = try Row.fetchCursor(db, sql: """
@@ -184,11 +184,10 @@ extension LabelStore {
         return try reader.read { db in
             var result: [Int64: [Float]] = [:]
             for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
-                let rows = try Row.fetchAll(db, sql: """
-                    SELECT label_embedding_id, feature FROM text_feature
-                    WHERE context_key = ? AND label_embedding_id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))
-                    """, arguments: StatementArguments([contextKey] + chunk))
-                for row in rows { result[row[0]] = FloatBlob.decode(row[1]) }
+                let records = try TextFeatureRecord
+                    .filter(TextFeatureRecord.Columns.contextKey == contextKey && chunk.contains(TextFeatureRecord.Columns.labelEmbeddingId))
+                    .fetchAll(db)
+                for record in records { result[record.labelEmbeddingId] = FloatBlob.decode(record.feature) }
             }
             return result
         }
@@ -204,8 +203,8 @@ extension LabelStore {
     }
 
     static func insertTextFeature(_ db: Database, labelEmbeddingId: Int64, contextKey: Int64, feature: [Float]) throws {
-        try db.execute(sql: "INSERT OR IGNORE INTO text_feature (label_embedding_id, context_key, feature) VALUES (?, ?, ?)",
-                       arguments: [labelEmbeddingId, contextKey, FloatBlob.encode(feature)])
+        var record = TextFeatureRecord(labelEmbeddingId: labelEmbeddingId, contextKey: contextKey, feature: FloatBlob.encode(feature))
+        try record.insert(db, onConflict: .ignore)
     }
 
     // MARK: Image features
@@ -215,9 +214,8 @@ extension LabelStore {
         try reader.read { db in
             var result: [ImageFeatureKey: [Float]] = [:]
             for key in keys {
-                if let blob = try Data.fetchOne(db, sql: "SELECT feature FROM image_feature WHERE content_sha256 = ? AND view = ? AND seed = ?",
-                                                arguments: [key.contentSha256, key.view, key.seed]) {
-                    result[key] = FloatBlob.decode(blob)
+                if let record = try ImageFeatureRecord.all().matching(key).fetchOne(db) {
+                    result[key] = FloatBlob.decode(record.feature)
                 }
             }
             return result
@@ -228,17 +226,17 @@ extension LabelStore {
 
     public func baseline(stage stageId: Int64, split: Split, protocol: Protocol) throws -> BaselineRecord? {
         try reader.read { db in
-            try BaselineRecord.filter(Column("stage_id") == stageId && Column("split") == split && Column("protocol") == `protocol`)
-                .fetchOne(db)
+            try BaselineRecord.filter(BaselineRecord.Columns.stageId == stageId && BaselineRecord.Columns.split == split
+                                      && BaselineRecord.Columns.protocol == `protocol`).fetchOne(db)
         }
     }
 
     /// The latest stored evaluation of a snapshot on a stage.
     public func latestEvaluation(snapshot: Int64, stage: Int64, split: Split, protocol: Protocol) throws -> EvaluationRecord? {
         try reader.read { db in
-            try EvaluationRecord.filter(Column("snapshot_id") == snapshot && Column("stage_id") == stage
-                                        && Column("split") == split && Column("protocol") == `protocol`)
-                .order(Column("id").desc).fetchOne(db)
+            try EvaluationRecord.filter(EvaluationRecord.Columns.snapshotId == snapshot && EvaluationRecord.Columns.stageId == stage
+                                        && EvaluationRecord.Columns.split == split && EvaluationRecord.Columns.protocol == `protocol`)
+                .order(EvaluationRecord.Columns.id.desc).fetchOne(db)
         }
     }
 

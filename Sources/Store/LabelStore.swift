@@ -319,14 +319,14 @@ extension LabelStore {
     func registerStage(_ db: Database, dataset datasetName: String, stage stageName: String?, data: StageData) throws -> RegisteredStage {
         guard try ModelRecord.fetchOne(db) != nil else { throw StoreError.noModel(path: path) }
         var dataset: DatasetRecord
-        if let existing = try DatasetRecord.filter(Column("name") == datasetName).fetchOne(db) {
+        if let existing = try DatasetRecord.all().filter(name: datasetName).fetchOne(db) {
             dataset = existing
         } else {
             dataset = DatasetRecord(name: datasetName, createdAt: Date())
             try dataset.insert(db)
         }
         let datasetId = dataset.id!
-        let stages = try StageRecord.filter(Column("dataset_id") == datasetId).fetchAll(db)
+        let stages = try StageRecord.all().filter(datasetId: datasetId).fetchAll(db)
         let name = stageName ?? "Set\(stages.count + 1)"
         guard !stages.contains(where: { $0.name == name }) else {
             throw StoreError.stageExists(dataset: datasetName, name: name)
@@ -358,14 +358,14 @@ extension LabelStore {
     /// Refuses a stage that would introduce a class the dataset already has.
     public func requireNewClasses(dataset datasetName: String, data: StageData) throws {
         try reader.read { db in
-            guard let dataset = try DatasetRecord.filter(Column("name") == datasetName).fetchOne(db) else { return }
+            guard let dataset = try DatasetRecord.all().filter(name: datasetName).fetchOne(db) else { return }
             try Self.requireNewClasses(db, datasetId: dataset.id!, datasetName: datasetName, data: data)
         }
     }
 
     static func requireNewClasses(_ db: Database, datasetId: Int64, datasetName: String, data: StageData) throws {
-        let stageNames = Dictionary(uniqueKeysWithValues: try StageRecord.filter(Column("dataset_id") == datasetId).fetchAll(db).map { ($0.id!, $0.name) })
-        let existing = try ClassRecord.filter(Column("dataset_id") == datasetId).fetchAll(db)
+        let stageNames = Dictionary(uniqueKeysWithValues: try StageRecord.all().filter(datasetId: datasetId).fetchAll(db).map { ($0.id!, $0.name) })
+        let existing = try ClassRecord.filter(ClassRecord.Columns.datasetId == datasetId).fetchAll(db)
         let existingByName = Dictionary(uniqueKeysWithValues: existing.map { ($0.name, $0) })
         for className in data.classes {
             if let earlier = existingByName[className] {
@@ -398,8 +398,8 @@ extension LabelStore {
             throw StoreError.notAClassOfStage(className: name, stage: stage.name)
         }
         let parent = try SnapshotRecord
-            .filter(Column("dataset_id") == dataset.id! && Column("method") == snapshot.method)
-            .order(Column("id").desc).fetchOne(db)
+            .filter(SnapshotRecord.Columns.datasetId == dataset.id! && SnapshotRecord.Columns.method == snapshot.method)
+            .order(SnapshotRecord.Columns.id.desc).fetchOne(db)
         // Every covered class that is not trained must have a row in the parent to inherit.
         if let orphan = try String.fetchOne(db, sql: """
             SELECT class.name FROM class JOIN stage ON stage.id = class.stage_id

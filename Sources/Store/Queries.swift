@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import GRDB
 
@@ -20,7 +21,7 @@ extension LabelStore {
     /// The dataset named `name`, or, when `name` is nil, the store's only dataset.
     public func resolveDataset(_ name: String?) throws -> DatasetRecord {
         try reader.read { db in
-            let all = try DatasetRecord.order(Column("id")).fetchAll(db)
+            let all = try DatasetRecord.order(DatasetRecord.Columns.id).fetchAll(db)
             if let name {
                 guard let found = all.first(where: { $0.name == name }) else {
                     throw StoreError.unknownDataset(name: name, known: all.map(\.name))
@@ -35,15 +36,15 @@ extension LabelStore {
 
     public func stages(of datasetId: Int64) throws -> [StageRecord] {
         try reader.read { db in
-            try StageRecord.filter(Column("dataset_id") == datasetId).order(Column("position")).fetchAll(db)
+            try StageRecord.all().filter(datasetId: datasetId).order(StageRecord.Columns.position).fetchAll(db)
         }
     }
 
     static func datasetAndStage(_ db: Database, dataset name: String, stage stageName: String) throws -> (DatasetRecord, StageRecord) {
-        guard let dataset = try DatasetRecord.filter(Column("name") == name).fetchOne(db) else {
+        guard let dataset = try DatasetRecord.all().filter(name: name).fetchOne(db) else {
             throw StoreError.unknownDataset(name: name, known: try String.fetchAll(db, sql: "SELECT name FROM dataset ORDER BY id"))
         }
-        guard let stage = try StageRecord.filter(Column("dataset_id") == dataset.id! && Column("name") == stageName).fetchOne(db) else {
+        guard let stage = try StageRecord.all().filter(datasetId: dataset.id!).filter(StageRecord.Columns.name == stageName).fetchOne(db) else {
             throw StoreError.unknownStage(dataset: name, name: stageName)
         }
         return (dataset, stage)
@@ -62,6 +63,11 @@ extension LabelStore {
         }
     }
 
+    /// The paper's published cells of one of its tables (Migrations/0002_published_results.sql).
+    public func publishedResults(table: Int) throws -> [PublishedResultRecord] {
+        try reader.read { db in try PublishedResultRecord.filter(PublishedResultRecord.Columns.tableNumber == table).fetchAll(db) }
+    }
+
     public func latestSnapshotId() throws -> Int64? {
         try reader.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM snapshot") }
     }
@@ -71,7 +77,7 @@ extension LabelStore {
             var sql = Self.summarySQL
             var arguments: StatementArguments = []
             if let dataset {
-                guard try DatasetRecord.filter(Column("name") == dataset).fetchCount(db) > 0 else {
+                guard try DatasetRecord.all().filter(name: dataset).fetchCount(db) > 0 else {
                     throw StoreError.unknownDataset(name: dataset, known: try String.fetchAll(db, sql: "SELECT name FROM dataset ORDER BY id"))
                 }
                 sql += " WHERE dataset.name = ?"
@@ -164,7 +170,8 @@ extension LabelStore {
     }
 }
 
-public struct SnapshotSummary: Codable, Sendable, Equatable, FetchableRecord {
+/// `parent` is written as null for a lineage's first snapshot rather than left out.
+public struct SnapshotSummary: Codable, Sendable, Equatable, FetchableRecord, EncodesNilAsNull {
     public var id: Int64
     public var dataset: String
     public var method: Method
@@ -177,21 +184,6 @@ public struct SnapshotSummary: Codable, Sendable, Equatable, FetchableRecord {
     public var trainedClasses: Int
 
     public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
-
-    enum CodingKeys: String, CodingKey { case id, dataset, method, stage, parent, createdAt, classes, trainedClasses }
-
-    /// `parent` is written as null for a lineage's first snapshot rather than left out.
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(dataset, forKey: .dataset)
-        try container.encode(method, forKey: .method)
-        try container.encode(stage, forKey: .stage)
-        try container.encode(parent, forKey: .parent)
-        try container.encode(createdAt, forKey: .createdAt)
-        try container.encode(classes, forKey: .classes)
-        try container.encode(trainedClasses, forKey: .trainedClasses)
-    }
 }
 
 public struct LabelEntry: Codable, Sendable, Equatable, FetchableRecord {

@@ -59,6 +59,11 @@ public struct DatasetRecord: StoreRecord, Equatable {
     public var name: String
     public var createdAt: Date
 
+    public enum Columns {
+        public static let id = Column("id")
+        public static let name = Column("name")
+    }
+
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
@@ -72,6 +77,12 @@ public struct StageRecord: StoreRecord, Equatable {
     public var sourceFile: String?
     public var createdAt: Date
 
+    public enum Columns {
+        public static let datasetId = Column("dataset_id")
+        public static let name = Column("name")
+        public static let position = Column("position")
+    }
+
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
@@ -83,6 +94,12 @@ public struct ClassRecord: StoreRecord, Equatable {
     public var name: String
     /// Place in the label space of the stage that introduced the class.
     public var labelIndex: Int
+
+    public enum Columns {
+        public static let datasetId = Column("dataset_id")
+        public static let stageId = Column("stage_id")
+        public static let labelIndex = Column("label_index")
+    }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
@@ -146,6 +163,12 @@ public struct SnapshotRecord: StoreRecord, Equatable {
     /// Summary of the loss curve.
     public var lossCurveJson: String
 
+    public enum Columns {
+        public static let id = Column("id")
+        public static let datasetId = Column("dataset_id")
+        public static let method = Column("method")
+    }
+
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
@@ -166,6 +189,12 @@ public struct BaselineRecord: StoreRecord, Equatable {
     public var total: Int
     public var accuracy: Double
     public var computedAt: Date
+
+    public enum Columns {
+        public static let stageId = Column("stage_id")
+        public static let split = Column("split")
+        public static let `protocol` = Column("protocol")
+    }
 
     public init(stageId: Int64, split: Split, protocol: Protocol, correct: Int, total: Int, accuracy: Double, computedAt: Date) {
         self.stageId = stageId
@@ -193,6 +222,14 @@ public struct EvaluationRecord: StoreRecord, Equatable {
     public var seconds: Double
     public var evaluatedAt: Date
 
+    public enum Columns {
+        public static let id = Column("id")
+        public static let snapshotId = Column("snapshot_id")
+        public static let stageId = Column("stage_id")
+        public static let split = Column("split")
+        public static let `protocol` = Column("protocol")
+    }
+
     public init(snapshotId: Int64, stageId: Int64, split: Split, protocol: Protocol, correct: Int, total: Int,
                 accuracy: Double, seconds: Double, evaluatedAt: Date) {
         self.snapshotId = snapshotId
@@ -219,4 +256,63 @@ public struct PublishedResultRecord: StoreRecord, Equatable {
     public var columnName: String
     public var cell: String
     public var value: Double
+
+    public enum Columns {
+        public static let tableNumber = Column("table_number")
+    }
+}
+
+/// A cached psi(z) of one label row's prompt, with one set of context vectors (context key 0
+/// for none), L2-normalised (Migrations/0003_text_feature.sql).
+public struct TextFeatureRecord: StoreRecord {
+    public static let databaseTableName = "text_feature"
+    public var labelEmbeddingId: Int64
+    public var contextKey: Int64
+    /// float32 little-endian (see `FloatBlob`).
+    public var feature: Data
+
+    public enum Columns {
+        public static let labelEmbeddingId = Column("label_embedding_id")
+        public static let contextKey = Column("context_key")
+    }
+}
+
+/// The feature of an image file's content in one view (Migrations/0004_image_feature.sql).
+public struct ImageFeatureRecord: StoreRecord {
+    public static let databaseTableName = "image_feature"
+    public var contentSha256: String
+    public var view: Int
+    public var seed: Int64
+    /// float32 little-endian (see `FloatBlob`).
+    public var feature: Data
+
+    public enum Columns {
+        public static let contentSha256 = Column("content_sha256")
+        public static let view = Column("view")
+        public static let seed = Column("seed")
+    }
+}
+
+// Reusable requests.
+
+extension DerivableRequest<DatasetRecord> {
+    func filter(name: String) -> Self { filter(DatasetRecord.Columns.name == name) }
+}
+
+extension DerivableRequest<StageRecord> {
+    func filter(datasetId: Int64) -> Self { filter(StageRecord.Columns.datasetId == datasetId) }
+}
+
+extension DerivableRequest<ImageFeatureRecord> {
+    func matching(_ key: ImageFeatureKey) -> Self {
+        filter(ImageFeatureRecord.Columns.contentSha256 == key.contentSha256 && ImageFeatureRecord.Columns.view == key.view
+               && ImageFeatureRecord.Columns.seed == key.seed)
+    }
+}
+
+extension DerivableRequest<ClassRecord> {
+    /// A stage's classes, in label order.
+    func labelSpace(ofStage stageId: Int64) -> Self {
+        filter(ClassRecord.Columns.stageId == stageId).order(ClassRecord.Columns.labelIndex)
+    }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Continual
 import Foundation
+import Reports
 import Store
 
 struct CompareCommand: ParsableCommand {
@@ -54,31 +55,7 @@ struct CompareCommand: ParsableCommand {
             try printJSON(comparison)
             return
         }
-        try Self.printComparison(comparison)
+        print(comparison.text, terminator: "")
         if let html { print("wrote \(html)") }
-    }
-
-    static func printComparison(_ comparison: Comparison) throws {
-        func format(_ value: Double?) -> String { value.map { String(format: "%.2f", $0) } ?? "-" }
-    for d in comparison.datasets {
-        print("dataset '\(d.dataset)' (protocol \(comparison.protocol.rawValue), split \(comparison.split.rawValue))")
-        var rows: [[String]] = []
-        for (k, stage) in d.stages.enumerated() {
-            rows.append(["zero-shot CLIP", stage, format(d.zeroShot[k]), format(d.zeroShot[k]), "+0.00", format(d.zeroShotPublished[k])])
-        }
-        for m in d.methods {
-            for s in m.stages {
-                rows.append([m.method.rawValue, s.stage, format(s.afterOwnTraining), format(s.afterLastStage),
-                             s.degradation.map { String(format: "%+.2f", $0) } ?? "-", format(s.published)])
-            }
-        }
-        printTable(["method", "stage", "after own training", "after last stage", "degradation", "published (paper)"], rows)
-        print("")
-        printTable(["method", "average accuracy", "forgetting", "backward transfer", "forward transfer"], d.methods.map { m in
-            [m.method.rawValue, format(m.metrics.averageAccuracy), format(m.metrics.forgetting),
-             format(m.metrics.backwardTransfer), format(m.metrics.forwardTransfer)]
-        })
-        print("")
-    }
     }
 }

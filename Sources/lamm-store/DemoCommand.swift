@@ -1,6 +1,8 @@
 import ArgumentParser
 import Continual
+import Demo
 import Foundation
+import Reports
 import Store
 import Training
 
@@ -60,10 +62,10 @@ struct DemoCommand: ParsableCommand {
         }
         for evaluation in result.evaluations {
             print("\n\(evaluation.method.rawValue): snapshot \(evaluation.snapshot) evaluated on every stage (task protocol, test split)")
-            printEvaluationTable(evaluation)
+            print(evaluation.text, terminator: "")
         }
         print("")
-        try CompareCommand.printComparison(result.comparison)
+        print(result.comparison.text, terminator: "")
         print(String(format: "done in %.1fs; ", result.seconds) + "store \(result.store), report \(result.report)")
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Continual
 import Foundation
+import Reports
 import Store
 
 struct EvalCommand: ParsableCommand {
@@ -39,18 +40,9 @@ struct EvalCommand: ParsableCommand {
         }
         print("snapshot \(evaluation.snapshot): dataset '\(evaluation.dataset)', method \(evaluation.method.rawValue), "
               + "protocol \(evaluation.protocol.rawValue), split \(evaluation.split.rawValue)")
-        printEvaluationTable(evaluation)
+        print(evaluation.text, terminator: "")
         if !evaluation.stored {
             FileHandle.standardError.write(Data("note: the results were not stored (the store is read-only, or another process is writing it)\n".utf8))
         }
     }
-}
-
-func printEvaluationTable(_ evaluation: SnapshotEvaluation) {
-    func percent(_ value: Double?) -> String { value.map { String(format: "%.2f", $0) } ?? "-" }
-    func signed(_ value: Double?) -> String { value.map { String(format: "%+.2f", $0) } ?? "-" }
-    printTable(["stage", "accuracy", "zero-shot", "when trained", "degradation", "correct/total"], evaluation.stages.map {
-        [$0.stage, percent($0.accuracy), percent($0.baseline), percent($0.accuracyWhenTrained), signed($0.degradation), "\($0.correct)/\($0.total)"]
-    })
-    print(String(format: "average accuracy: %.2f", evaluation.averageAccuracy))
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Formats
 import Foundation
+import Reports
 import Store
 
 struct ExportCommand: ParsableCommand {
@@ -24,76 +24,15 @@ struct ExportCommand: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
-    struct ExportedClass: Encodable {
-        var className: String
-        var stage: String
-        var firstRow: Int
-        var tokens: Int
-    }
-
-    struct Exported: Encodable {
-        var snapshot: Int64
-        var out: String
-        var format: String
-        var rows: Int
-        var width: Int
-        var classes: [ExportedClass]
-    }
-
     func run() throws {
-        let format = URL(fileURLWithPath: out).pathExtension.lowercased()
-        guard format == "npy" || format == "safetensors" else {
+        guard let format = ExportFormat(path: out) else {
             throw OptionError.unsupportedExtension(option: "--out", path: out, extensions: ["safetensors", "npy"])
         }
-        let (summary, labels, width) = try store.withStore(.read) { labelStore in
-            (try labelStore.snapshotSummary(snapshot), try labelStore.labelVectors(snapshot: snapshot),
-             try labelStore.requireModel().tokenEmbeddingWidth)
-        }
-        var classes: [ExportedClass] = []
-        var row = 0
-        for label in labels {
-            classes.append(ExportedClass(className: label.className, stage: label.stage, firstRow: row, tokens: label.vectors.tokenCount))
-            row += label.vectors.tokenCount
-        }
-        let url = URL(fileURLWithPath: out)
-        do {
-            if format == "npy" {
-                try NPY.write(FloatMatrix(rows: row, columns: width, values: labels.flatMap(\.vectors.values)), to: url)
-            } else {
-                let order = String(decoding: try JSONEncoder().encode(labels.map(\.className)), as: UTF8.self)
-                var writer = SafetensorsWriter(metadata: [
-                    "snapshot": "\(summary.id)", "dataset": summary.dataset, "method": summary.method.rawValue,
-                    "stage": summary.stage, "classes": order,
-                ])
-                for label in labels {
-                    try writer.add("label_embedding.\(label.className)", floats: label.vectors.values,
-                                   shape: [label.vectors.tokenCount, label.vectors.width])
-                }
-                try writer.write(to: url)
-            }
-        } catch let error as NPYError {
-            throw error
-        } catch {
-            throw ExportError.unwritable(path: out, reason: "\(error)")
-        }
-        let exported = Exported(snapshot: snapshot, out: out, format: format, rows: row, width: width, classes: classes)
+        let exported = try store.withStore(.read) { labelStore in try labelStore.export(snapshot: snapshot, to: out, format: format) }
         if output.json {
             try printJSON(exported)
         } else {
-            print("wrote \(labels.count) classes (\(row) token rows x \(width)) of snapshot \(snapshot) to \(out)")
+            print("wrote \(exported.classes.count) classes (\(exported.rows) token rows x \(exported.width)) of snapshot \(snapshot) to \(out)")
         }
     }
-}
-
-enum ExportError: Error, CustomStringConvertible, LocalizedError {
-    case unwritable(path: String, reason: String)
-
-    var description: String {
-        switch self {
-        case let .unwritable(path, reason):
-            return "cannot write \(path) (\(reason)). Check that its folder exists and is writable."
-        }
-    }
-
-    var errorDescription: String? { description }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Reports
 import Store
 
 /// Where the store is: --db, else LAMM_STORE_DB, else ./lamm.sqlite.
@@ -87,15 +88,7 @@ func printJSON(_ value: some Encodable) throws {
 
 /// Left-aligned text columns for the plain output.
 func printTable(_ header: [String], _ rows: [[String]]) {
-    let widths = header.indices.map { column in
-        ([header[column]] + rows.map { $0[column] }).map(\.count).max() ?? 0
-    }
-    func line(_ cells: [String]) -> String {
-        zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }
-            .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-    }
-    print(line(header))
-    rows.forEach { print(line($0)) }
+    print(TextTable(header, rows).text, terminator: "")
 }
 
 extension Date {

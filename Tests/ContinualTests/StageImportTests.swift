@@ -1,7 +1,8 @@
+import Continual
 import Foundation
 import Formats
+import Store
 import Testing
-@testable import Store
 
 @Suite struct StageImportTests {
     let directory: URL
@@ -81,6 +82,10 @@ import Testing
         #expect(data.samples.map(\.imagePath) == ["img/d.png", "c.jpg"].map { directory.appendingPathComponent($0).standardizedFileURL.path })
         #expect(data.samples.allSatisfy { $0.feature.isEmpty && $0.featureFile == nil })
         #expect(try !load("class,split\ndog,train\n", features: rows(1)).needsImageFeatures)
+    }
+
+    @Test func theSplitColumnTakesTheStoresSplits() {
+        #expect(StageFile.splits == Split.allCases.map(\.rawValue))
     }
 
     @Test func nanIsRefused() throws {

@@ -123,9 +123,6 @@ extension Comparison {
     }
 }
 
-func percent(_ value: Double?) -> String { value.map { String(format: "%.2f", $0) } ?? "-" }
-func signed(_ value: Double?) -> String { value.map { String(format: "%+.2f", $0) } ?? "-" }
-
 func escape(_ text: String) -> String {
     text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
         .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")

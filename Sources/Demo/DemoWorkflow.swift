@@ -1,5 +1,6 @@
-import Demo
+import Continual
 import Foundation
+import Reports
 import Store
 import Training
 

@@ -1,27 +1,18 @@
+import Continual
 import Evaluation
+import Formats
 import Foundation
-import GRDB
 import Store
 
 /// One method's row of the comparison (LAMM.md Table 2): each stage after its own training and
 /// after the method's last stage, and the difference.
-public struct StageComparison: Codable, Sendable, Equatable {
+public struct StageComparison: Codable, Sendable, Equatable, EncodesNilAsNull {
     public var stage: String
     public var afterOwnTraining: Double?
     public var afterLastStage: Double?
     public var degradation: Double?
     /// The paper's cell for this dataset, method and stage, when there is one.
     public var published: Double?
-
-    enum CodingKeys: String, CodingKey { case stage, afterOwnTraining, afterLastStage, degradation, published }
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(stage, forKey: .stage)
-        try c.encode(afterOwnTraining, forKey: .afterOwnTraining)
-        try c.encode(afterLastStage, forKey: .afterLastStage)
-        try c.encode(degradation, forKey: .degradation)
-        try c.encode(published, forKey: .published)
-    }
 }
 
 public struct MethodComparison: Codable, Sendable, Equatable {
@@ -98,9 +89,7 @@ extension ContinualSession {
         let stages = try store.stages(of: datasetRecord.id!)
         let snapshots = try store.snapshots(dataset: name)
         guard !snapshots.isEmpty else { throw CompareError.noSnapshots(dataset: name) }
-        let published = try store.reader.read { db in
-            try PublishedResultRecord.filter(Column("table_number") == 2).fetchAll(db)
-        }.filter { PublishedNames.key($0.columnName) == PublishedNames.key(name) }
+        let published = try store.publishedResults(table: 2).filter { PublishedNames.key($0.columnName) == PublishedNames.key(name) }
         func publishedCell(_ method: Method, _ stage: String) -> Double? {
             guard let paperName = PublishedNames.methods[method] else { return nil }
             return published.first { $0.method == paperName && $0.setting == stage }?.value
