@@ -66,6 +66,8 @@ struct SnapshotConfiguration: Codable {
     var lamm: LAMMConfiguration?
     var stageFile: String
     var featuresFile: String?
+    /// `StageData.contentSHA256` of the stage trained on (`verify` checks it against the stage).
+    var stageSha256: String
 }
 
 public enum AddStageEvent: Sendable {
@@ -297,7 +299,8 @@ extension ContinualSession {
             method: request.method, trainingProtocol: request.trainingProtocol, template: "a photo of a {}.", shots: plan.shots,
             lossWeights: result.map { _ in request.configuration.lossWeights(shots: plan.shots, method: request.method) },
             lamm: request.method == .zeroshot ? nil : request.configuration,
-            stageFile: request.csv.standardizedFileURL.path, featuresFile: request.features?.standardizedFileURL.path)
+            stageFile: request.csv.standardizedFileURL.path, featuresFile: request.features?.standardizedFileURL.path,
+            stageSha256: data.contentSHA256)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.keyEncodingStrategy = .convertToSnakeCase

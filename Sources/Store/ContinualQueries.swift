@@ -86,21 +86,39 @@ extension LabelStore {
     /// Whether a registered stage holds exactly `data`: the same classes in the same order and
     /// the same samples (class, split, feature) in the same order.
     public func stageMatches(_ stageId: Int64, _ data: StageData) throws -> Bool {
-        try reader.read { db in
-            let classes = try ClassRecord.all().labelSpace(ofStage: stageId).fetchAll(db)
-            guard classes.map(\.name) == data.classes else { return false }
-            let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
-            let samples = try SampleRecord.fetchAll(db, sql: """
-                SELECT sample.* FROM sample JOIN class ON class.id = sample.class_id
-                WHERE class.stage_id = ? ORDER BY sample.id
-                """, arguments: [stageId])
-            guard samples.count == data.samples.count else { return false }
-            for (stored, given) in zip(samples, data.samples) {
-                guard index[stored.classId] == given.classIndex, stored.split == given.split,
-                      stored.feature == FloatBlob.encode(given.feature) else { return false }
-            }
-            return true
+        try reader.read { db in try Self.stageMatches(db, stageId, data) }
+    }
+
+    static func stageMatches(_ db: Database, _ stageId: Int64, _ data: StageData) throws -> Bool {
+        let classes = try ClassRecord.all().labelSpace(ofStage: stageId).fetchAll(db)
+        guard classes.map(\.name) == data.classes else { return false }
+        let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
+        let samples = try SampleRecord.fetchAll(db, sql: """
+            SELECT sample.* FROM sample JOIN class ON class.id = sample.class_id
+            WHERE class.stage_id = ? ORDER BY sample.id
+            """, arguments: [stageId])
+        guard samples.count == data.samples.count else { return false }
+        for (stored, given) in zip(samples, data.samples) {
+            guard index[stored.classId] == given.classIndex, stored.split == given.split,
+                  stored.feature == FloatBlob.encode(given.feature) else { return false }
         }
+        return true
+    }
+
+    /// The content hash of a registered stage (`StageData.contentSHA256` of what it holds).
+    static func stageContentSHA256(_ db: Database, _ stageId: Int64) throws -> String {
+        var hasher = StageHasher()
+        let classes = try ClassRecord.all().labelSpace(ofStage: stageId).fetchAll(db)
+        for cls in classes { hasher.add(className: cls.name) }
+        let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT sample.class_id, sample.split, sample.feature FROM sample JOIN class ON class.id = sample.class_id
+            WHERE class.stage_id = ? ORDER BY sample.id
+            """, arguments: [stageId])
+        while let row = try rows.next() {
+            hasher.add(classIndex: index[row[0]] ?? -1, split: row[1], feature: row[2])
+        }
+        return hasher.finalize()
     }
 
     public func sampleCount(stage stageId: Int64, split: Split) throws -> Int {
@@ -119,14 +137,15 @@ extension LabelStore {
             }
             let classes = try ClassRecord.all().labelSpace(ofStage: stageId).fetchAll(db)
             let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
+            let width = try Self.model(db, path: path).featureWidth
             var result = StageSamples(stage: stage, classes: classes, features: [], labels: [])
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT sample.class_id, sample.feature FROM sample JOIN class ON class.id = sample.class_id
+                SELECT sample.id, sample.class_id, sample.feature FROM sample JOIN class ON class.id = sample.class_id
                 WHERE class.stage_id = ? AND sample.split = ? ORDER BY sample.id
                 """, arguments: [stageId, split])
             while let row = try rows.next() {
-                result.labels.append(index[row[0]]!)
-                result.features += FloatBlob.decode(row[1])
+                result.labels.append(index[row[1]]!)
+                result.features += try FloatBlob.decode(row[2], count: width, path: path, table: "sample", row: "\(row[0] as Int64)", column: "feature")
             }
             return result
         }
@@ -143,24 +162,42 @@ extension LabelStore {
                 """, arguments: [id]).map { row in
                 let record = try ClassRecord(row: row)
                 return SnapshotClassRow(classRecord: record, stage: stages[record.stageId]!, labelEmbeddingId: row["le_id"],
-                                        vectors: TokenVectors(tokenCount: row["token_count"], width: row["width"],
-                                                              values: FloatBlob.decode(row["vectors"])))
+                                        vectors: try tokenVectors(row["vectors"], tokens: row["token_count"], width: row["width"],
+                                                                  table: "label_embedding", row: row["le_id"]))
             }
         }
     }
 
-    /// The snapshot and its ancestors, newest first.
+    /// The snapshot and its ancestors, newest first. A damaged store whose parents loop is an
+    /// error, not an endless walk.
     public func lineage(of id: Int64) throws -> [SnapshotRecord] {
         _ = try snapshotSummary(id)
         return try reader.read { db in
             var chain: [SnapshotRecord] = []
+            var seen = Set<Int64>()
             var next: Int64? = id
             while let current = next, let record = try SnapshotRecord.fetchOne(db, key: current) {
+                guard seen.insert(current).inserted else { throw StoreError.damagedLineage(path: path, snapshot: id) }
                 chain.append(record)
                 next = record.parentId
             }
             return chain
         }
+    }
+
+    /// Token vectors read from the store, their blob checked against their shape.
+    func tokenVectors(_ data: Data, tokens: Int, width: Int, table: String, row: Int64) throws -> TokenVectors {
+        let row = "\(row)"
+        guard tokens > 0, width > 0, tokens <= Int.max / width / 4 else {
+            throw StoreError.damagedBlob(path: path, table: table, row: row, column: "vectors", bytes: data.count, expected: 0)
+        }
+        let values = try FloatBlob.decode(data, count: tokens * width, path: path, table: table, row: row, column: "vectors")
+        return TokenVectors(tokenCount: tokens, width: width, values: values)
+    }
+
+    static func model(_ db: Database, path: String) throws -> ModelRecord {
+        guard let model = try ModelRecord.fetchOne(db) else { throw StoreError.noModel(path: path) }
+        return model
     }
 
     public func snapshotRecord(_ id: Int64) throws -> SnapshotRecord {
@@ -171,7 +208,7 @@ extension LabelStore {
     public func contextVectors(_ id: Int64) throws -> TokenVectors? {
         try reader.read { db in
             try ContextVectorsRecord.fetchOne(db, key: id).map {
-                TokenVectors(tokenCount: $0.tokenCount, width: $0.width, values: FloatBlob.decode($0.vectors))
+                try tokenVectors($0.vectors, tokens: $0.tokenCount, width: $0.width, table: "context_vectors", row: id)
             }
         }
     }
@@ -182,12 +219,17 @@ extension LabelStore {
     public func cachedTextFeatures(labelEmbeddingIds ids: [Int64], contextKey: Int64) throws -> [Int64: [Float]] {
         guard !ids.isEmpty else { return [:] }
         return try reader.read { db in
+            let width = try Self.model(db, path: path).featureWidth
             var result: [Int64: [Float]] = [:]
             for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
                 let records = try TextFeatureRecord
                     .filter(TextFeatureRecord.Columns.contextKey == contextKey && chunk.contains(TextFeatureRecord.Columns.labelEmbeddingId))
                     .fetchAll(db)
-                for record in records { result[record.labelEmbeddingId] = FloatBlob.decode(record.feature) }
+                for record in records {
+                    result[record.labelEmbeddingId] = try FloatBlob.decode(
+                        record.feature, count: width, path: path, table: "text_feature",
+                        row: "(label_embedding_id \(record.labelEmbeddingId), context_key \(contextKey))", column: "feature")
+                }
             }
             return result
         }
@@ -212,10 +254,13 @@ extension LabelStore {
     /// Cached features of image contents and views.
     public func cachedImageFeatures(_ keys: [ImageFeatureKey]) throws -> [ImageFeatureKey: [Float]] {
         try reader.read { db in
+            let width = try Self.model(db, path: path).featureWidth
             var result: [ImageFeatureKey: [Float]] = [:]
             for key in keys {
                 if let record = try ImageFeatureRecord.all().matching(key).fetchOne(db) {
-                    result[key] = FloatBlob.decode(record.feature)
+                    result[key] = try FloatBlob.decode(record.feature, count: width, path: path, table: "image_feature",
+                                                       row: "(content_sha256 \(key.contentSha256.prefix(12))..., view \(key.view))",
+                                                       column: "feature")
                 }
             }
             return result
@@ -272,6 +317,11 @@ extension LabelStore {
         if let existing = try StageRecord.fetchOne(db, sql: """
             SELECT stage.* FROM stage JOIN dataset ON dataset.id = stage.dataset_id WHERE dataset.name = ? AND stage.name = ?
             """, arguments: [commit.dataset, commit.stage]) {
+            // Checked again under the write lock: another process may have registered the stage,
+            // with other samples, while this one trained.
+            guard try Self.stageMatches(db, existing.id!, commit.data) else {
+                throw StoreError.stageChangedMeanwhile(dataset: commit.dataset, stage: commit.stage)
+            }
             var counts: [Split: Int] = [:]
             for sample in commit.data.samples { counts[sample.split, default: 0] += 1 }
             registered = RegisteredStage(dataset: commit.dataset, stage: commit.stage, position: existing.position,

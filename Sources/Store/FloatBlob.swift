@@ -15,6 +15,15 @@ public enum FloatBlob {
         return data
     }
 
+    /// A blob read from the store as `count` floats; any other length is damage, named by its
+    /// table, row and column instead of trapping later on a wrong-sized buffer.
+    public static func decode(_ data: Data, count: Int, path: String, table: String, row: String, column: String) throws -> [Float] {
+        guard count >= 0, data.count == 4 * count else {
+            throw StoreError.damagedBlob(path: path, table: table, row: row, column: column, bytes: data.count, expected: 4 * max(count, 0))
+        }
+        return decode(data)
+    }
+
     public static func decode(_ data: Data) -> [Float] {
         precondition(data.count % 4 == 0, "a float32 blob has a multiple of 4 bytes")
         var values = [Float](repeating: 0, count: data.count / 4)

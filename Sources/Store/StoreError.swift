@@ -30,7 +30,7 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case schemaBehindReadOnly(path: String)
     case diskFull(path: String)
     case locked(path: String)
-    case damagedBlob(path: String, table: String, row: Int64, column: String, bytes: Int, expected: Int)
+    case damagedBlob(path: String, table: String, row: String, column: String, bytes: Int, expected: Int)
     case damagedLineage(path: String, snapshot: Int64)
     case stageChangedMeanwhile(dataset: String, stage: String)
 

@@ -95,6 +95,63 @@ extension LabelStore {
                 }
                 return problems
             }
+            try check("label embedding and context vector blobs") {
+                var problems: [String] = []
+                for table in ["label_embedding", "context_vectors"] {
+                    problems += try Row.fetchAll(db, sql: """
+                        SELECT id, token_count, width, length(vectors) AS bytes FROM \(table)
+                        WHERE token_count < 1 OR width < 1 OR length(vectors) IS NOT 4 * token_count * width
+                        """).map { row in
+                        "\(table) \(row["id"] as Int64): \(row["bytes"] as Int) bytes of vectors for \(row["token_count"] as Int) x \(row["width"] as Int) floats"
+                    }
+                }
+                return problems
+            }
+            try check("cached features") {
+                guard let model else { return [] }
+                var problems: [String] = []
+                let tables = [("text_feature", "'label_embedding_id ' || label_embedding_id || ', context_key ' || context_key"),
+                              ("image_feature", "'content_sha256 ' || substr(content_sha256, 1, 12) || '..., view ' || view || ', seed ' || seed")]
+                for (table, name) in tables {
+                    let rows = try Row.fetchCursor(db, sql: "SELECT \(name) AS name, feature FROM \(table)")
+                    while let row = try rows.next() {
+                        let data: Data = row["feature"]
+                        if data.count != 4 * model.featureWidth {
+                            problems.append("\(table) (\(row["name"] as String)): feature is \(data.count) bytes, not \(4 * model.featureWidth)")
+                        } else if !FloatBlob.decode(data).allSatisfy(\.isFinite) {
+                            problems.append("\(table) (\(row["name"] as String)): feature holds NaN or Inf")
+                        }
+                    }
+                }
+                problems += try Int64.fetchAll(db, sql: """
+                    SELECT t.label_embedding_id FROM text_feature t LEFT JOIN label_embedding le ON le.id = t.label_embedding_id
+                    WHERE le.id IS NULL
+                    """).map { "text_feature of label_embedding \($0): no such label embedding" }
+                return problems
+            }
+            try check("snapshot stages") {
+                // The stage a snapshot recorded training on is the stage it belongs to.
+                var problems: [String] = []
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT snapshot.id, snapshot.stage_id, snapshot.config_json, stage.name, stage.source_file
+                    FROM snapshot JOIN stage ON stage.id = snapshot.stage_id ORDER BY snapshot.id
+                    """)
+                var hashes: [Int64: String] = [:]
+                for row in rows {
+                    let id: Int64 = row["id"], stageId: Int64 = row["stage_id"], stage: String = row["name"]
+                    let config = (try? JSONSerialization.jsonObject(with: Data((row["config_json"] as String).utf8))) as? [String: Any] ?? [:]
+                    if let recorded = config["stage_sha256"] as? String {
+                        if hashes[stageId] == nil { hashes[stageId] = try Self.stageContentSHA256(db, stageId) }
+                        if recorded != hashes[stageId] {
+                            problems.append("snapshot \(id) was trained on other samples than stage \(stage) holds (content sha256 \(recorded.prefix(12))... vs \(hashes[stageId]!.prefix(12))...)")
+                        }
+                    } else if let file = config["stage_file"] as? String,
+                              URL(fileURLWithPath: file).lastPathComponent != URL(fileURLWithPath: row["source_file"] as String).lastPathComponent {
+                        problems.append("snapshot \(id) was trained on \(file), but stage \(stage) was registered from \(row["source_file"] as String)")
+                    }
+                }
+                return problems
+            }
             try check("snapshot coverage") {
                 // Each snapshot maps exactly the classes of its dataset's stages up to its own.
                 let missing = try Row.fetchAll(db, sql: """
