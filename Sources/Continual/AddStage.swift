@@ -1,5 +1,6 @@
 import CLIP
 import Evaluation
+import Formats
 import Foundation
 import Store
 import Training
@@ -392,7 +393,7 @@ extension ContinualSession {
         if let shots = request.configuration.shots {
             for c in byClass.indices {
                 if byClass[c].count < shots {
-                    warnings.append("class '\(data.classes[c])' has \(byClass[c].count) training rows, fewer than --shots \(shots); using all of them")
+                    warnings.append("class '\(displayName(data.classes[c]))' has \(byClass[c].count) training rows, fewer than --shots \(shots); using all of them")
                 } else {
                     byClass[c].shuffle(using: &random)
                     byClass[c] = Array(byClass[c].prefix(shots)).sorted { $0[0] < $1[0] }
@@ -423,7 +424,7 @@ extension ContinualSession {
         let registered = try store.classes(ofStage: stage.id!).map(\.name)
         let detail: String
         if let differing = zip(registered, data.classes).first(where: { $0 != $1 }) {
-            detail = "class \(differing.0.isEmpty ? "?" : "'\(differing.0)'") where the file has '\(differing.1)'"
+            detail = "class \(differing.0.isEmpty ? "?" : "'\(displayName(differing.0))'") where the file has '\(displayName(differing.1))'"
         } else if registered.count != data.classes.count {
             detail = "\(registered.count) classes registered, \(data.classes.count) in the file"
         } else {

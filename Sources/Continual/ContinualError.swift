@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// Errors a user can cause in the continual workflow; the store is unchanged after each.
@@ -15,7 +16,7 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
         case let .modelDirectoryMissing(directory):
             return "the store's model directory \(directory) is gone. Pass --model DIR with the same checkpoint."
         case let .noTrainingRows(file, classes):
-            return "\(file): class\(classes.count == 1 ? "" : "es") \(classes.map { "'\($0)'" }.joined(separator: ", ")) \(classes.count == 1 ? "has" : "have") no training rows (split train). Add at least one train row per class, or use --method zeroshot."
+            return "\(file): class\(classes.count == 1 ? "" : "es") \(classes.map { "'\(displayName($0))'" }.joined(separator: ", ")) \(classes.count == 1 ? "has" : "have") no training rows (split train). Add at least one train row per class, or use --method zeroshot."
         case let .stageContentDiffers(dataset, stage, detail):
             return "stage \(stage) of dataset '\(dataset)' is registered with other content (\(detail)). Use the same file as before, or name a new stage with --stage."
         case let .lineageOutOfOrder(method, latestStage, stage):

@@ -62,8 +62,34 @@ extension DasslSplit {
         return try parse(data, file: name)
     }
 
+    /// Whether JSON text stops inside a string, an object or a list (a file cut short).
+    static func endsEarly(_ data: Data) -> Bool {
+        var depth = 0, inString = false, escaped = false, sawValue = false
+        for byte in data {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true; sawValue = true
+            case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1; sawValue = true
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
+            default: break
+            }
+        }
+        return inString || depth > 0 || !sawValue
+    }
+
     public static func parse(_ data: Data, file: String) throws -> DasslSplit {
-        guard let object = try? JSONSerialization.jsonObject(with: data), let splits = object as? [String: Any] else {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw DasslSplitError.malformed(file: file, detail: endsEarly(data)
+                ? "not valid JSON (ends early at byte \(data.count)); the file looks cut short, copy it again"
+                : "not valid JSON")
+        }
+        guard let splits = object as? [String: Any] else {
             throw DasslSplitError.malformed(file: file, detail: "the top level is not a JSON object")
         }
         var result = DasslSplit(items: [:], classNames: [:])

@@ -28,6 +28,8 @@ public struct StageFile: Sendable {
     /// The values of the `split` column.
     public static let splits = ["train", "val", "test"]
     static let allowedColumns = ["class", "split", "image"]
+    /// Longer than any real class name; a prompt holds fewer tokens anyway.
+    public static let maximumClassNameLength = 200
 
     /// Reads and checks a stage file. `csvName`/`featuresName` are the paths as the user gave
     /// them, for messages.
@@ -67,6 +69,13 @@ public struct StageFile: Sendable {
             let name = record.fields[classColumn]
             guard !name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                 throw StageImportError.emptyClassName(file: csvName, line: record.line)
+            }
+            // A class name becomes a prompt, a label in the store and a word in every message.
+            guard name.unicodeScalars.count <= Self.maximumClassNameLength else {
+                throw StageImportError.classNameTooLong(file: csvName, line: record.line, name: name)
+            }
+            if let control = name.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) {
+                throw StageImportError.controlCharacter(file: csvName, line: record.line, name: name, scalar: control.value)
             }
             let split = record.fields[splitColumn]
             guard splits.contains(split) else {
@@ -111,6 +120,8 @@ public enum StageImportError: Error, Equatable, LocalizedError, CustomStringConv
     case unknownColumns(file: String, names: [String])
     case noDataRows(file: String)
     case emptyClassName(file: String, line: Int)
+    case classNameTooLong(file: String, line: Int, name: String)
+    case controlCharacter(file: String, line: Int, name: String, scalar: UInt32)
     case unknownSplit(file: String, line: Int, value: String)
     case emptyImagePath(file: String, line: Int)
     case rowCountMismatch(csv: String, csvRows: Int, features: String, featureRows: Int)
@@ -128,8 +139,12 @@ public enum StageImportError: Error, Equatable, LocalizedError, CustomStringConv
             return "\(file): the CSV has a header but no data rows. Add one row per sample."
         case let .emptyClassName(file, line):
             return "\(file), line \(line): the class name is empty. Every row needs a class."
+        case let .classNameTooLong(file, line, name):
+            return "\(file), line \(line): the class name '\(displayName(name, limit: 40))' is too long; class names are at most \(StageFile.maximumClassNameLength) characters."
+        case let .controlCharacter(file, line, name, scalar):
+            return "\(file), line \(line): the class name '\(displayName(name))' holds the control character U+\(String(format: "%04X", scalar)); remove it."
         case let .unknownSplit(file, line, value):
-            return "\(file), line \(line): unknown split '\(value)'. Use train, val or test."
+            return "\(file), line \(line): unknown split '\(displayName(value))'. Use train, val or test."
         case let .emptyImagePath(file, line):
             return "\(file), line \(line): the image path is empty. Give a path relative to the CSV, or pass --features."
         case let .rowCountMismatch(csv, csvRows, features, featureRows):

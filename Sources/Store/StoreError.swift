@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import GRDB
 
@@ -52,7 +53,7 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
             let difference = boundSha == givenSha ? "has the same weights but another config.json" : "has weights sha256 \(givenSha.prefix(12))…"
             return "the store \(path) is bound to the model \(bound) (weights sha256 \(boundSha.prefix(12))…), but --model \(given) \(difference). Use the store's model, or another --db for this model."
         case let .unknownDataset(name, known):
-            return "no dataset named '\(name)' in the store" + (known.isEmpty ? "." : " (it has: \(known.joined(separator: ", "))).") + " Check --dataset."
+            return "no dataset named '\(displayName(name))' in the store" + (known.isEmpty ? "." : " (it has: \(known.joined(separator: ", "))).") + " Check --dataset."
         case .noDatasets:
             return "the store holds no datasets yet. Register one with `lamm-store add-classes FILE.csv --features FILE.npy`."
         case let .ambiguousDataset(known):
@@ -62,7 +63,7 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
         case let .stageExists(dataset, name):
             return "dataset '\(dataset)' already has a stage '\(name)'. Name a new stage with --stage."
         case let .classRegisteredEarlier(file, line, className, dataset, stage):
-            return "\(file), line \(line): class '\(className)' is already registered in stage \(stage) of dataset '\(dataset)'. A stage adds new classes only; remove the row or rename the class."
+            return "\(file), line \(line): class '\(displayName(className))' is already registered in stage \(stage) of dataset '\(dataset)'. A stage adds new classes only; remove the row or rename the class."
         case let .unknownSnapshot(id, latest):
             return "no snapshot \(id) in the store" + (latest.map { " (snapshots run from 1 to \($0))." } ?? " (it has none yet).") + " List them with `lamm-store snapshots`."
         case let .snapshotsOfDifferentDatasets(a, b):
@@ -70,11 +71,11 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
         case let .snapshotOfAnotherDataset(id, dataset, requested):
             return "snapshot \(id) belongs to dataset '\(dataset)', not '\(requested)'. Pick a snapshot of '\(requested)' with `lamm-store snapshots --dataset \(requested)`."
         case let .missingLabelEmbedding(className, stage):
-            return "class '\(className)' has no label embedding for a snapshot of stage \(stage): it is neither trained now nor held by the parent snapshot."
+            return "class '\(displayName(className))' has no label embedding for a snapshot of stage \(stage): it is neither trained now nor held by the parent snapshot."
         case let .labelWidth(className, expected, found):
-            return "label embedding of class '\(className)' has width \(found), but the model's token embeddings are \(expected) wide."
+            return "label embedding of class '\(displayName(className))' has width \(found), but the model's token embeddings are \(expected) wide."
         case let .notAClassOfStage(className, stage):
-            return "class '\(className)' is not among the classes a snapshot of stage \(stage) covers."
+            return "class '\(displayName(className))' is not among the classes a snapshot of stage \(stage) covers."
         case .emptyPath:
             return "--db (or LAMM_STORE_DB) is empty; give the path of the store's file."
         case let .isFolder(path):

@@ -1,4 +1,5 @@
 import CLIP
+import Formats
 
 /// CLIP's prompt `a photo of a <class>.` as token rows (LAMM.md, Notation):
 /// `y_i = [SOT][a][photo][of][a][class-name tokens of i][.][EOT]`, and LAMM's
@@ -77,9 +78,9 @@ public enum PromptError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .emptyLabel(name):
-            return "class '\(name)' has no tokens in the model's vocabulary; give it a name made of words."
+            return "class '\(displayName(name))' has no tokens in the model's vocabulary; give it a name made of words."
         case let .labelTooLong(name, tokens, maximum):
-            return "class '\(name)' has \(tokens) tokens, but the prompt has room for \(maximum); shorten the class name."
+            return "class '\(displayName(name))' has \(tokens) tokens, but the prompt has room for \(maximum); shorten the class name."
         }
     }
 }

@@ -26,10 +26,10 @@ struct DemoCommand: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Methods to run, in order.")
     var methods: [Method] = Trainer.methods
 
-    @Option(name: .long, help: "Seed of the checkpoint, the task and the training.")
+    @Option(name: .long, parsing: .unconditional, help: "Seed of the checkpoint, the task and the training.")
     var seed: UInt64 = LAMMConfiguration().seed
 
-    @Option(name: .long, help: "Epochs per stage.")
+    @Option(name: .long, parsing: .unconditional, help: "Epochs per stage.")
     var epochs: Int = LAMMConfiguration().epochs
 
     @OptionGroup var progress: ProgressOptions

@@ -16,7 +16,7 @@ struct EvalCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "The snapshot id (see `lamm-store snapshots`).")
+    @Option(name: .long, parsing: .unconditional, help: "The snapshot id (see `lamm-store snapshots`).")
     var snapshot: Int64
 
     @OptionGroup var dataset: DatasetOptions

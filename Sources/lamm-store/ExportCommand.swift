@@ -15,7 +15,7 @@ struct ExportCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "The snapshot id (see `lamm-store snapshots`).")
+    @Option(name: .long, parsing: .unconditional, help: "The snapshot id (see `lamm-store snapshots`).")
     var snapshot: Int64
 
     @Option(name: .long, help: ArgumentHelp("Output file; its extension (.safetensors or .npy) chooses the format.", valueName: "file"))

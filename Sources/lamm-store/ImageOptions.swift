@@ -3,7 +3,7 @@ import Continual
 
 /// How images named by a stage are encoded (add-classes, import-split).
 struct ImageOptions: ParsableArguments {
-    @Option(name: .long, help: "Augmented views (random resized crop and flip) stored per training image instead of its centre crop; 0 keeps the centre crop.")
+    @Option(name: .long, parsing: .unconditional, help: "Augmented views (random resized crop and flip) stored per training image instead of its centre crop; 0 keeps the centre crop.")
     var views: Int = 0
 
     @Flag(name: .customLong("skip-bad-images"), help: "Report a corrupt or unsupported image and leave its rows out instead of failing.")

@@ -9,7 +9,7 @@ struct ShowCommand: ParsableCommand {
         abstract: "Show one snapshot: its configuration, loss curve and every class's label row."
     )
 
-    @Option(name: .long, help: "The snapshot id (see `lamm-store snapshots`).")
+    @Option(name: .long, parsing: .unconditional, help: "The snapshot id (see `lamm-store snapshots`).")
     var snapshot: Int64
 
     @OptionGroup var store: StoreOptions

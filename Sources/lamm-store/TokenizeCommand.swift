@@ -19,7 +19,7 @@ struct TokenizeCommand: ParsableCommand {
 
     @OptionGroup var checkpoint: CheckpointOptions
 
-    @Option(name: .long, help: "Places in the text encoder's context, start and end of text included.")
+    @Option(name: .long, parsing: .unconditional, help: "Places in the text encoder's context, start and end of text included.")
     var contextLength: Int = 77
 
     @Flag(name: .long, help: "Cut texts that do not fit to the first context-length - 1 tokens and end of text.")

@@ -27,43 +27,43 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .long, help: "lamm (the new classes' label vectors), coop (the shared context), coop+lamm (both), or zeroshot (CLIP's word embeddings).")
     var method: Method = .lamm
 
-    @Option(name: .long, help: "Training rows sampled per class with --seed (default: all given).")
+    @Option(name: .long, parsing: .unconditional, help: "Training rows sampled per class with --seed (default: all given).")
     var shots: Int?
 
-    @Option(name: .long, help: "Epochs.")
+    @Option(name: .long, parsing: .unconditional, help: "Epochs.")
     var epochs: Int = Self.defaults.epochs
 
-    @Option(name: .customLong("batch-size"), help: "Samples per step.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Samples per step.")
     var batchSize: Int = Self.defaults.batchSize
 
-    @Option(name: .customLong("lr"), help: "Base learning rate of SGD (cosine schedule).")
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Base learning rate of SGD (cosine schedule).")
     var learningRate: Float = Self.defaults.learningRate
 
-    @Option(name: .long, help: "SGD momentum.")
+    @Option(name: .long, parsing: .unconditional, help: "SGD momentum.")
     var momentum: Float = Self.defaults.momentum
 
-    @Option(name: .customLong("weight-decay"), help: "SGD weight decay.")
+    @Option(name: .customLong("weight-decay"), parsing: .unconditional, help: "SGD weight decay.")
     var weightDecay: Float = Self.defaults.weightDecay
 
-    @Option(name: .customLong("warmup-epochs"), help: "Epochs at the constant warm-up learning rate.")
+    @Option(name: .customLong("warmup-epochs"), parsing: .unconditional, help: "Epochs at the constant warm-up learning rate.")
     var warmupEpochs: Int = Self.defaults.warmupEpochs
 
-    @Option(name: .customLong("warmup-lr"), help: "The warm-up learning rate.")
+    @Option(name: .customLong("warmup-lr"), parsing: .unconditional, help: "The warm-up learning rate.")
     var warmupLearningRate: Float = Self.defaults.warmupLearningRate
 
-    @Option(name: .customLong("lambda-wc"), help: "Weight of L_WC, parameter space (default 1/n, n = shots per class; 0 disables).")
+    @Option(name: .customLong("lambda-wc"), parsing: .unconditional, help: "Weight of L_WC, parameter space (default 1/n, n = shots per class; 0 disables).")
     var lambdaWC: Float?
 
-    @Option(name: .customLong("lambda-cos"), help: "Weight of L_COS, feature space (0 disables).")
+    @Option(name: .customLong("lambda-cos"), parsing: .unconditional, help: "Weight of L_COS, feature space (0 disables).")
     var lambdaCOS: Float = Self.defaults.lambdaCOS
 
-    @Option(name: .customLong("lambda-kd"), help: "Weight of L_KD, logit space (0 disables).")
+    @Option(name: .customLong("lambda-kd"), parsing: .unconditional, help: "Weight of L_KD, logit space (0 disables).")
     var lambdaKD: Float = Self.defaults.lambdaKD
 
-    @Option(name: .long, help: "Temperature T of L_KD.")
+    @Option(name: .long, parsing: .unconditional, help: "Temperature T of L_KD.")
     var temperature: Float = Self.defaults.temperature
 
-    @Option(name: .long, help: "Seed of shot sampling, batch order and random initialisation; the same seed reproduces a run.")
+    @Option(name: .long, parsing: .unconditional, help: "Seed of shot sampling, batch order and random initialisation; the same seed reproduces a run.")
     var seed: UInt64 = Self.defaults.seed
 
     @Option(name: .customLong("label-tokens"), help: "Which class-name tokens to train: all, or first (as the official code).")
@@ -72,7 +72,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("label-init"), help: "Initialise the label vectors from the class name (classname) or randomly (random).")
     var labelInitialisation: LabelInitialisation = Self.defaults.labelInitialisation
 
-    @Option(name: .customLong("n-ctx"), help: "CoOp's context length: 4 starts from the words `a photo of a`, any other from N(0, 0.02^2).")
+    @Option(name: .customLong("n-ctx"), parsing: .unconditional, help: "CoOp's context length: 4 starts from the words `a photo of a`, any other from N(0, 0.02^2).")
     var contextLength: Int = Self.defaults.contextLength
 
     func validate() throws {

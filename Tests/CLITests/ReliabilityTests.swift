@@ -82,3 +82,61 @@ extension StoreCommandTests {
         #expect(result.stdout.contains("snapshot 1"))
     }
 }
+
+extension StoreCommandTests {
+    /// Class names that cannot be shown or prompted are refused at their CSV row; names are
+    /// shown escaped and shortened in every message.
+    @Test func hostileClassNamesAreRefusedOrShownEscaped() throws {
+        try initStore()
+        func stage(_ name: String, _ classes: [String], trainFor: Set<String>) throws -> [String] {
+            var csv = "class,split\n", rows = 0
+            for c in classes {
+                let quoted = "\"" + c.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+                if trainFor.contains(c) { csv += "\(quoted),train\n"; rows += 1 }
+                csv += "\(quoted),test\n"; rows += 1
+            }
+            return [try scratch.write("\(name).csv", csv), "--features", try features("\(name).npy", rows: rows)]
+        }
+        let nul = try stage("nul", ["dog", "ca\u{0}t"], trainFor: ["dog", "ca\u{0}t"])
+        try expectFailure(["add-classes"] + nul, mentions: ["nul.csv, line 4", "ca\\u{0}t", "control character U+0000"])
+        let bell = try stage("bell", ["ca\u{7}t"], trainFor: ["ca\u{7}t"])
+        try expectFailure(["add-classes"] + bell, mentions: ["bell.csv, line 2", "U+0007"])
+
+        let long = String(repeating: "x", count: 10_000)
+        let huge = try stage("long", [long], trainFor: [long])
+        let before = try contents()
+        let refused = try run(["add-classes"] + huge)
+        #expect(refused.status != 0 && refused.stderr.contains("long.csv, line 2") && refused.stderr.contains("too long"))
+        #expect(refused.stderr.count < 500, "the name is not echoed whole: \(refused.stderr.count) characters")
+        #expect(try contents() == before)
+
+        // A right-to-left override is a legal character of a name, but messages show it escaped.
+        let bidi = "abc\u{202E}fed"
+        let override = try stage("bidi", ["dog", bidi], trainFor: ["dog"])
+        try expectFailure(["add-classes"] + override, mentions: ["'abc\\u{202e}fed'", "no training rows"])
+        #expect(try !run(["add-classes"] + override).stderr.contains("\u{202E}"))
+    }
+
+    @Test func negativeNumbersReachTheRangeCheck() throws {
+        try initStore()
+        let (csv, rows) = try stageCSV("set1.csv", classes: ["dog", "cat"])
+        let npy = try features("set1.npy", rows: rows)
+        for option in ["--epochs", "--batch-size", "--shots", "--views", "--n-ctx", "--warmup-epochs"] {
+            let result = try run(["add-classes", csv, "--features", npy, option, "-3"])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains(option) && !result.stderr.contains("Missing value"), "\(option) -3: \(result.stderr)")
+        }
+        let snapshot = try run(["show", "--snapshot", "-1"])
+        #expect(snapshot.status != 0 && snapshot.stderr.contains("no snapshot -1"), "\(snapshot.stderr)")
+    }
+
+    @Test func aTruncatedSplitFileSaysSo() throws {
+        try initStore()
+        try FileManager.default.createDirectory(at: scratch.url.appendingPathComponent("img"), withIntermediateDirectories: true)
+        let whole = #"{"train": [["a.png", 0, "apple"]], "test": [["b.png", 0, "apple"]]}"#
+        let cut = try scratch.write("split_zhou_Cut.json", String(whole.prefix(30)))
+        try expectFailure(["import-split", cut, "--images", scratch.path("img")], mentions: ["split_zhou_Cut.json", "ends early at byte 30"])
+        let notObject = try scratch.write("split_zhou_List.json", "[1, 2]")
+        try expectFailure(["import-split", notObject, "--images", scratch.path("img")], mentions: ["the top level is not a JSON object"])
+    }
+}
