@@ -81,20 +81,6 @@ extension LabelStore {
                 return try Int64.fetchAll(db, sql: "SELECT id FROM label_embedding WHERE width <> ?", arguments: [model.tokenEmbeddingWidth])
                     .map { "label_embedding \($0) is not \(model.tokenEmbeddingWidth) wide" }
             }
-            try check("sample features") {
-                guard let model else { return [] }
-                var problems: [String] = []
-                let rows = try Row.fetchCursor(db, sql: "SELECT id, feature FROM sample")
-                while let row = try rows.next() {
-                    let data: Data = row["feature"]
-                    if data.count != 4 * model.featureWidth {
-                        problems.append("sample \(row["id"] as Int64): feature is \(data.count / 4) wide, not \(model.featureWidth)")
-                    } else if !FloatBlob.decode(data).allSatisfy(\.isFinite) {
-                        problems.append("sample \(row["id"] as Int64): feature holds NaN or Inf")
-                    }
-                }
-                return problems
-            }
             try check("label embedding and context vector blobs") {
                 var problems: [String] = []
                 for table in ["label_embedding", "context_vectors"] {
@@ -107,19 +93,22 @@ extension LabelStore {
                 }
                 return problems
             }
-            try check("cached features") {
+            try check("features") {
+                // Samples' image features and the cached text and image features: each the model's
+                // feature width, finite.
                 guard let model else { return [] }
                 var problems: [String] = []
-                let tables = [("text_feature", "'label_embedding_id ' || label_embedding_id || ', context_key ' || context_key"),
-                              ("image_feature", "'content_sha256 ' || substr(content_sha256, 1, 12) || '..., view ' || view || ', seed ' || seed")]
+                let tables = [("sample", "'sample ' || id"),
+                              ("text_feature", "'text_feature (label_embedding_id ' || label_embedding_id || ', context_key ' || context_key || ')'"),
+                              ("image_feature", "'image_feature (content_sha256 ' || substr(content_sha256, 1, 12) || '..., view ' || view || ', seed ' || seed || ')'")]
                 for (table, name) in tables {
                     let rows = try Row.fetchCursor(db, sql: "SELECT \(name) AS name, feature FROM \(table)")
                     while let row = try rows.next() {
-                        let data: Data = row["feature"]
+                        let data: Data = row["feature"], name: String = row["name"]
                         if data.count != 4 * model.featureWidth {
-                            problems.append("\(table) (\(row["name"] as String)): feature is \(data.count) bytes, not \(4 * model.featureWidth)")
+                            problems.append("\(name): feature is \(data.count) bytes, not \(4 * model.featureWidth) (\(model.featureWidth) floats)")
                         } else if !FloatBlob.decode(data).allSatisfy(\.isFinite) {
-                            problems.append("\(table) (\(row["name"] as String)): feature holds NaN or Inf")
+                            problems.append("\(name): feature holds NaN or Inf")
                         }
                     }
                 }
