@@ -9,29 +9,11 @@
 import Foundation
 import Formats
 
-/// One pre-LN transformer block of the text tower (transformers' CLIPEncoderLayer).
-/// Linear weights keep PyTorch's [out, in] layout.
-public struct CLIPTextLayerWeights: Sendable {
-    public var layerNorm1Weight: [Float]  // [W]
-    public var layerNorm1Bias: [Float]  // [W]
-    /// q_proj; k_proj; v_proj stacked: [3W, W], so one sgemm produces q, k and v.
-    public var qkvWeight: [Float]
-    public var qkvBias: [Float]  // [3W]
-    public var outWeight: [Float]  // [W, W]
-    public var outBias: [Float]  // [W]
-    public var layerNorm2Weight: [Float]  // [W]
-    public var layerNorm2Bias: [Float]  // [W]
-    public var fc1Weight: [Float]  // [I, W]
-    public var fc1Bias: [Float]  // [I]
-    public var fc2Weight: [Float]  // [W, I]
-    public var fc2Bias: [Float]  // [W]
-}
-
 /// The text tower's frozen parameters (transformers' CLIPTextTransformer + text_projection).
 public struct CLIPTextWeights: Sendable {
     public var tokenEmbedding: [Float]  // [V, W]
     public var positionEmbedding: [Float]  // [positions, W]
-    public var layers: [CLIPTextLayerWeights]
+    public var layers: [CLIPEncoderLayerWeights]
     public var finalLayerNormWeight: [Float]  // [W]
     public var finalLayerNormBias: [Float]  // [W]
     public var textProjection: [Float]  // [proj, W], HF's Linear layout (features = x @ P^T)
@@ -190,13 +172,13 @@ public struct CLIPCheckpoint: Sendable {
         let prefix = "text_model."
         let tokenEmbedding = try take(prefix + "embeddings.token_embedding.weight", [v, w])
         let positionEmbedding = try take(prefix + "embeddings.position_embedding.weight", [positions, w])
-        var layers: [CLIPTextLayerWeights] = []
+        var layers: [CLIPEncoderLayerWeights] = []
         for l in 0..<t.hiddenLayers {
             let p = prefix + "encoder.layers.\(l)."
             let q = try take(p + "self_attn.q_proj.weight", [w, w]), qb = try take(p + "self_attn.q_proj.bias", [w])
             let k = try take(p + "self_attn.k_proj.weight", [w, w]), kb = try take(p + "self_attn.k_proj.bias", [w])
             let vv = try take(p + "self_attn.v_proj.weight", [w, w]), vb = try take(p + "self_attn.v_proj.bias", [w])
-            layers.append(CLIPTextLayerWeights(
+            layers.append(CLIPEncoderLayerWeights(
                 layerNorm1Weight: try take(p + "layer_norm1.weight", [w]),
                 layerNorm1Bias: try take(p + "layer_norm1.bias", [w]),
                 qkvWeight: q + k + vv,

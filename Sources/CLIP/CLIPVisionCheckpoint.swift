@@ -8,9 +8,6 @@
 import Foundation
 import Formats
 
-/// A pre-LN transformer block; both towers use the same one (transformers' CLIPEncoderLayer).
-public typealias CLIPEncoderLayerWeights = CLIPTextLayerWeights
-
 /// The image tower's frozen parameters (transformers' CLIPVisionTransformer + visual_projection).
 public struct CLIPVisionWeights: Sendable {
     /// The patch convolution's kernel [W, 3, p, p], read as [W, 3*p*p]: the linear map of an
