@@ -1,128 +1,62 @@
-// Loading a CLIP checkpoint directory into the text tower's weights.
-// Two layouts are accepted:
-//   Hugging Face: config.json + model.safetensors (transformers' CLIPModel names)
-//   open_clip:    open_clip_config.json + open_clip_model.safetensors (OpenAI names, renamed
-//                 by WeightRenaming)
-// Loading is strict (mlx-swift-examples' Load.swift): every expected tensor must be present with
-// its shape, every other tensor must be on the explicit ignore list. Weights are upcast to F32 once.
+// A CLIP checkpoint's text tower (and, when asked for, its image tower), loaded from a
+// checkpoint directory by CheckpointLoading.swift, made at random, or exported.
 
 import Foundation
 import Formats
-
-/// One pre-LN transformer block of the text tower (transformers' CLIPEncoderLayer).
-/// Linear weights keep PyTorch's [out, in] layout.
-public struct CLIPTextLayerWeights: Sendable {
-    public var layerNorm1Weight: [Float]  // [W]
-    public var layerNorm1Bias: [Float]  // [W]
-    /// q_proj; k_proj; v_proj stacked: [3W, W], so one sgemm produces q, k and v.
-    public var qkvWeight: [Float]
-    public var qkvBias: [Float]  // [3W]
-    public var outWeight: [Float]  // [W, W]
-    public var outBias: [Float]  // [W]
-    public var layerNorm2Weight: [Float]  // [W]
-    public var layerNorm2Bias: [Float]  // [W]
-    public var fc1Weight: [Float]  // [I, W]
-    public var fc1Bias: [Float]  // [I]
-    public var fc2Weight: [Float]  // [W, I]
-    public var fc2Bias: [Float]  // [W]
-}
 
 /// The text tower's frozen parameters (transformers' CLIPTextTransformer + text_projection).
 public struct CLIPTextWeights: Sendable {
     public var tokenEmbedding: [Float]  // [V, W]
     public var positionEmbedding: [Float]  // [positions, W]
-    public var layers: [CLIPTextLayerWeights]
+    public var layers: [CLIPEncoderLayerWeights]
     public var finalLayerNormWeight: [Float]  // [W]
     public var finalLayerNormBias: [Float]  // [W]
     public var textProjection: [Float]  // [proj, W], HF's Linear layout (features = x @ P^T)
 }
 
-public enum CLIPCheckpointError: Error, LocalizedError, CustomStringConvertible, Equatable {
-    case notADirectory(path: String)
-    case missingConfiguration(directory: String)
-    case missingWeights(path: String)
-    case missingTensor(path: String, tensor: String)
-    case unexpectedTensor(path: String, tensor: String)
-    case wrongShape(path: String, tensor: String, shape: [Int], expected: [Int])
-
-    public var description: String {
-        switch self {
-        case let .notADirectory(path):
-            "checkpoint directory \(path) does not exist or is not a directory; pass the directory holding config.json and model.safetensors"
-        case let .missingConfiguration(directory):
-            "\(directory) holds neither config.json (Hugging Face) nor open_clip_config.json (open_clip); pass a CLIP checkpoint directory"
-        case let .missingWeights(path):
-            "\(path) is missing; a CLIP checkpoint directory needs its safetensors weights next to the configuration"
-        case let .missingTensor(path, tensor):
-            "\(path) has no tensor '\(tensor)', which the CLIP text tower needs; the checkpoint is incomplete or of another model"
-        case let .unexpectedTensor(path, tensor):
-            "\(path) holds an unexpected tensor '\(tensor)'; the checkpoint is not a CLIP model this tool understands"
-        case let .wrongShape(path, tensor, shape, expected):
-            "\(path): tensor '\(tensor)' has shape \(shape) but the configuration implies \(expected); the weights and configuration do not match"
+extension CLIPTextWeights {
+    /// The text tower's tensors (all but logit_scale), taken strictly in the configuration's shapes.
+    init(taking tensors: inout TowerTensors, configuration: CLIPConfiguration) throws {
+        let t = configuration.text
+        let (v, w, i, positions, proj) = (t.vocabularySize, t.hiddenSize, t.intermediateSize, t.maxPositions, configuration.projectionDim)
+        let prefix = "text_model."
+        let tokenEmbedding = try tensors.take(prefix + "embeddings.token_embedding.weight", [v, w])
+        let positionEmbedding = try tensors.take(prefix + "embeddings.position_embedding.weight", [positions, w])
+        let layers = try (0..<t.hiddenLayers).map { l in
+            try CLIPEncoderLayerWeights(taking: &tensors, prefix: prefix + "encoder.layers.\(l).", width: w, intermediate: i)
         }
-    }
-
-    public var errorDescription: String? { description }
-}
-
-/// The files of a checkpoint directory: Hugging Face (`config.json` + `model.safetensors`)
-/// or open_clip (`open_clip_config.json` + `open_clip_model.safetensors`), and the decoded
-/// configuration.
-public struct CLIPCheckpointFiles: Sendable {
-    public enum Layout: String, Sendable { case huggingFace, openCLIP }
-
-    public var layout: Layout
-    public var configurationFile: URL
-    public var weights: URL
-    public var configuration: CLIPConfiguration
-
-    public init(directory: URL) throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw CLIPCheckpointError.notADirectory(path: directory.path)
-        }
-        let hfConfig = directory.appendingPathComponent("config.json")
-        let openCLIPConfig = directory.appendingPathComponent("open_clip_config.json")
-        if FileManager.default.fileExists(atPath: hfConfig.path) {
-            layout = .huggingFace
-            configurationFile = hfConfig
-            configuration = try CLIPConfiguration.decodeHuggingFace(try Data(contentsOf: hfConfig), source: hfConfig.path)
-            weights = directory.appendingPathComponent("model.safetensors")
-        } else if FileManager.default.fileExists(atPath: openCLIPConfig.path) {
-            layout = .openCLIP
-            configurationFile = openCLIPConfig
-            configuration = try CLIPConfiguration.decodeOpenCLIP(try Data(contentsOf: openCLIPConfig), source: openCLIPConfig.path)
-            weights = directory.appendingPathComponent("open_clip_model.safetensors")
-        } else {
-            throw CLIPCheckpointError.missingConfiguration(directory: directory.path)
-        }
-        guard FileManager.default.fileExists(atPath: weights.path) else {
-            throw CLIPCheckpointError.missingWeights(path: weights.path)
-        }
+        self.init(
+            tokenEmbedding: tokenEmbedding,
+            positionEmbedding: positionEmbedding,
+            layers: layers,
+            finalLayerNormWeight: try tensors.take(prefix + "final_layer_norm.weight", [w]),
+            finalLayerNormBias: try tensors.take(prefix + "final_layer_norm.bias", [w]),
+            textProjection: try tensors.take("text_projection.weight", [proj, w]))
     }
 }
 
-/// A tensor under its Hugging Face name, with the name it had in the file.
-struct NamedTensor {
-    var shape: [Int]
-    var values: [Float]
-    var source: String
-}
-
-/// A CLIP model's configuration and frozen text-tower weights.
+/// A CLIP model's configuration and frozen text-tower weights, and optionally its image tower's.
 public struct CLIPCheckpoint: Sendable {
     public var configuration: CLIPConfiguration
     public var text: CLIPTextWeights
     /// The `logit_scale` parameter as stored: the log of CLIP's temperature tau.
     public var logLogitScale: Float
+    /// The image tower, when loaded with `includingVision` from a file that holds one.
+    public var vision: CLIPVisionWeights?
 
     /// tau = exp(logit_scale), 100 for the released models.
     public var logitScale: Float { exp(logLogitScale) }
 
-    public init(configuration: CLIPConfiguration, text: CLIPTextWeights, logLogitScale: Float) {
+    public init(configuration: CLIPConfiguration, text: CLIPTextWeights, logLogitScale: Float, vision: CLIPVisionWeights? = nil) {
         self.configuration = configuration
         self.text = text
         self.logLogitScale = logLogitScale
+        self.vision = vision
+    }
+
+    /// The image tower as a checkpoint of its own, when this one holds it.
+    public var visionCheckpoint: CLIPVisionCheckpoint? {
+        vision.map { CLIPVisionCheckpoint(configuration: configuration, vision: $0) }
     }
 
     /// The token-embedding row of `row` (a token id), width W.
@@ -132,99 +66,29 @@ public struct CLIPCheckpoint: Sendable {
         return Array(text.tokenEmbedding[(row * w)..<((row + 1) * w)])
     }
 
-    /// Loads a Hugging Face or open_clip checkpoint directory.
-    public init(directory: URL) throws {
+    /// Loads the text tower of a Hugging Face or open_clip checkpoint directory. With
+    /// `includingVision`, the same pass over the weights also loads the image tower when the file
+    /// holds one (strictly, as CLIPVisionCheckpoint(directory:) does); without it the image
+    /// tower's tensors are skipped unread.
+    public init(directory: URL, includingVision: Bool = false) throws {
         let files = try CLIPCheckpointFiles(directory: directory)
-        let file = try SafetensorsFile(url: files.weights)
-        let tensors = try Self.readTextTensors(file, isOpenCLIP: files.layout == .openCLIP)
-        try self.init(configuration: files.configuration, tensors: tensors, path: files.weights.path)
+        var tensors = try CheckpointTensors(files, towers: includingVision ? [.text, .vision] : [.text])
+        var text = tensors.text!
+        let configuration = files.configuration
+        let textWeights = try CLIPTextWeights(taking: &text, configuration: configuration)
+        let logLogitScale = try text.take("logit_scale", [])[0]
+        try text.expectEmpty()
+        var vision: CLIPVisionWeights?
+        if tensors.vision != nil {
+            try configuration.vision.validate(source: files.configurationFile.path)
+            vision = try CLIPVisionWeights(taking: &tensors.vision!, configuration: configuration)
+            try tensors.vision!.expectEmpty()
+        }
+        self.init(configuration: configuration, text: textWeights, logLogitScale: logLogitScale, vision: vision)
     }
 
-    /// Reads, renames and converts every text tensor to Hugging Face names; vision ones are skipped.
-    private static func readTextTensors(_ file: SafetensorsFile, isOpenCLIP: Bool) throws -> [String: NamedTensor] {
-        let path = file.url.path
-        var tensors: [String: NamedTensor] = [:]
-        for name in file.tensorNames {
-            if isOpenCLIP {
-                if WeightRenaming.isIgnored(name, prefixes: WeightRenaming.ignoredOpenCLIPPrefixes) { continue }
-                let renamed = WeightRenaming.huggingFaceName(openCLIP: name)
-                guard Self.expectedNamePattern(renamed) || renamed.contains(".self_attn.in_proj_") else {
-                    throw CLIPCheckpointError.unexpectedTensor(path: path, tensor: name)
-                }
-                let info = try file.info(name)
-                for (hfName, shape, values) in WeightRenaming.convertOpenCLIPTensor(name: renamed, shape: info.shape, values: try file.floats(name)) {
-                    tensors[hfName] = NamedTensor(shape: shape, values: values, source: name)
-                }
-            } else {
-                if WeightRenaming.isIgnored(name, prefixes: WeightRenaming.ignoredHuggingFacePrefixes) { continue }
-                guard Self.expectedNamePattern(name) else { throw CLIPCheckpointError.unexpectedTensor(path: path, tensor: name) }
-                tensors[name] = NamedTensor(shape: try file.info(name).shape, values: try file.floats(name), source: name)
-            }
-        }
-        return tensors
-    }
-
-    /// Whether a (Hugging Face) name could belong to the text tower at all; the exact set is
-    /// checked against the configuration in `init(configuration:tensors:path:)`.
-    private static func expectedNamePattern(_ name: String) -> Bool {
-        name.hasPrefix("text_model.") || name == "text_projection.weight" || name == "logit_scale"
-    }
-
-    /// Builds the weights from Hugging Face-named tensors, strictly.
-    init(configuration: CLIPConfiguration, tensors: [String: NamedTensor], path: String) throws {
-        let t = configuration.text
-        let (v, w, i, positions, proj) = (t.vocabularySize, t.hiddenSize, t.intermediateSize, t.maxPositions, configuration.projectionDim)
-        var remaining = tensors
-        func take(_ name: String, _ expected: [Int]) throws -> [Float] {
-            guard let tensor = remaining.removeValue(forKey: name) else {
-                throw CLIPCheckpointError.missingTensor(path: path, tensor: name)
-            }
-            // A scalar may be stored with shape [] or [1].
-            let matches = tensor.shape == expected || (expected.isEmpty && tensor.shape == [1])
-            guard matches else {
-                let described = tensor.source == name ? name : "\(tensor.source) (renamed to \(name))"
-                throw CLIPCheckpointError.wrongShape(path: path, tensor: described, shape: tensor.shape, expected: expected)
-            }
-            return tensor.values
-        }
-        let prefix = "text_model."
-        let tokenEmbedding = try take(prefix + "embeddings.token_embedding.weight", [v, w])
-        let positionEmbedding = try take(prefix + "embeddings.position_embedding.weight", [positions, w])
-        var layers: [CLIPTextLayerWeights] = []
-        for l in 0..<t.hiddenLayers {
-            let p = prefix + "encoder.layers.\(l)."
-            let q = try take(p + "self_attn.q_proj.weight", [w, w]), qb = try take(p + "self_attn.q_proj.bias", [w])
-            let k = try take(p + "self_attn.k_proj.weight", [w, w]), kb = try take(p + "self_attn.k_proj.bias", [w])
-            let vv = try take(p + "self_attn.v_proj.weight", [w, w]), vb = try take(p + "self_attn.v_proj.bias", [w])
-            layers.append(CLIPTextLayerWeights(
-                layerNorm1Weight: try take(p + "layer_norm1.weight", [w]),
-                layerNorm1Bias: try take(p + "layer_norm1.bias", [w]),
-                qkvWeight: q + k + vv,
-                qkvBias: qb + kb + vb,
-                outWeight: try take(p + "self_attn.out_proj.weight", [w, w]),
-                outBias: try take(p + "self_attn.out_proj.bias", [w]),
-                layerNorm2Weight: try take(p + "layer_norm2.weight", [w]),
-                layerNorm2Bias: try take(p + "layer_norm2.bias", [w]),
-                fc1Weight: try take(p + "mlp.fc1.weight", [i, w]),
-                fc1Bias: try take(p + "mlp.fc1.bias", [i]),
-                fc2Weight: try take(p + "mlp.fc2.weight", [w, i]),
-                fc2Bias: try take(p + "mlp.fc2.bias", [w])))
-        }
-        let text = CLIPTextWeights(
-            tokenEmbedding: tokenEmbedding,
-            positionEmbedding: positionEmbedding,
-            layers: layers,
-            finalLayerNormWeight: try take(prefix + "final_layer_norm.weight", [w]),
-            finalLayerNormBias: try take(prefix + "final_layer_norm.bias", [w]),
-            textProjection: try take("text_projection.weight", [proj, w]))
-        let logLogitScale = try take("logit_scale", [])[0]
-        if let extra = remaining.keys.sorted().first {
-            throw CLIPCheckpointError.unexpectedTensor(path: path, tensor: extra)
-        }
-        self.init(configuration: configuration, text: text, logLogitScale: logLogitScale)
-    }
-
-    /// The text tower's tensors under Hugging Face names (q/k/v split again), for export.
+    /// The text tower's tensors under Hugging Face names (q/k/v split again), then the image
+    /// tower's when held, for export.
     public func huggingFaceTensors() -> [(name: String, shape: [Int], values: [Float])] {
         let t = configuration.text
         let (w, i) = (t.hiddenSize, t.intermediateSize)
@@ -241,10 +105,11 @@ public struct CLIPCheckpoint: Sendable {
             ("text_projection.weight", [configuration.projectionDim, w], text.textProjection),
             ("logit_scale", [], [logLogitScale]),
         ]
-        return out
+        return out + (vision?.huggingFaceTensors(configuration: configuration) ?? [])
     }
 
-    /// Writes a Hugging Face directory (config.json + model.safetensors) holding the text tower.
+    /// Writes a Hugging Face directory (config.json + model.safetensors) holding the text tower
+    /// (and the image tower when held).
     public func writeHuggingFace(to directory: URL) throws {
         try writeHuggingFaceDirectory(directory, configuration: configuration, tensors: huggingFaceTensors())
     }

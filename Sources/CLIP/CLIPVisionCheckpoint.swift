@@ -1,15 +1,8 @@
-// Loading a CLIP checkpoint directory into the image tower's weights, from the same two
-// layouts as the text tower (CLIPCheckpointFiles): Hugging Face names (transformers'
-// CLIPVisionTransformer + visual_projection) or OpenAI / open_clip names (`visual.*`, renamed by
-// WeightRenaming). Loading is strict among the vision tensors (mlx-swift-examples' Load.swift):
-// every expected one must be present with its shape and no other may be; the text tower's
-// tensors are left to CLIPCheckpoint. Weights are upcast to F32 once.
+// A CLIP checkpoint's image tower alone (transformers' CLIPVisionTransformer +
+// visual_projection), loaded by CheckpointLoading.swift from either layout, made at random, or
+// exported. Loading is strict among the image tower's tensors; the text tower's are skipped unread.
 
 import Foundation
-import Formats
-
-/// A pre-LN transformer block; both towers use the same one (transformers' CLIPEncoderLayer).
-public typealias CLIPEncoderLayerWeights = CLIPTextLayerWeights
 
 /// The image tower's frozen parameters (transformers' CLIPVisionTransformer + visual_projection).
 public struct CLIPVisionWeights: Sendable {
@@ -42,23 +35,49 @@ public struct CLIPVisionWeights: Sendable {
     }
 }
 
-public enum CLIPVisionCheckpointError: Error, LocalizedError, CustomStringConvertible, Equatable {
-    case missingTensor(path: String, tensor: String)
-    case unexpectedTensor(path: String, tensor: String)
-    case wrongShape(path: String, tensor: String, shape: [Int], expected: [Int])
-
-    public var description: String {
-        switch self {
-        case let .missingTensor(path, tensor):
-            "\(path) has no tensor '\(tensor)', which the CLIP image tower needs; the checkpoint is incomplete, text-only or of another model"
-        case let .unexpectedTensor(path, tensor):
-            "\(path) holds an unexpected image-tower tensor '\(tensor)'; only CLIP's ViT image tower is supported (not ResNet or timm trunks)"
-        case let .wrongShape(path, tensor, shape, expected):
-            "\(path): tensor '\(tensor)' has shape \(shape) but the vision configuration implies \(expected); the weights and configuration do not match"
+extension CLIPVisionWeights {
+    /// The image tower's tensors, taken strictly in the vision configuration's shapes.
+    init(taking tensors: inout TowerTensors, configuration: CLIPConfiguration) throws {
+        let v = configuration.vision
+        let (w, i, p, proj) = (v.hiddenSize, v.intermediateSize, v.patchSize, configuration.projectionDim)
+        let prefix = "vision_model."
+        let patchEmbedding = try tensors.take(prefix + "embeddings.patch_embedding.weight", [w, v.channels, p, p])
+        let classEmbedding = try tensors.take(prefix + "embeddings.class_embedding", [w])
+        let positionEmbedding = try tensors.take(prefix + "embeddings.position_embedding.weight", [v.positionCount, w])
+        let preWeight = try tensors.take(prefix + "pre_layrnorm.weight", [w]), preBias = try tensors.take(prefix + "pre_layrnorm.bias", [w])
+        let layers = try (0..<v.hiddenLayers).map { l in
+            try CLIPEncoderLayerWeights(taking: &tensors, prefix: prefix + "encoder.layers.\(l).", width: w, intermediate: i)
         }
+        self.init(
+            patchEmbedding: patchEmbedding, classEmbedding: classEmbedding, positionEmbedding: positionEmbedding,
+            preLayerNormWeight: preWeight, preLayerNormBias: preBias, layers: layers,
+            postLayerNormWeight: try tensors.take(prefix + "post_layernorm.weight", [w]),
+            postLayerNormBias: try tensors.take(prefix + "post_layernorm.bias", [w]),
+            visualProjection: try tensors.take("visual_projection.weight", [proj, w]))
     }
 
-    public var errorDescription: String? { description }
+    /// The image tower's tensors under Hugging Face names (q/k/v split again), for export.
+    func huggingFaceTensors(configuration: CLIPConfiguration) -> [(name: String, shape: [Int], values: [Float])] {
+        let v = configuration.vision
+        let (w, i, p) = (v.hiddenSize, v.intermediateSize, v.patchSize)
+        let prefix = "vision_model."
+        var out: [(name: String, shape: [Int], values: [Float])] = [
+            (prefix + "embeddings.patch_embedding.weight", [w, v.channels, p, p], patchEmbedding),
+            (prefix + "embeddings.class_embedding", [w], classEmbedding),
+            (prefix + "embeddings.position_embedding.weight", [v.positionCount, w], positionEmbedding),
+            (prefix + "pre_layrnorm.weight", [w], preLayerNormWeight),
+            (prefix + "pre_layrnorm.bias", [w], preLayerNormBias),
+        ]
+        for (l, layer) in layers.enumerated() {
+            out += layer.huggingFaceTensors(prefix: prefix + "encoder.layers.\(l).", width: w, intermediate: i)
+        }
+        out += [
+            (prefix + "post_layernorm.weight", [w], postLayerNormWeight),
+            (prefix + "post_layernorm.bias", [w], postLayerNormBias),
+            ("visual_projection.weight", [configuration.projectionDim, w], visualProjection),
+        ]
+        return out
+    }
 }
 
 /// A CLIP model's configuration and frozen image-tower weights.
@@ -75,104 +94,16 @@ public struct CLIPVisionCheckpoint: Sendable {
     public init(directory: URL) throws {
         let files = try CLIPCheckpointFiles(directory: directory)
         try files.configuration.vision.validate(source: files.configurationFile.path)
-        let file = try SafetensorsFile(url: files.weights)
-        let tensors = try Self.readVisionTensors(file, isOpenCLIP: files.layout == .openCLIP)
-        try self.init(configuration: files.configuration, tensors: tensors, path: files.weights.path)
-    }
-
-    /// Whether a Hugging Face name belongs to the image tower.
-    private static func isVisionName(_ name: String) -> Bool {
-        name.hasPrefix("vision_model.") || name.hasPrefix("visual_projection.")
-    }
-
-    /// Reads, renames and converts every image-tower tensor to Hugging Face names; the rest is skipped.
-    private static func readVisionTensors(_ file: SafetensorsFile, isOpenCLIP: Bool) throws -> [String: NamedTensor] {
-        let path = file.url.path
-        var tensors: [String: NamedTensor] = [:]
-        for name in file.tensorNames {
-            if isOpenCLIP {
-                guard name.hasPrefix("visual.") else { continue }
-                let renamed = WeightRenaming.huggingFaceName(openCLIP: name)
-                guard isVisionName(renamed) else { throw CLIPVisionCheckpointError.unexpectedTensor(path: path, tensor: name) }
-                let info = try file.info(name)
-                for (hfName, shape, values) in WeightRenaming.convertOpenCLIPTensor(name: renamed, shape: info.shape, values: try file.floats(name)) {
-                    tensors[hfName] = NamedTensor(shape: shape, values: values, source: name)
-                }
-            } else {
-                // position_ids is a buffer older transformers versions saved, not a weight.
-                guard isVisionName(name), name != "vision_model.embeddings.position_ids" else { continue }
-                tensors[name] = NamedTensor(shape: try file.info(name).shape, values: try file.floats(name), source: name)
-            }
-        }
-        return tensors
-    }
-
-    /// Builds the weights from Hugging Face-named tensors, strictly.
-    init(configuration: CLIPConfiguration, tensors: [String: NamedTensor], path: String) throws {
-        let v = configuration.vision
-        let (w, i, p, proj) = (v.hiddenSize, v.intermediateSize, v.patchSize, configuration.projectionDim)
-        var remaining = tensors
-        func take(_ name: String, _ expected: [Int]) throws -> [Float] {
-            guard let tensor = remaining.removeValue(forKey: name) else {
-                throw CLIPVisionCheckpointError.missingTensor(path: path, tensor: name)
-            }
-            guard tensor.shape == expected else {
-                let described = tensor.source == name ? name : "\(tensor.source) (renamed to \(name))"
-                throw CLIPVisionCheckpointError.wrongShape(path: path, tensor: described, shape: tensor.shape, expected: expected)
-            }
-            return tensor.values
-        }
-        let prefix = "vision_model."
-        let patchEmbedding = try take(prefix + "embeddings.patch_embedding.weight", [w, v.channels, p, p])
-        let classEmbedding = try take(prefix + "embeddings.class_embedding", [w])
-        let positionEmbedding = try take(prefix + "embeddings.position_embedding.weight", [v.positionCount, w])
-        let preWeight = try take(prefix + "pre_layrnorm.weight", [w]), preBias = try take(prefix + "pre_layrnorm.bias", [w])
-        let layers = try (0..<v.hiddenLayers).map { l in
-            let b = prefix + "encoder.layers.\(l)."
-            // q, k and v stacked into one [3W, W] weight, as the text tower does.
-            let qkvWeight = try ["q", "k", "v"].flatMap { try take(b + "self_attn.\($0)_proj.weight", [w, w]) }
-            let qkvBias = try ["q", "k", "v"].flatMap { try take(b + "self_attn.\($0)_proj.bias", [w]) }
-            return CLIPEncoderLayerWeights(
-                layerNorm1Weight: try take(b + "layer_norm1.weight", [w]), layerNorm1Bias: try take(b + "layer_norm1.bias", [w]),
-                qkvWeight: qkvWeight, qkvBias: qkvBias,
-                outWeight: try take(b + "self_attn.out_proj.weight", [w, w]), outBias: try take(b + "self_attn.out_proj.bias", [w]),
-                layerNorm2Weight: try take(b + "layer_norm2.weight", [w]), layerNorm2Bias: try take(b + "layer_norm2.bias", [w]),
-                fc1Weight: try take(b + "mlp.fc1.weight", [i, w]), fc1Bias: try take(b + "mlp.fc1.bias", [i]),
-                fc2Weight: try take(b + "mlp.fc2.weight", [w, i]), fc2Bias: try take(b + "mlp.fc2.bias", [w]))
-        }
-        let vision = CLIPVisionWeights(
-            patchEmbedding: patchEmbedding, classEmbedding: classEmbedding, positionEmbedding: positionEmbedding,
-            preLayerNormWeight: preWeight, preLayerNormBias: preBias, layers: layers,
-            postLayerNormWeight: try take(prefix + "post_layernorm.weight", [w]),
-            postLayerNormBias: try take(prefix + "post_layernorm.bias", [w]),
-            visualProjection: try take("visual_projection.weight", [proj, w]))
-        if let extra = remaining.keys.sorted().first {
-            throw CLIPVisionCheckpointError.unexpectedTensor(path: path, tensor: remaining[extra]!.source)
-        }
-        self.init(configuration: configuration, vision: vision)
+        // A file without image-tower tensors fails on the first one the tower needs.
+        var tensors = try CheckpointTensors(files, towers: [.vision]).vision ?? TowerTensors(path: files.weights.path)
+        let vision = try CLIPVisionWeights(taking: &tensors, configuration: files.configuration)
+        try tensors.expectEmpty()
+        self.init(configuration: files.configuration, vision: vision)
     }
 
     /// The image tower's tensors under Hugging Face names (q/k/v split again), for export.
     public func huggingFaceTensors() -> [(name: String, shape: [Int], values: [Float])] {
-        let v = configuration.vision
-        let (w, i, p) = (v.hiddenSize, v.intermediateSize, v.patchSize)
-        let prefix = "vision_model."
-        var out: [(name: String, shape: [Int], values: [Float])] = [
-            (prefix + "embeddings.patch_embedding.weight", [w, v.channels, p, p], vision.patchEmbedding),
-            (prefix + "embeddings.class_embedding", [w], vision.classEmbedding),
-            (prefix + "embeddings.position_embedding.weight", [v.positionCount, w], vision.positionEmbedding),
-            (prefix + "pre_layrnorm.weight", [w], vision.preLayerNormWeight),
-            (prefix + "pre_layrnorm.bias", [w], vision.preLayerNormBias),
-        ]
-        for (l, layer) in vision.layers.enumerated() {
-            out += layer.huggingFaceTensors(prefix: prefix + "encoder.layers.\(l).", width: w, intermediate: i)
-        }
-        out += [
-            (prefix + "post_layernorm.weight", [w], vision.postLayerNormWeight),
-            (prefix + "post_layernorm.bias", [w], vision.postLayerNormBias),
-            ("visual_projection.weight", [configuration.projectionDim, w], vision.visualProjection),
-        ]
-        return out
+        vision.huggingFaceTensors(configuration: configuration)
     }
 
     /// Writes a Hugging Face directory (config.json + model.safetensors) holding the image tower,
@@ -201,50 +132,4 @@ public struct CLIPVisionCheckpoint: Sendable {
             visualProjection: normal(configuration.projectionDim * w, std: 1 / Float(w).squareRoot()))
         return CLIPVisionCheckpoint(configuration: configuration, vision: vision)
     }
-}
-
-extension CLIPEncoderLayerWeights {
-    /// The block's tensors under Hugging Face names below `prefix` (q/k/v split again), for export.
-    func huggingFaceTensors(prefix b: String, width w: Int, intermediate i: Int) -> [(name: String, shape: [Int], values: [Float])] {
-        var out: [(name: String, shape: [Int], values: [Float])] = []
-        for (j, letter) in ["q", "k", "v"].enumerated() {
-            out.append((b + "self_attn.\(letter)_proj.weight", [w, w], Array(qkvWeight[(j * w * w)..<((j + 1) * w * w)])))
-            out.append((b + "self_attn.\(letter)_proj.bias", [w], Array(qkvBias[(j * w)..<((j + 1) * w)])))
-        }
-        return out + [
-            (b + "self_attn.out_proj.weight", [w, w], outWeight), (b + "self_attn.out_proj.bias", [w], outBias),
-            (b + "layer_norm1.weight", [w], layerNorm1Weight), (b + "layer_norm1.bias", [w], layerNorm1Bias),
-            (b + "layer_norm2.weight", [w], layerNorm2Weight), (b + "layer_norm2.bias", [w], layerNorm2Bias),
-            (b + "mlp.fc1.weight", [i, w], fc1Weight), (b + "mlp.fc1.bias", [i], fc1Bias),
-            (b + "mlp.fc2.weight", [w, i], fc2Weight), (b + "mlp.fc2.bias", [w], fc2Bias),
-        ]
-    }
-
-    /// A block drawn from `normal(count, std, mean)`: N(0, 0.02) weights and biases, LayerNorm
-    /// weights N(1, 0.1), in CLIPCheckpoint.random's order.
-    static func random(width w: Int, intermediate i: Int, _ normal: (_ count: Int, _ std: Float, _ mean: Float) -> [Float]) -> Self {
-        CLIPEncoderLayerWeights(
-            layerNorm1Weight: normal(w, 0.1, 1), layerNorm1Bias: normal(w, 0.02, 0),
-            qkvWeight: normal(3 * w * w, 0.02, 0), qkvBias: normal(3 * w, 0.02, 0),
-            outWeight: normal(w * w, 0.02, 0), outBias: normal(w, 0.02, 0),
-            layerNorm2Weight: normal(w, 0.1, 1), layerNorm2Bias: normal(w, 0.02, 0),
-            fc1Weight: normal(i * w, 0.02, 0), fc1Bias: normal(i, 0.02, 0),
-            fc2Weight: normal(w * i, 0.02, 0), fc2Bias: normal(w, 0.02, 0))
-    }
-}
-
-/// Writes a Hugging Face checkpoint directory: `configuration` as config.json, `tensors` (F32)
-/// as model.safetensors.
-func writeHuggingFaceDirectory(
-    _ directory: URL, configuration: CLIPConfiguration, tensors: [(name: String, shape: [Int], values: [Float])]
-) throws {
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try encoder.encode(configuration).write(to: directory.appendingPathComponent("config.json"))
-    var writer = SafetensorsWriter(metadata: ["format": "pt"])
-    for tensor in tensors {
-        try writer.add(tensor.name, floats: tensor.values, shape: tensor.shape)
-    }
-    try writer.write(to: directory.appendingPathComponent("model.safetensors"))
 }

@@ -3,7 +3,8 @@
 // (causal multi-head attention, MLP) -> final LayerNorm -> hidden state at the EOT position
 // -> text projection. Forward keeps what backward needs; backward returns the gradient with
 // respect to the caller's trainable input rows only (the weights are frozen).
-// Layer functions are in the Kernels module (llm.c style); the packing is in PromptPacking.swift.
+// The block is EncoderBlock.swift's, shared with the image tower; layer functions are in the
+// Kernels module (llm.c style); the packing is in PromptPacking.swift.
 
 import Foundation
 import Kernels
@@ -64,12 +65,7 @@ final class TextTowerActivations: @unchecked Sendable {
     // Written once by forward, then only read. One entry per block; in the last block the
     // entries after attention hold the P EOT rows only (T becomes P).
     var residual: [FloatBuffer] = []  // L + 1: input of each block [T, W], then the output [P, W]
-    var mean1: [FloatBuffer] = [], rstd1: [FloatBuffer] = []  // [T]
-    var qkv: [FloatBuffer] = []  // [T, 3W]
-    var attention: [FloatBuffer] = []  // packing.attentionSize
-    var residualMid: [FloatBuffer] = []  // [T, W] x + attention branch
-    var mean2: [FloatBuffer] = [], rstd2: [FloatBuffer] = []  // [T]
-    var fc1: [FloatBuffer] = []  // [T, I] before the activation
+    var blocks: [EncoderBlockActivations] = []  // attention probabilities: packing.attentionSize
     var eotHidden = FloatBuffer(count: 0)  // [P, W] last block's output at each EOT (= residual[L])
     var meanFinal = FloatBuffer(count: 0), rstdFinal = FloatBuffer(count: 0)  // [P]
 }
@@ -192,7 +188,7 @@ public final class TextTower: Sendable {
         _ packing: PromptPacking, vectors: [Float], keep: TextTowerActivations?, promptCount: Int
     ) -> (features: [Float], statistics: TextTowerStatistics) {
         let t = configuration.text
-        let (w, inner, heads, n) = (width, t.intermediateSize, t.attentionHeads, packing.rowCount)
+        let (w, heads, n) = (width, t.attentionHeads, packing.rowCount)
         let eps = t.layerNormEpsilon
 
         // Embeddings: x0[row] = (token embedding or trainable vector) + positional embedding.
@@ -215,23 +211,14 @@ public final class TextTower: Sendable {
         // The last block's attention needs every row's keys and values, but after it only the
         // EOT rows feed the features: its MLP (and out_proj) run on P rows instead of T.
         let p = promptCount
-        let rows = max(n, p)
-        // Scratch reused by every block; with `keep`, per-block buffers instead.
-        let normed = FloatBuffer(count: rows * w)
-        let attended = FloatBuffer(count: n * w)
-        let activated = FloatBuffer(count: rows * inner)
-        var scratchQKV: FloatBuffer?, scratchAttention: FloatBuffer?, scratchFC1: FloatBuffer?
-        var scratchMean1: FloatBuffer?, scratchRstd1: FloatBuffer?, scratchMean2: FloatBuffer?, scratchRstd2: FloatBuffer?
-        var scratchMid: FloatBuffer?, scratchNext: FloatBuffer?
-        func perBlock(_ cached: inout FloatBuffer?, _ count: Int, _ kept: ReferenceWritableKeyPath<TextTowerActivations, [FloatBuffer]>) -> FloatBuffer {
-            if let keep {
-                let buffer = FloatBuffer(count: count)
-                keep[keyPath: kept].append(buffer)
-                return buffer
-            }
-            if cached == nil || cached!.count < count { cached = FloatBuffer(count: count) }
-            return cached!
+        let shape = EncoderBlockShape(t)
+        func sizes(outputRows: Int) -> EncoderActivationSizes {
+            EncoderActivationSizes(rows: n, outputRows: outputRows, shape: shape, probabilities: packing.attentionSize)
         }
+        let scratch = EncoderBlockScratch(sizes(outputRows: max(n, p)))
+        // Without `keep`, one set of block activations serves every block.
+        let reused = keep == nil ? EncoderBlockActivations(sizes(outputRows: max(n, p))) : nil
+        var scratchNext: FloatBuffer?
 
         keep?.residual.append(x0)
         var x = x0
@@ -239,12 +226,8 @@ public final class TextTower: Sendable {
         for (l, layer) in weights.layers.enumerated() {
             let isLast = l == weights.layers.count - 1
             let m = isLast ? p : n  // rows after attention
-            let mean1 = perBlock(&scratchMean1, n, \.mean1), rstd1 = perBlock(&scratchRstd1, n, \.rstd1)
-            let qkv = perBlock(&scratchQKV, n * 3 * w, \.qkv)
-            let attention = perBlock(&scratchAttention, packing.attentionSize, \.attention)
-            let mid = perBlock(&scratchMid, m * w, \.residualMid)
-            let mean2 = perBlock(&scratchMean2, m, \.mean2), rstd2 = perBlock(&scratchRstd2, m, \.rstd2)
-            let fc1 = perBlock(&scratchFC1, m * inner, \.fc1)
+            let kept = reused ?? EncoderBlockActivations(sizes(outputRows: m))
+            keep?.blocks.append(kept)
             let next: FloatBuffer
             if keep != nil || isLast {
                 next = FloatBuffer(count: m * w)
@@ -253,44 +236,14 @@ public final class TextTower: Sendable {
                 if scratchNext == nil { scratchNext = FloatBuffer(count: n * w) }
                 next = x === x0 ? scratchNext! : x0
             }
-            let xIn = x
-
-            // Attention branch: x + out_proj(attention(ln_1(x))).
-            parallelChunks(n, minimumChunk: 16) { r in
-                layerNormForward(out: normed.pointer + r.lowerBound * w, mean: mean1.pointer + r.lowerBound,
-                                 rstd: rstd1.pointer + r.lowerBound, inp: xIn.pointer + r.lowerBound * w,
-                                 weight: layer.layerNorm1Weight, bias: layer.layerNorm1Bias, n: r.count, c: w, eps: eps)
-            }
-            matmulForward(out: qkv.pointer, inp: normed.pointer, weight: layer.qkvWeight, bias: layer.qkvBias, n: n, c: w, oc: 3 * w)
-            parallelChunks(heads, minimumChunk: 1) { headRange in
-                attentionForward(out: attended.pointer, att: attention.pointer, qkv: qkv.pointer,
-                                 segments: segments, heads: heads, width: w, headRange: headRange)
-            }
-            if isLast {
-                let attendedEOT = gatherRows(attended, packing.eotRows, width: w), xInEOT = gatherRows(xIn, packing.eotRows, width: w)
-                matmulForward(out: mid.pointer, inp: attendedEOT.pointer, weight: layer.outWeight, bias: layer.outBias,
-                              residual: xInEOT.pointer, n: m, c: w, oc: w)
-            } else {
-                matmulForward(out: mid.pointer, inp: attended.pointer, weight: layer.outWeight, bias: layer.outBias,
-                              residual: xIn.pointer, n: m, c: w, oc: w)
-            }
-
-            // MLP branch: mid + fc2(act(fc1(ln_2(mid)))).
-            parallelChunks(m, minimumChunk: 16) { r in
-                layerNormForward(out: normed.pointer + r.lowerBound * w, mean: mean2.pointer + r.lowerBound,
-                                 rstd: rstd2.pointer + r.lowerBound, inp: mid.pointer + r.lowerBound * w,
-                                 weight: layer.layerNorm2Weight, bias: layer.layerNorm2Bias, n: r.count, c: w, eps: eps)
-            }
-            matmulForward(out: fc1.pointer, inp: normed.pointer, weight: layer.fc1Weight, bias: layer.fc1Bias, n: m, c: w, oc: inner)
-            let activation = t.hiddenActivation
-            parallelChunks(m * inner, minimumChunk: 4096) { r in
-                switch activation {
-                case .quickGELU: quickGELUForward(out: activated.pointer + r.lowerBound, inp: fc1.pointer + r.lowerBound, n: r.count)
-                case .gelu: geluForward(out: activated.pointer + r.lowerBound, inp: fc1.pointer + r.lowerBound, n: r.count)
+            layer.forward(out: next.pointer, inp: x.pointer, rows: n, outputRows: isLast ? packing.eotRows : nil,
+                          kept: kept, scratch: scratch, shape: shape) { qkv, probabilities, attended in
+                parallelChunks(heads, minimumChunk: 1) { headRange in
+                    attentionForward(out: attended, att: probabilities, qkv: qkv,
+                                     segments: segments, heads: heads, width: w, headRange: headRange)
                 }
+                return .all
             }
-            matmulForward(out: next.pointer, inp: activated.pointer, weight: layer.fc2Weight, bias: layer.fc2Bias,
-                          residual: mid.pointer, n: m, c: inner, oc: w)
             keep?.residual.append(next)
             x = next
         }
@@ -332,7 +285,7 @@ public final class TextTower: Sendable {
 
     private func backPropagate(_ state: TextForwardState, dFeatures: [Float]) -> [Float] {
         let t = configuration.text
-        let (w, inner, heads, p) = (width, t.intermediateSize, t.attentionHeads, state.promptCount)
+        let (w, heads, p) = (width, t.attentionHeads, state.promptCount)
         let packing = state.packing, kept = state.activations
         let first = packing.firstTrainableRow
         let n = packing.rowCount - first  // rows that depend on trainable vectors
@@ -347,68 +300,28 @@ public final class TextTower: Sendable {
                           weight: weights.finalLayerNormWeight, mean: kept.meanFinal.pointer, rstd: kept.rstdFinal.pointer,
                           n: p, c: w)
 
-        let rows = max(n, p)
-        let dActivated = FloatBuffer(count: rows * inner), dFC1 = FloatBuffer(count: rows * inner)
-        let dNormed = FloatBuffer(count: rows * w), dQKV = FloatBuffer(count: n * 3 * w)
+        let shape = EncoderBlockShape(t)
+        let gradients = EncoderBlockGradients(EncoderActivationSizes(rows: n, outputRows: max(n, p), shape: shape))
         // dx: gradient of the residual stream on the trainable rows [n, W].
         let dx = FloatBuffer(count: n * w)
         let segments = packing.segments[...]
-        let activation = t.hiddenActivation
+        // The last block's MLP and out_proj ran on the EOT rows; frozen prompts' EOT rows lie
+        // before `first` and get no gradient.
+        let eotRows = packing.eotRows.map { $0 - first }
         for (l, layer) in weights.layers.enumerated().reversed() {
             let isLast = l == weights.layers.count - 1
-            // The last block's MLP and out_proj ran on the EOT rows [P, W]; the others on all rows.
-            let m = isLast ? p : n
-            let dBranch = isLast ? dEOT.pointer : dx.pointer
-            let offset = isLast ? 0 : first
-            let mid = kept.residualMid[l].pointer + offset * w, fc1 = kept.fc1[l].pointer + offset * inner
-            let mean2 = kept.mean2[l].pointer + offset, rstd2 = kept.rstd2[l].pointer + offset
-
-            // MLP branch; the residual stream's gradient flows straight on and gains the branch's.
-            dActivated.zero()
-            matmulBackward(dinp: dActivated.pointer, dout: dBranch, weight: layer.fc2Weight, n: m, c: inner, oc: w)
-            dFC1.zero()
-            parallelChunks(m * inner, minimumChunk: 4096) { r in
-                let (d, g, x) = (dFC1.pointer + r.lowerBound, dActivated.pointer + r.lowerBound, fc1 + r.lowerBound)
-                switch activation {
-                case .quickGELU: quickGELUBackward(dinp: d, dout: g, inp: x, n: r.count)
-                case .gelu: geluBackward(dinp: d, dout: g, inp: x, n: r.count)
+            let blockKept = kept.blocks[l]
+            let qkv = blockKept.qkv, attention = blockKept.probabilities
+            layer.backward(
+                dInp: dx.pointer, dOut: isLast ? dEOT.pointer : dx.pointer, inp: kept.residual[l].pointer + first * w,
+                rows: n, outputRows: isLast ? eotRows : nil,
+                kept: blockKept.from(inputRow: first, outputRow: isLast ? 0 : first, shape: shape),
+                gradients: gradients, shape: shape
+            ) { dqkv, dAttended in
+                parallelChunks(heads, minimumChunk: 1) { headRange in
+                    attentionBackward(dqkv: dqkv, dout: dAttended, qkv: qkv, att: attention,
+                                      segments: segments, heads: heads, width: w, firstGradientRow: first, headRange: headRange)
                 }
-            }
-            dNormed.zero()
-            matmulBackward(dinp: dNormed.pointer, dout: dFC1.pointer, weight: layer.fc1Weight, n: m, c: w, oc: inner)
-            parallelChunks(m, minimumChunk: 16) { r in
-                layerNormBackward(dinp: dBranch + r.lowerBound * w, dout: dNormed.pointer + r.lowerBound * w,
-                                  inp: mid + r.lowerBound * w, weight: layer.layerNorm2Weight,
-                                  mean: mean2 + r.lowerBound, rstd: rstd2 + r.lowerBound, n: r.count, c: w)
-            }
-
-            // Attention branch: out_proj on the same rows as the MLP, then back to all rows.
-            dNormed.zero()
-            matmulBackward(dinp: dNormed.pointer, dout: dBranch, weight: layer.outWeight, n: m, c: w, oc: w)
-            if isLast {
-                // Scatter the EOT rows' gradients (residual and attention output) to their packed rows;
-                // frozen prompts' EOT rows lie before `first` and need none.
-                let dAttendedEOT = gatherRows(dNormed, Array(0..<p), width: w)
-                dNormed.zero()
-                for (prompt, row) in packing.eotRows.enumerated() where row >= first {
-                    (dx.pointer + (row - first) * w).update(from: dEOT.pointer + prompt * w, count: w)
-                    (dNormed.pointer + (row - first) * w).update(from: dAttendedEOT.pointer + prompt * w, count: w)
-                }
-            }
-            dQKV.zero()
-            let qkv = kept.qkv[l].pointer, attention = kept.attention[l].pointer
-            parallelChunks(heads, minimumChunk: 1) { headRange in
-                attentionBackward(dqkv: dQKV.pointer, dout: dNormed.pointer, qkv: qkv, att: attention,
-                                  segments: segments, heads: heads, width: w, firstGradientRow: first, headRange: headRange)
-            }
-            dNormed.zero()
-            matmulBackward(dinp: dNormed.pointer, dout: dQKV.pointer, weight: layer.qkvWeight, n: n, c: w, oc: 3 * w)
-            let xIn = kept.residual[l].pointer + first * w
-            let mean1 = kept.mean1[l].pointer + first, rstd1 = kept.rstd1[l].pointer + first
-            parallelChunks(n, minimumChunk: 16) { r in
-                layerNormBackward(dinp: dx.pointer + r.lowerBound * w, dout: dNormed.pointer + r.lowerBound * w,
-                                  inp: xIn + r.lowerBound * w, weight: layer.layerNorm1Weight,
-                                  mean: mean1 + r.lowerBound, rstd: rstd1 + r.lowerBound, n: r.count, c: w)
             }
         }
 
@@ -419,13 +332,6 @@ public final class TextTower: Sendable {
             for i in 0..<w { dVectors[index * w + i] += g[i] }
         }
         return dVectors
-    }
-
-    /// Rows `rows` of a [*, W] buffer, in that order.
-    private func gatherRows(_ buffer: FloatBuffer, _ rows: [Int], width w: Int) -> FloatBuffer {
-        let out = FloatBuffer(count: rows.count * w)
-        for (i, row) in rows.enumerated() { (out.pointer + i * w).update(from: buffer.pointer + row * w, count: w) }
-        return out
     }
 
     /// Work of `backward` for a state: input-gradient sgemms on the trainable rows (the last

@@ -2,7 +2,8 @@
 // OpenAI clip/model.py VisionTransformer / encode_image):
 //   pixels [N, 3, S, S] -> patch convolution (stride = kernel = p, no bias) -> class token
 //   prepended -> + position embeddings -> pre LayerNorm -> L pre-LN residual blocks
-//   (unmasked multi-head attention, MLP) -> post LayerNorm of the class token -> projection.
+//   (EncoderBlock.swift's, with unmasked multi-head attention) -> post LayerNorm of the class
+//   token -> projection.
 // Rows of all images in a chunk are packed into one [N*T, W] matrix (T = 1 + P positions), so
 // every linear layer, the patch convolution included, is one sgemm; the element-wise layers and
 // attention split their rows across the cores (Kernels' parallelChunks).
@@ -89,8 +90,10 @@ public final class VisionTower: Sendable {
 
     /// Activation buffers of one chunk, allocated once per `encode` and reused by every chunk and block.
     final class Scratch {
-        let patches, patchEmbeds, hidden, normed, qkv, attended, fc1, activated: FloatBuffer
-        let classHidden, mean, rstd: FloatBuffer
+        let patches, patchEmbeds, hidden, classHidden: FloatBuffer
+        /// The blocks' buffers; no backward reads them, so every block overwrites the same ones.
+        let block: EncoderBlockActivations
+        let blockScratch: EncoderBlockScratch
 
         init(configuration: CLIPConfiguration, images n: Int) {
             let v = configuration.vision
@@ -98,21 +101,17 @@ public final class VisionTower: Sendable {
             patches = FloatBuffer(count: n * p * v.channels * v.patchSize * v.patchSize)
             patchEmbeds = FloatBuffer(count: n * p * w)
             hidden = FloatBuffer(count: n * t * w)
-            normed = FloatBuffer(count: n * t * w)
-            qkv = FloatBuffer(count: n * t * 3 * w)
-            attended = FloatBuffer(count: n * t * w)
-            fc1 = FloatBuffer(count: n * t * v.intermediateSize)
-            activated = FloatBuffer(count: n * t * v.intermediateSize)
             classHidden = FloatBuffer(count: n * w)
-            mean = FloatBuffer(count: n * t)
-            rstd = FloatBuffer(count: n * t)
+            let sizes = EncoderActivationSizes(rows: n * t, outputRows: n * t, shape: EncoderBlockShape(v))
+            block = EncoderBlockActivations(sizes)
+            blockScratch = EncoderBlockScratch(sizes)
         }
     }
 
     /// The tower over `n` images at `pixels`, writing their features [n, projectionDim] to `features`.
     private func run(pixels: ConstFloatPointer, images n: Int, features: FloatPointer, scratch s: Scratch) {
         let v = configuration.vision
-        let (w, inner, heads, eps) = (v.hiddenSize, v.intermediateSize, v.attentionHeads, v.layerNormEpsilon)
+        let (w, heads, eps) = (v.hiddenSize, v.attentionHeads, v.layerNormEpsilon)
         let (side, patch, grid, channels) = (v.imageSize, v.patchSize, v.gridSize, v.channels)
         let patchCount = grid * grid, t = v.positionCount, rows = n * t
         let patchFloats = channels * patch * patch
@@ -139,7 +138,7 @@ public final class VisionTower: Sendable {
                       n: n * patchCount, c: patchFloats, oc: w)
 
         // Embeddings: [class; patches] + positions (CLIPVisionEmbeddings), then pre_layrnorm.
-        let (patchEmbeds, normed) = (s.patchEmbeds.pointer, s.normed.pointer)
+        let (patchEmbeds, normed) = (s.patchEmbeds.pointer, s.blockScratch.normed)
         weights.classEmbedding.withUnsafeBufferPointer { classEmbedding in
             weights.positionEmbedding.withUnsafeBufferPointer { positions in
                 parallelChunks(rows, minimumChunk: 64) { range in
@@ -157,68 +156,37 @@ public final class VisionTower: Sendable {
                 }
             }
         }
-        layerNormRows(out: s.hidden, inp: s.normed, rows: rows, weight: weights.preLayerNormWeight,
+        layerNormRows(out: s.hidden.pointer, inp: normed, rows: rows, weight: weights.preLayerNormWeight,
                       bias: weights.preLayerNormBias, scratch: s, eps: eps)
 
+        // Only the class token feeds the features, so after the last block's attention (which
+        // needs every row's keys and values) out_proj and the MLP run on its rows alone.
+        let classRows = (0..<n).map { $0 * t }
+        let shape = EncoderBlockShape(v)
         for (l, layer) in weights.layers.enumerated() {
-            // Only the class token feeds the features, so after the last block's attention
-            // (which needs every row's keys and values) out_proj and the MLP run on its rows alone.
             let isLast = l == weights.layers.count - 1
-            let queries = isLast ? 1 : t
-            let m = n * queries
-
-            // Attention branch: x + out_proj(attention(ln_1(x))).
-            layerNormRows(out: s.normed, inp: s.hidden, rows: rows, weight: layer.layerNorm1Weight,
-                          bias: layer.layerNorm1Bias, scratch: s, eps: eps)
-            matmulForward(out: s.qkv.pointer, inp: s.normed.pointer, weight: layer.qkvWeight, bias: layer.qkvBias,
-                          n: rows, c: w, oc: 3 * w)
-            let attended = s.attended.pointer
-            bidirectionalAttentionForward(out: attended, qkv: s.qkv.pointer, sequences: n,
-                                          sequenceLength: t, queries: queries, heads: heads, width: w)
-            let x: FloatBuffer
-            if isLast {
-                x = s.classHidden
-                for image in 0..<n { (x.pointer + image * w).update(from: s.hidden.pointer + image * t * w, count: w) }
-            } else {
-                x = s.hidden
+            layer.forward(out: (isLast ? s.classHidden : s.hidden).pointer, inp: s.hidden.pointer, rows: rows,
+                          outputRows: isLast ? classRows : nil, kept: s.block, scratch: s.blockScratch, shape: shape) { qkv, _, attended in
+                bidirectionalAttentionForward(out: attended, qkv: qkv, sequences: n, sequenceLength: t,
+                                              queries: isLast ? 1 : t, heads: heads, width: w)
+                return isLast ? .outputRows : .all
             }
-            matmulForward(out: x.pointer, inp: attended, weight: layer.outWeight, bias: layer.outBias,
-                          residual: x.pointer, n: m, c: w, oc: w)
-
-            // MLP branch: x + fc2(act(fc1(ln_2(x)))).
-            layerNormRows(out: s.normed, inp: x, rows: m, weight: layer.layerNorm2Weight,
-                          bias: layer.layerNorm2Bias, scratch: s, eps: eps)
-            matmulForward(out: s.fc1.pointer, inp: s.normed.pointer, weight: layer.fc1Weight, bias: layer.fc1Bias,
-                          n: m, c: w, oc: inner)
-            // Out of place: with out == inp the vectoriser's overlap check fails and the loop
-            // runs scalar (measured: QuickGELU took 9% of the tower's time in place).
-            let (fc1, activated) = (s.fc1.pointer, s.activated.pointer)
-            let activation = v.hiddenActivation
-            parallelChunks(m * inner, minimumChunk: 4096) { r in
-                let (out, inp) = (activated + r.lowerBound, fc1 + r.lowerBound)
-                switch activation {
-                case .quickGELU: quickGELUForward(out: out, inp: inp, n: r.count)
-                case .gelu: geluForward(out: out, inp: inp, n: r.count)
-                }
-            }
-            matmulForward(out: x.pointer, inp: activated, weight: layer.fc2Weight, bias: layer.fc2Bias,
-                          residual: x.pointer, n: m, c: inner, oc: w)
         }
 
         // post_layernorm on the class token, then visual_projection (no bias).
-        layerNormRows(out: s.normed, inp: s.classHidden, rows: n, weight: weights.postLayerNormWeight,
+        layerNormRows(out: normed, inp: s.classHidden.pointer, rows: n, weight: weights.postLayerNormWeight,
                       bias: weights.postLayerNormBias, scratch: s, eps: eps)
-        matmulForward(out: features, inp: s.normed.pointer, weight: weights.visualProjection, bias: nil,
+        matmulForward(out: features, inp: normed, weight: weights.visualProjection, bias: nil,
                       n: n, c: w, oc: projectionDim)
     }
 
     /// LayerNorm of `rows` rows of width W, split across the cores (mean and 1/std are not kept:
     /// the image tower has no backward pass).
     private func layerNormRows(
-        out: FloatBuffer, inp: FloatBuffer, rows: Int, weight: [Float], bias: [Float], scratch s: Scratch, eps: Float
+        out o: FloatPointer, inp x: ConstFloatPointer, rows: Int, weight: [Float], bias: [Float], scratch s: Scratch, eps: Float
     ) {
         let w = configuration.vision.hiddenSize
-        let (o, x, mean, rstd) = (out.pointer, inp.pointer, s.mean.pointer, s.rstd.pointer)
+        let (mean, rstd) = (s.block.mean1, s.block.rstd1)
         weight.withUnsafeBufferPointer { weight in
             bias.withUnsafeBufferPointer { bias in
                 let (g, b) = (weight.baseAddress!, bias.baseAddress!)

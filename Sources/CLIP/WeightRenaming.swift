@@ -1,7 +1,7 @@
 // Renaming of OpenAI / open_clip state-dict names to Hugging Face CLIPModel names
 // (the inverse of transformers' convert_clip_original_pytorch_to_hf.py), as an ordered
-// list of rules in the manner of mlx-swift-examples' Load.swift. Each tower's loader drops the
-// other tower's tensors on purpose (CLIPCheckpoint: text, CLIPVisionCheckpoint: vision).
+// list of rules in the manner of mlx-swift-examples' Load.swift. The loader (CheckpointTensors)
+// skips the tensors of a tower the caller did not ask for on purpose.
 
 enum WeightRenaming {
     /// A rename step: `exact` replaces a whole name, `prefix` a leading segment, `segment` an inner one.
@@ -47,9 +47,21 @@ enum WeightRenaming {
         .segment(".mlp.c_proj.", ".mlp.fc2."),
     ]
 
-    /// Tensors of the vision tower (and bookkeeping entries) that the text tower does not use.
-    static let ignoredHuggingFacePrefixes = ["vision_model.", "visual_projection.", "text_model.embeddings.position_ids"]
-    static let ignoredOpenCLIPPrefixes = ["visual.", "input_resolution", "context_length", "vocab_size"]
+    /// Entries that are not weights: position ids (a buffer older transformers versions saved)
+    /// and the sizes open_clip stores beside the weights.
+    static let ignoredHuggingFacePrefixes = ["text_model.embeddings.position_ids", "vision_model.embeddings.position_ids"]
+    static let ignoredOpenCLIPPrefixes = ["input_resolution", "context_length", "vocab_size"]
+
+    /// Whether a Hugging Face name could belong to the text tower at all; the exact set is
+    /// checked against the configuration when the weights are taken.
+    static func isTextName(_ name: String) -> Bool {
+        name.hasPrefix("text_model.") || name == "text_projection.weight" || name == "logit_scale"
+    }
+
+    /// Whether a Hugging Face name belongs to the image tower.
+    static func isVisionName(_ name: String) -> Bool {
+        name.hasPrefix("vision_model.") || name.hasPrefix("visual_projection.")
+    }
 
     static func isIgnored(_ name: String, prefixes: [String]) -> Bool {
         prefixes.contains { name.hasPrefix($0) }

@@ -100,7 +100,7 @@ func visionLoadingIsStrict(fixture: String) throws {
     let missing = try edited { $0.removeAll { $0.name == named("vision_model.encoder.layers.1.mlp.fc2.bias", "visual.transformer.resblocks.1.mlp.c_proj.bias") } }
     defer { try? FileManager.default.removeItem(at: missing) }
     expectVisionLoadError(missing, {
-        if case let CLIPVisionCheckpointError.missingTensor(path, tensor) = $0 {
+        if case let CLIPCheckpointError.missingTensor(path, tensor) = $0 {
             tensor == "vision_model.encoder.layers.1.mlp.fc2.bias" && path.hasSuffix(weights)
         } else { false }
     }, "missing vision tensor")
@@ -109,10 +109,13 @@ func visionLoadingIsStrict(fixture: String) throws {
     let unexpected = try edited { $0.append((name: extraName, shape: [2], values: [1, 2])) }
     defer { try? FileManager.default.removeItem(at: unexpected) }
     expectVisionLoadError(unexpected, {
-        if case let CLIPVisionCheckpointError.unexpectedTensor(_, tensor) = $0 { tensor == extraName } else { false }
+        if case let CLIPCheckpointError.unexpectedTensor(_, tensor) = $0 { tensor == extraName } else { false }
     }, "unexpected vision tensor")
-    // The text tower does not care about an extra vision tensor.
+    // The text tower does not care about an extra vision tensor, unless it loads the image tower too.
     _ = try CLIPCheckpoint(directory: unexpected)
+    #expect(throws: CLIPCheckpointError.unexpectedTensor(path: unexpected.appendingPathComponent(weights).path, tensor: extraName)) {
+        try CLIPCheckpoint(directory: unexpected, includingVision: true)
+    }
 
     let normName = named("vision_model.post_layernorm.weight", "visual.ln_post.weight")
     let wrongShape = try edited { tensors in
@@ -121,7 +124,7 @@ func visionLoadingIsStrict(fixture: String) throws {
     }
     defer { try? FileManager.default.removeItem(at: wrongShape) }
     expectVisionLoadError(wrongShape, {
-        if case let CLIPVisionCheckpointError.wrongShape(_, tensor, shape, expected) = $0 {
+        if case let CLIPCheckpointError.wrongShape(_, tensor, shape, expected) = $0 {
             tensor.contains(normName) && tensor.contains("vision_model.post_layernorm.weight") && shape == [31] && expected == [32]
         } else { false }
     }, "wrongly shaped vision tensor")
@@ -134,7 +137,7 @@ func visionLoadingIsStrict(fixture: String) throws {
     }
     defer { try? FileManager.default.removeItem(at: wrongProjection) }
     expectVisionLoadError(wrongProjection, {
-        if case let CLIPVisionCheckpointError.wrongShape(_, tensor, shape, expected) = $0 {
+        if case let CLIPCheckpointError.wrongShape(_, tensor, shape, expected) = $0 {
             tensor.contains(projectionName) && shape == [32, 32] && expected == [24, 32]
         } else { false }
     }, "wrongly shaped projection")
@@ -143,8 +146,9 @@ func visionLoadingIsStrict(fixture: String) throws {
     let textOnly = try edited { $0.removeAll { $0.name.hasPrefix(named("vision_model.", "visual.")) || $0.name.hasPrefix("visual_projection.") } }
     defer { try? FileManager.default.removeItem(at: textOnly) }
     _ = try CLIPCheckpoint(directory: textOnly)
+    #expect(try CLIPCheckpoint(directory: textOnly, includingVision: true).vision == nil)
     expectVisionLoadError(textOnly, {
-        if case let CLIPVisionCheckpointError.missingTensor(_, tensor) = $0 { tensor == "vision_model.embeddings.patch_embedding.weight" } else { false }
+        if case let CLIPCheckpointError.missingTensor(_, tensor) = $0 { tensor == "vision_model.embeddings.patch_embedding.weight" } else { false }
     }, "text-only checkpoint")
 }
 
@@ -183,4 +187,25 @@ func visionLoadingIsStrict(fixture: String) throws {
     var rng = SplitMix64(seed: 3)
     let pixels = (0..<(2 * 3 * 12 * 12)).map { _ in rng.nextGaussian() }
     #expect(try VisionTower(loaded).encode(pixels: pixels, count: 2) == VisionTower(checkpoint).encode(pixels: pixels, count: 2))
+}
+
+/// Both towers from one pass over the weights equal each tower loaded on its own, and give the same features.
+@Test(arguments: ["clip-tiny", "clip-tiny-openclip"])
+func bothTowersLoadInOnePass(fixture: String) throws {
+    let directory = fixturesDirectory.appendingPathComponent(fixture)
+    let both = try CLIPCheckpoint(directory: directory, includingVision: true)
+    let text = try CLIPCheckpoint(directory: directory), vision = try CLIPVisionCheckpoint(directory: directory)
+    #expect(text.vision == nil)
+    let visionPart = try #require(both.visionCheckpoint)
+    for (a, b) in zip(visionPart.huggingFaceTensors(), vision.huggingFaceTensors()) {
+        #expect(a.name == b.name && a.shape == b.shape && a.values == b.values, "\(a.name) differs")
+    }
+    let exported = both.huggingFaceTensors()
+    #expect(exported.count == text.huggingFaceTensors().count + vision.huggingFaceTensors().count)
+    for (a, b) in zip(exported, text.huggingFaceTensors() + vision.huggingFaceTensors()) {
+        #expect(a.name == b.name && a.shape == b.shape && a.values == b.values, "\(a.name) differs")
+    }
+    var rng = SplitMix64(seed: 9)
+    let pixels = (0..<(2 * 3 * vision.configuration.vision.imageSize * vision.configuration.vision.imageSize)).map { _ in rng.nextGaussian() }
+    #expect(try VisionTower(visionPart).encode(pixels: pixels, count: 2) == VisionTower(vision).encode(pixels: pixels, count: 2))
 }
