@@ -289,12 +289,10 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
 
     private static func nonNegativeInteger(_ value: Any, path: String, what: String) throws -> Int {
-        // JSONSerialization yields NSNumber; reject booleans and fractions.
-        if let number = value as? NSNumber, !["c", "B"].contains(String(cString: number.objCType)) {
-            let double = number.doubleValue
-            if double >= 0, double == double.rounded(), double < 9.0e15 { return number.intValue }
+        guard let integer = nonNegativeJSONInteger(value) else {
+            throw SafetensorsError.malformedHeader(path: path, reason: "\(what) must be non-negative integers")
         }
-        throw SafetensorsError.malformedHeader(path: path, reason: "\(what) must be non-negative integers")
+        return integer
     }
 }
 
