@@ -3,7 +3,7 @@ import Foundation
 
 /// Vocabulary files: the first byte chooses the layout, the rest is the file's content.
 /// - 0: Hugging Face, `vocab.json` and `merges.txt` separated by the first NUL byte;
-/// - 1: open_clip, the merges text, gzip-compressed here so that its lines are what varies;
+/// - 1: open_clip, the merges text, wrapped in gzip here so that its lines are what varies;
 /// - 2: open_clip, the `.gz` file's bytes as given.
 /// A vocabulary that loads must encode a few words to ids it has.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -39,25 +39,22 @@ public func fuzz(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     return 0
 }
 
-/// `data` as a gzip stream (zlib's deflate with a gzip wrapper: window bits 16 + 15).
+/// `data` as a gzip member of stored (uncompressed) deflate blocks, so that the merges text
+/// reaches the reader byte for byte.
 private func gzipped(_ data: Data) -> Data {
-    var stream = z_stream()
-    guard deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
-                        zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-        fatalError("zlib cannot start deflate")
+    var out = Data([0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF])
+    var rest = data[...]
+    repeat {
+        let block = rest.prefix(0xFFFF)
+        rest = rest.dropFirst(block.count)
+        let length = UInt16(block.count)
+        out.append(rest.isEmpty ? 1 : 0)
+        out.append(contentsOf: [UInt8(length & 0xFF), UInt8(length >> 8), UInt8(~length & 0xFF), UInt8(~length >> 8)])
+        out.append(block)
+    } while !rest.isEmpty
+    let crc = data.withUnsafeBytes { crc32(0, $0.bindMemory(to: Bytef.self).baseAddress, uInt($0.count)) }
+    for field in [UInt32(crc), UInt32(truncatingIfNeeded: data.count)] {
+        out.append(contentsOf: (0..<4).map { UInt8(truncatingIfNeeded: field >> (8 * $0)) })
     }
-    defer { deflateEnd(&stream) }
-    var input = [UInt8](data)
-    var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 32)
-    let status = input.withUnsafeMutableBufferPointer { inBuffer in
-        output.withUnsafeMutableBufferPointer { outBuffer in
-            stream.next_in = inBuffer.baseAddress
-            stream.avail_in = uInt(inBuffer.count)
-            stream.next_out = outBuffer.baseAddress
-            stream.avail_out = uInt(outBuffer.count)
-            return deflate(&stream, Z_FINISH)
-        }
-    }
-    guard status == Z_STREAM_END else { fatalError("deflate did not finish (status \(status))") }
-    return Data(output.prefix(Int(stream.total_out)))
+    return out
 }
