@@ -49,8 +49,8 @@ import Testing
         Hostile("invalid UTF-8 in a token", vocabularyJSON: [0x7B, 0x22, 0xFF, 0xC3, 0x22, 0x3A, 0x30, 0x7D]),
         Hostile("negative id", vocabularyJSON: #"{"a": -1}"#),
         Hostile("id 1e300", vocabularyJSON: #"{"a": 1e300}"#),
-        // Found by scripts/fuzz: the token table was allocated up to the largest id, whose byte
-        // size overflowed (an AddressSanitizer heap-buffer-overflow) or took all memory.
+        // Under the vocabulary fuzz target's address sanitizer: the token table was allocated up
+        // to the largest id, whose byte size overflowed (a heap-buffer-overflow) or took all memory.
         Hostile("id 2**62", vocabularyJSON: #"{"a": 4611686018427387904}"#),
         Hostile("id 2**31, beyond the Int32 ids BPE keeps", vocabularyJSON: #"{"<|startoftext|>": 2147483648}"#),
         Hostile("invalid UTF-8 in merges.txt", merges: Array("#version: 0.2\nh ".utf8) + [0xFF, 0xFE, 0x0A]),
