@@ -32,6 +32,16 @@ public enum SafetensorsDType: String, Sendable, CaseIterable {
     }
 
     public var isFloatingPoint: Bool { self == .f32 || self == .f16 || self == .bf16 }
+
+    /// The bytes a tensor of `shape` takes, or nil when a header claims more than an Int counts.
+    func byteCount(ofShape shape: [Int]) -> Int? {
+        shape.reduce(Optional(byteCount)) { bytes, dimension in
+            bytes.flatMap { bytes in
+                let (product, overflow) = bytes.multipliedReportingOverflow(by: dimension)
+                return overflow ? nil : product
+            }
+        }
+    }
 }
 
 /// One tensor's entry in the header.
@@ -82,7 +92,7 @@ public enum SafetensorsError: Error, LocalizedError, CustomStringConvertible, Eq
         case let .uncoveredData(path, covered, dataSize):
             "\(path): tensors cover \(covered) of \(dataSize) data bytes (gaps or trailing bytes); regenerate the file"
         case let .sizeMismatch(path, tensor, shape, dtype, byteCount):
-            "\(path): tensor '\(tensor)' of shape \(shape) and dtype \(dtype.rawValue) should take \(shape.reduce(1, *) * dtype.byteCount) bytes but its offsets span \(byteCount); regenerate the file"
+            "\(path): tensor '\(tensor)' of shape \(shape) and dtype \(dtype.rawValue) should take \(dtype.byteCount(ofShape: shape).map(String.init) ?? "more than 2^63") bytes but its offsets span \(byteCount); regenerate the file"
         case let .missingTensor(path, tensor):
             "\(path) has no tensor named '\(tensor)'"
         case let .wrongDType(path, tensor, dtype, expected):
@@ -251,11 +261,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             let end = try nonNegativeInteger(offsetValues[1], path: path, what: "data_offsets of '\(name)'")
             guard begin <= end else { throw SafetensorsError.invalidOffsets(path: path, tensor: name, begin: begin, end: end) }
             guard end <= dataSize else { throw SafetensorsError.truncated(path: path, tensor: name, end: end, dataSize: dataSize) }
-            let (elements, overflow) = shape.reduce((1, false)) { acc, d in
-                let (p, o) = acc.0.multipliedReportingOverflow(by: d)
-                return (p, acc.1 || o)
-            }
-            guard !overflow, elements * dtype.byteCount == end - begin else {
+            guard dtype.byteCount(ofShape: shape) == end - begin else {
                 throw SafetensorsError.sizeMismatch(path: path, tensor: name, shape: shape, dtype: dtype, byteCount: end - begin)
             }
             infos[name] = SafetensorsTensorInfo(dtype: dtype, shape: shape, dataOffsets: begin..<end)
@@ -283,12 +289,10 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
 
     private static func nonNegativeInteger(_ value: Any, path: String, what: String) throws -> Int {
-        // JSONSerialization yields NSNumber; reject booleans and fractions.
-        if let number = value as? NSNumber, !["c", "B"].contains(String(cString: number.objCType)) {
-            let double = number.doubleValue
-            if double >= 0, double == double.rounded(), double < 9.0e15 { return number.intValue }
+        guard let integer = nonNegativeJSONInteger(value) else {
+            throw SafetensorsError.malformedHeader(path: path, reason: "\(what) must be non-negative integers")
         }
-        throw SafetensorsError.malformedHeader(path: path, reason: "\(what) must be non-negative integers")
+        return integer
     }
 }
 

@@ -3,6 +3,10 @@ import Foundation
 
 /// Inflates a gzip file with zlib (the open_clip vocabulary is `.txt.gz`).
 enum Gzip {
+    /// A merges file inflates to 3.2 MB (CLIP's); a small file that claims far more is a
+    /// compression bomb, refused before it takes the memory.
+    static let largestInflatedSize = 64 << 20
+
     static func inflate(_ compressed: Data, file: URL) throws -> Data {
         var stream = z_stream()
         // 16 + MAX_WBITS: expect a gzip header and trailer (zlib.h, inflateInit2).
@@ -25,6 +29,9 @@ enum Gzip {
                 }
                 switch status {
                 case Z_OK, Z_STREAM_END:
+                    guard output.count + produced <= largestInflatedSize else {
+                        throw TokenizerError.badGzip(file, reason: "it inflates to more than \(largestInflatedSize >> 20) MB, far more than a merges file")
+                    }
                     output.append(contentsOf: chunk[0..<produced])
                 case Z_BUF_ERROR where stream.avail_in == 0:
                     throw TokenizerError.badGzip(file, reason: "the file is empty or ends in the middle of the compressed data")

@@ -20,6 +20,11 @@ struct Vocabulary: Sendable {
     /// 48,894 merge lines after the header, so the vocabulary holds 49,408 tokens.
     static let openCLIPMergeLimit = 49152 - 256 - 2
 
+    /// Ids above this are refused: the token table has a place for every id up to the largest,
+    /// so one corrupt id must not claim gigabytes (or overflow the Int32 ids BPE works in).
+    /// 2^24 places are 64 times the largest BPE vocabularies in use (262,144 tokens).
+    static let largestID = (1 << 24) - 1
+
     // MARK: Hugging Face layout
 
     /// `vocab.json` (token -> id) and `merges.txt` (`#version` header, then `left right` lines).
@@ -41,6 +46,10 @@ struct Vocabulary: Sendable {
             guard let number = value as? NSNumber, let id = Int(exactly: number.doubleValue), id >= 0 else {
                 throw TokenizerError.malformedVocabulary(
                     vocabularyJSON, reason: "the id of \(token.debugDescription) is not a non-negative integer")
+            }
+            guard id <= largestID else {
+                throw TokenizerError.malformedVocabulary(
+                    vocabularyJSON, reason: "the id \(id) of \(token.debugDescription) is above \(largestID), more than any BPE vocabulary has")
             }
             ids[token] = id
             largest = max(largest, id)
