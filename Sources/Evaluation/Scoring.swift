@@ -72,14 +72,16 @@ public func topClasses(logits: [Float], classes c: Int, k: Int) -> [[RankedClass
             // Each row is written by one chunk only.
             parallelChunks(n, minimumChunk: 256) { rows in
                 for row in rows {
-                    let z = logits[(row * c)..<((row + 1) * c)]
-                    let maximum = z.max()!
+                    let z = logits.baseAddress! + row * c
+                    var maximum = z[0]
+                    for i in 1..<c where z[i] > maximum { maximum = z[i] }
                     var sum: Float = 0
-                    for value in z { sum += exp(value - maximum) }
+                    for i in 0..<c { sum += exp(z[i] - maximum) }
                     // Insertion into a sorted list of at most k: the strict `>` keeps the earlier class first on ties.
                     var best: [(index: Int, logit: Float)] = []
                     best.reserveCapacity(k + 1)
-                    for (i, value) in z.enumerated() where best.count < k || value > best[best.count - 1].logit {
+                    for i in 0..<c where best.count < k || z[i] > best[best.count - 1].logit {
+                        let value = z[i]
                         let place = best.firstIndex { value > $0.logit } ?? best.count
                         best.insert((i, value), at: place)
                         if best.count > k { best.removeLast() }
