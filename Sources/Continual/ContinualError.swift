@@ -10,6 +10,8 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
     case missingEarlierStage(method: String, dataset: String, stage: String, missing: String)
     case nothingToEvaluate(snapshot: Int64, split: String, stages: [String])
     case methodUnavailable(method: String)
+    case unknownStages(snapshot: Int64, names: [String], valid: [String])
+    case noFeatureRows(file: String)
 
     public var description: String {
         switch self {
@@ -27,6 +29,11 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
             return "snapshot \(snapshot): nothing to evaluate, stages \(stages.joined(separator: ", ")) have no \(split) rows. Register \(split) rows, or pass another --split."
         case let .methodUnavailable(method):
             return "--method \(method) cannot train in this version; use one of \(ContinualSession.trainableMethods.map(\.rawValue).joined(separator: ", "))."
+        case let .unknownStages(snapshot, names, valid):
+            return "--stages: snapshot \(snapshot) has no stage\(names.count == 1 ? "" : "s") \(names.map { "'\(displayName($0))'" }.joined(separator: ", ")); "
+                + "its stages are \(valid.joined(separator: ", "))."
+        case let .noFeatureRows(file):
+            return "\(file): the array has no rows. Give one image feature per row."
         }
     }
 

@@ -54,9 +54,7 @@ public struct StageFile: Sendable {
                 throw StageImportError.rowCountMismatch(csv: csvName, csvRows: table.records.count,
                                                         features: featuresName, featureRows: m.rows)
             }
-            guard m.columns == featureWidth else {
-                throw StageImportError.featureWidth(file: featuresName, found: m.columns, expected: featureWidth)
-            }
+            try m.checkImageFeatures(file: featuresName, width: featureWidth)
             matrix = m
         } else if imageColumn == nil {
             throw StageImportError.missingColumn(file: csvName, column: "image", header: table.header)
@@ -99,19 +97,28 @@ public struct StageFile: Sendable {
             var feature: [Float] = []
             if let matrix {
                 feature = Array(matrix.row(r))
-                var normSquared: Float = 0
-                for (c, value) in feature.enumerated() {
-                    guard value.isFinite else {
-                        throw StageImportError.nonFinite(file: featuresName!, row: r, column: c, value: value)
-                    }
-                    normSquared += value * value
-                }
-                guard normSquared > 0 else { throw StageImportError.zeroFeature(file: featuresName!, row: r) }
             }
             file.rows.append(Row(classIndex: index, split: split, feature: feature, imagePath: imagePath,
                                  featureFile: matrix == nil ? nil : features?.standardizedFileURL.path, featureRow: matrix == nil ? nil : r))
         }
         return file
+    }
+}
+
+extension FloatMatrix {
+    /// Checks image features read from a `.npy` (a stage's, or the ones `classify` is given):
+    /// as wide as the model's features, finite, and no row all zeros, since each row is
+    /// L2-normalised before it is compared with text features.
+    public func checkImageFeatures(file: String, width: Int) throws {
+        guard columns == width else { throw StageImportError.featureWidth(file: file, found: columns, expected: width) }
+        for r in 0..<rows {
+            var normSquared: Float = 0
+            for (c, value) in row(r).enumerated() {
+                guard value.isFinite else { throw StageImportError.nonFinite(file: file, row: r, column: c, value: value) }
+                normSquared += value * value
+            }
+            guard normSquared > 0 else { throw StageImportError.zeroFeature(file: file, row: r) }
+        }
     }
 }
 

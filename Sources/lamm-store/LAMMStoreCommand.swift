@@ -20,6 +20,7 @@ struct LAMMStoreCommand: ParsableCommand {
             DiffCommand.self,
             ExportCommand.self,
             EvalCommand.self,
+            ClassifyCommand.self,
             CompareCommand.self,
             DemoCommand.self,
             VerifyCommand.self,
