@@ -12,19 +12,16 @@ final class WaitNotice: Sendable {
 
     /// SQLite's busy handler: true to try again (after a short sleep), false to give up.
     func waiting(retries: Int) -> Bool {
-        let first = started.withLock { started -> Bool in
-            if retries == 0 || started == nil {
-                let isNew = started == nil
-                if isNew { started = Date() }
-                return isNew
-            }
-            return false
+        let (since, first) = started.withLock { started -> (Date, Bool) in
+            if let started { return (started, false) }
+            let now = Date()
+            started = now
+            return (now, true)
         }
         if first {
             FileHandle.standardError.write(Data("waiting for another process to finish writing \(path)...\n".utf8))
         }
-        let waited = started.withLock { Date().timeIntervalSince($0 ?? Date()) }
-        guard waited < LabelStore.writeLockTimeout else { return false }
+        guard Date().timeIntervalSince(since) < LabelStore.writeLockTimeout else { return false }
         usleep(20_000)
         return true
     }
