@@ -16,6 +16,7 @@ public enum TextTowerError: Error, LocalizedError, CustomStringConvertible, Equa
     case vectorOutOfRange(prompt: Int, index: Int, available: Int)
     case vectorsNotRows(count: Int, width: Int)
     case gradientSize(count: Int, expected: Int)
+    case deepPrompts(reason: String)
 
     public var description: String {
         switch self {
@@ -31,6 +32,8 @@ public enum TextTowerError: Error, LocalizedError, CustomStringConvertible, Equa
             "the trainable vectors hold \(count) floats, not a whole number of rows of width \(width)"
         case let .gradientSize(count, expected):
             "the feature gradient holds \(count) floats, expected \(expected) (prompts x projection size)"
+        case let .deepPrompts(reason):
+            "deep prompts: \(reason)"
         }
     }
 
@@ -83,6 +86,7 @@ public struct TextForwardState: Sendable {
     let packing: PromptPacking
     let activations: TextTowerActivations
     let vectorCount: Int
+    let deep: TextDeepPrompts?
 }
 
 /// The frozen CLIP text encoder.
@@ -101,16 +105,31 @@ public final class TextTower: Sendable {
     // MARK: Public API
 
     /// Text features [P, projectionDim] (unnormalised) of prompts whose rows may splice in
-    /// `vectors` [numVectors, W]; keeps the activations for `backward`.
-    public func forward(_ prompts: [PromptRows], vectors: [Float]) throws -> TextForwardState {
+    /// `vectors` [numVectors, W], with MaPLe's `deep` prompts replacing rows at block entries;
+    /// keeps the activations for `backward`. Rows that deep prompts replace must lie in the
+    /// prompts' trainable tails (after a prompt's first vector row), where backward reaches.
+    public func forward(_ prompts: [PromptRows], vectors: [Float], deep: TextDeepPrompts? = nil) throws -> TextForwardState {
         try validate(prompts, vectorFloats: vectors.count)
+        try validate(deep)
         let packing = PromptPacking(prompts: prompts, heads: configuration.text.attentionHeads)
+        if let deep, let row = packing.positions[..<packing.firstTrainableRow].firstIndex(where: deep.positions.contains) {
+            throw TextTowerError.deepPrompts(reason: "position \(packing.positions[row]) is replaced but lies before a prompt's first trainable vector; put the context vectors at positions \(deep.positions.lowerBound)..<\(deep.positions.upperBound)")
+        }
         let activations = TextTowerActivations()
-        let (features, statistics) = run(packing, vectors: vectors, keep: activations, promptCount: prompts.count)
+        let (features, statistics) = run(packing, vectors: vectors, deep: deep, keep: activations, promptCount: prompts.count)
         let (normalized, norms) = l2Normalize(features, rows: prompts.count, columns: projectionDim)
         return TextForwardState(
             promptCount: prompts.count, features: features, normalizedFeatures: normalized, featureNorms: norms,
-            statistics: statistics, packing: packing, activations: activations, vectorCount: vectors.count / width)
+            statistics: statistics, packing: packing, activations: activations, vectorCount: vectors.count / width, deep: deep)
+    }
+
+    /// Text features [P, projectionDim] (unnormalised) as `forward` computes them, in chunks of
+    /// prompts without keeping activations (evaluation).
+    public func features(_ prompts: [PromptRows], vectors: [Float], deep: TextDeepPrompts? = nil) throws -> [Float] {
+        try validate(prompts, vectorFloats: vectors.count)
+        try validate(deep)
+        var statistics = TextTowerStatistics()
+        return encodeChunks(prompts, vectors: vectors, deep: deep, statistics: &statistics)
     }
 
     /// Gradient with respect to `vectors` ([numVectors, W], as passed to `forward`), given
@@ -119,11 +138,17 @@ public final class TextTower: Sendable {
         guard dFeatures.count == state.promptCount * projectionDim else {
             throw TextTowerError.gradientSize(count: dFeatures.count, expected: state.promptCount * projectionDim)
         }
-        return backPropagate(state, dFeatures: dFeatures)
+        return backPropagate(state, dFeatures: dFeatures).vectors
     }
 
     /// Gradient with respect to `vectors`, given dL/d(normalised features) [P, projectionDim].
     public func backward(_ state: TextForwardState, dNormalizedFeatures: [Float]) throws -> [Float] {
+        try gradients(state, dNormalizedFeatures: dNormalizedFeatures).vectors
+    }
+
+    /// Gradients with respect to `vectors` and the deep prompts, given dL/d(normalised features)
+    /// [P, projectionDim].
+    public func gradients(_ state: TextForwardState, dNormalizedFeatures: [Float]) throws -> TextTowerGradients {
         guard dNormalizedFeatures.count == state.promptCount * projectionDim else {
             throw TextTowerError.gradientSize(count: dNormalizedFeatures.count, expected: state.promptCount * projectionDim)
         }
@@ -143,18 +168,25 @@ public final class TextTower: Sendable {
     public func encode(tokenIDs: [[Int]], normalized: Bool = false, statistics: inout TextTowerStatistics) throws -> [Float] {
         let prompts = tokenIDs.map { PromptRows(tokenIDs: $0) }
         try validate(prompts, vectorFloats: 0)
-        // Chunks bound the activation memory and keep a layer's working set near the caches.
+        let features = encodeChunks(prompts, vectors: [], deep: nil, statistics: &statistics)
+        return normalized ? l2Normalize(features, rows: prompts.count, columns: projectionDim).out : features
+    }
+
+    /// Features of validated prompts, computed in chunks without keeping activations: chunks bound
+    /// the activation memory and keep a layer's working set near the caches.
+    private func encodeChunks(
+        _ prompts: [PromptRows], vectors: [Float], deep: TextDeepPrompts?, statistics: inout TextTowerStatistics
+    ) -> [Float] {
         let chunkSize = 512
         var features: [Float] = []
         features.reserveCapacity(prompts.count * projectionDim)
         for chunkStart in stride(from: 0, to: prompts.count, by: chunkSize) {
             let chunk = Array(prompts[chunkStart..<min(chunkStart + chunkSize, prompts.count)])
             let packing = PromptPacking(prompts: chunk, heads: configuration.text.attentionHeads)
-            let (part, chunkStatistics) = run(packing, vectors: [], keep: nil, promptCount: chunk.count)
+            let (part, chunkStatistics) = run(packing, vectors: vectors, deep: deep, keep: nil, promptCount: chunk.count)
             features += part
             statistics += chunkStatistics
         }
-        if normalized { features = l2Normalize(features, rows: prompts.count, columns: projectionDim).out }
         return features
     }
 
@@ -181,11 +213,25 @@ public final class TextTower: Sendable {
         }
     }
 
+    private func validate(_ deep: TextDeepPrompts?) throws {
+        guard let deep else { return }
+        let layers = configuration.text.hiddenLayers
+        guard deep.count > 0, deep.firstPosition >= 1, deep.positions.upperBound <= configuration.text.maxPositions else {
+            throw TextTowerError.deepPrompts(reason: "\(deep.count) rows from position \(deep.firstPosition) do not fit between SOT and the last of \(configuration.text.maxPositions) positions")
+        }
+        guard deep.layers.count <= layers - 1 else {
+            throw TextTowerError.deepPrompts(reason: "\(deep.layers.count) layers of deep prompts, but a tower of \(layers) blocks takes at most \(layers - 1) (prompt depth \(layers)); lower the prompt depth")
+        }
+        for (i, layer) in deep.layers.enumerated() where layer.count != deep.count * width {
+            throw TextTowerError.deepPrompts(reason: "block \(i + 1)'s prompt holds \(layer.count) floats, expected \(deep.count) x \(width)")
+        }
+    }
+
     // MARK: Forward
 
     /// Runs the tower over packed rows; fills `keep` with what backward needs when given.
     private func run(
-        _ packing: PromptPacking, vectors: [Float], keep: TextTowerActivations?, promptCount: Int
+        _ packing: PromptPacking, vectors: [Float], deep: TextDeepPrompts?, keep: TextTowerActivations?, promptCount: Int
     ) -> (features: [Float], statistics: TextTowerStatistics) {
         let t = configuration.text
         let (w, heads, n) = (width, t.attentionHeads, packing.rowCount)
@@ -228,6 +274,15 @@ public final class TextTower: Sendable {
             let m = isLast ? p : n  // rows after attention
             let kept = reused ?? EncoderBlockActivations(sizes(outputRows: m))
             keep?.blocks.append(kept)
+            if let deep, let replacement = deep.replacement(enteringBlock: l) {
+                // x is this block's input (kept as residual[l] when training): the deep prompt's
+                // rows take the place of what block l - 1 made of them.
+                replacement.withUnsafeBufferPointer { rows in
+                    for (row, position) in packing.positions.enumerated() where deep.positions.contains(position) {
+                        (x.pointer + row * w).update(from: rows.baseAddress! + (position - deep.firstPosition) * w, count: w)
+                    }
+                }
+            }
             let next: FloatBuffer
             if keep != nil || isLast {
                 next = FloatBuffer(count: m * w)
@@ -283,14 +338,15 @@ public final class TextTower: Sendable {
 
     // MARK: Backward
 
-    private func backPropagate(_ state: TextForwardState, dFeatures: [Float]) -> [Float] {
+    private func backPropagate(_ state: TextForwardState, dFeatures: [Float]) -> TextTowerGradients {
         let t = configuration.text
         let (w, heads, p) = (width, t.attentionHeads, state.promptCount)
         let packing = state.packing, kept = state.activations
         let first = packing.firstTrainableRow
         let n = packing.rowCount - first  // rows that depend on trainable vectors
         var dVectors = [Float](repeating: 0, count: state.vectorCount * w)
-        guard n > 0 else { return dVectors }
+        var dDeep = (state.deep?.layers ?? []).map { [Float](repeating: 0, count: $0.count) }
+        guard n > 0 else { return TextTowerGradients(vectors: dVectors, deep: dDeep) }
 
         // Projection and final LayerNorm, at the EOT rows: dEOT is the gradient of the last
         // block's output [P, W].
@@ -323,6 +379,15 @@ public final class TextTower: Sendable {
                                       segments: segments, heads: heads, width: w, firstGradientRow: first, headRange: headRange)
                 }
             }
+            // dx is now the gradient of block l's input. Rows a deep prompt filled there pass
+            // their gradient to that prompt and nothing further back.
+            if let deep = state.deep, deep.replacement(enteringBlock: l) != nil {
+                for row in first..<packing.rowCount where deep.positions.contains(packing.positions[row]) {
+                    let g = dx.pointer + (row - first) * w, target = (packing.positions[row] - deep.firstPosition) * w
+                    for i in 0..<w { dDeep[l - 1][target + i] += g[i] }
+                    g.update(repeating: 0, count: w)
+                }
+            }
         }
 
         // Embedding: the input row's gradient is the residual stream's at layer 0.
@@ -331,7 +396,7 @@ public final class TextTower: Sendable {
             let g = dx.pointer + (row - first) * w
             for i in 0..<w { dVectors[index * w + i] += g[i] }
         }
-        return dVectors
+        return TextTowerGradients(vectors: dVectors, deep: dDeep)
     }
 
     /// Work of `backward` for a state: input-gradient sgemms on the trainable rows (the last
