@@ -1,5 +1,5 @@
-// CLIP's image tower, forward only (transformers' CLIPVisionTransformer + visual_projection;
-// OpenAI clip/model.py VisionTransformer / encode_image):
+// CLIP's image tower (transformers' CLIPVisionTransformer + visual_projection; OpenAI
+// clip/model.py VisionTransformer / encode_image):
 //   pixels [N, 3, S, S] -> patch convolution (stride = kernel = p, no bias) -> class token
 //   prepended -> + position embeddings -> pre LayerNorm -> L pre-LN residual blocks
 //   (EncoderBlock.swift's, with unmasked multi-head attention) -> post LayerNorm of the class
@@ -7,6 +7,8 @@
 // Rows of all images in a chunk are packed into one [N*T, W] matrix (T = 1 + P positions), so
 // every linear layer, the patch convolution included, is one sgemm; the element-wise layers and
 // attention split their rows across the cores (Kernels' parallelChunks).
+// MaPLe's prompt tokens (VisionPrompts.swift) lengthen every image's rows to T = 1 + P + nctx;
+// the forward that keeps activations and its backward are there too.
 
 import Foundation
 import Kernels
@@ -14,6 +16,10 @@ import Kernels
 public enum VisionTowerError: Error, LocalizedError, CustomStringConvertible, Equatable {
     case negativeImageCount(Int)
     case pixelCount(count: Int, images: Int, imageSize: Int, expected: Int)
+    case promptTokenCount(Int)
+    case promptSize(part: String, count: Int, expected: Int, tokens: Int, width: Int)
+    case deepPromptLayers(count: Int, maximum: Int)
+    case gradientSize(count: Int, expected: Int)
 
     public var description: String {
         switch self {
@@ -21,6 +27,14 @@ public enum VisionTowerError: Error, LocalizedError, CustomStringConvertible, Eq
             "the image count is \(count); pass the number of images in the pixel buffer"
         case let .pixelCount(count, images, imageSize, expected):
             "the pixel buffer holds \(count) floats, but \(images) images of 3 x \(imageSize) x \(imageSize) (channel-first) need \(expected); preprocess the images to the tower's image size"
+        case let .promptTokenCount(count):
+            "the image prompts have \(count) tokens; pass at least one (nctx > 0), or no prompts (nil) for CLIP's own image features"
+        case let .promptSize(part, count, expected, tokens, width):
+            "the \(part) image prompts hold \(count) floats, but \(tokens) tokens of the image tower's width \(width) need \(expected); pass [nctx, \(width)] row-major"
+        case let .deepPromptLayers(count, maximum):
+            "deep image prompts are given for \(count) blocks, but deep[l-1] replaces the prompt rows entering block l = 1...\(maximum) of this tower; pass at most \(maximum)"
+        case let .gradientSize(count, expected):
+            "the feature gradient holds \(count) floats, expected \(expected) (images x projection size)"
         }
     }
 
@@ -59,61 +73,51 @@ public final class VisionTower: Sendable {
 
     /// Images per chunk: a chunk's packed rows stay near 3,200, enough for sgemm to run at full
     /// speed while each of the MLP's two [rows, intermediate] buffers stays about 40 MB at ViT-B sizes.
-    var imagesPerChunk: Int { max(1, 3200 / configuration.vision.positionCount) }
+    var imagesPerChunk: Int { imagesPerChunk(sequenceLength: configuration.vision.positionCount) }
+
+    func imagesPerChunk(sequenceLength t: Int) -> Int { max(1, 3200 / t) }
 
     /// Image features [count, projectionDim] of `pixels` [count, 3, S, S] (normalised,
     /// channel-first, as CLIPImageProcessor makes them); `normalized` applies CLIP's L2 normalisation.
     public func encode(pixels: [Float], count: Int, normalized: Bool = false) throws -> [Float] {
+        try encode(pixels: pixels, count: count, prompts: nil, normalized: normalized)
+    }
+
+    /// Throws unless `pixels` holds `count` images of the tower's size.
+    func validate(pixels: [Float], count: Int) throws {
         guard count >= 0 else { throw VisionTowerError.negativeImageCount(count) }
         let v = configuration.vision
         let imageFloats = v.channels * v.imageSize * v.imageSize
         guard pixels.count == count * imageFloats else {
             throw VisionTowerError.pixelCount(count: pixels.count, images: count, imageSize: v.imageSize, expected: count * imageFloats)
         }
-        var features = [Float](repeating: 0, count: count * projectionDim)
-        guard count > 0 else { return features }
-        let scratch = Scratch(configuration: configuration, images: min(count, imagesPerChunk))
-        pixels.withUnsafeBufferPointer { pixels in
-            features.withUnsafeMutableBufferPointer { features in
-                for start in stride(from: 0, to: count, by: imagesPerChunk) {
-                    let n = min(imagesPerChunk, count - start)
-                    run(pixels: pixels.baseAddress! + start * imageFloats, images: n,
-                        features: features.baseAddress! + start * projectionDim, scratch: scratch)
-                }
-            }
-        }
-        if normalized { features = l2Normalize(features, rows: count, columns: projectionDim).out }
-        return features
     }
 
     // MARK: Forward
 
-    /// Activation buffers of one chunk, allocated once per `encode` and reused by every chunk and block.
+    /// Buffers of one pass that nothing reads afterwards, allocated once and reused by every chunk and block.
     final class Scratch {
-        let patches, patchEmbeds, hidden, classHidden: FloatBuffer
-        /// The blocks' buffers; no backward reads them, so every block overwrites the same ones.
-        let block: EncoderBlockActivations
-        let blockScratch: EncoderBlockScratch
+        let patches, patchEmbeds: FloatBuffer
+        let block: EncoderBlockScratch
 
-        init(configuration: CLIPConfiguration, images n: Int) {
+        init(configuration: CLIPConfiguration, images n: Int, sequenceLength t: Int) {
             let v = configuration.vision
-            let (w, t, p) = (v.hiddenSize, v.positionCount, v.gridSize * v.gridSize)
+            let (w, p) = (v.hiddenSize, v.gridSize * v.gridSize)
             patches = FloatBuffer(count: n * p * v.channels * v.patchSize * v.patchSize)
             patchEmbeds = FloatBuffer(count: n * p * w)
-            hidden = FloatBuffer(count: n * t * w)
-            classHidden = FloatBuffer(count: n * w)
-            let sizes = EncoderActivationSizes(rows: n * t, outputRows: n * t, shape: EncoderBlockShape(v))
-            block = EncoderBlockActivations(sizes)
-            blockScratch = EncoderBlockScratch(sizes)
+            block = EncoderBlockScratch(EncoderActivationSizes(rows: n * t, outputRows: n * t, shape: EncoderBlockShape(v)))
         }
     }
 
-    /// The tower over `n` images at `pixels`, writing their features [n, projectionDim] to `features`.
-    private func run(pixels: ConstFloatPointer, images n: Int, features: FloatPointer, scratch s: Scratch) {
+    /// The tower over `n` images at `pixels` with T = 1 + P + nctx rows each, writing their
+    /// features [n, projectionDim] to `features` and its activations to `a`.
+    func run(pixels: ConstFloatPointer, images n: Int, prompts: VisionPrompts?, features: FloatPointer,
+             scratch s: Scratch, activations a: VisionTowerActivations) {
         let v = configuration.vision
         let (w, heads, eps) = (v.hiddenSize, v.attentionHeads, v.layerNormEpsilon)
         let (side, patch, grid, channels) = (v.imageSize, v.patchSize, v.gridSize, v.channels)
-        let patchCount = grid * grid, t = v.positionCount, rows = n * t
+        let patchCount = grid * grid, positionCount = v.positionCount
+        let nctx = prompts?.count ?? 0, t = positionCount + nctx, rows = n * t
         let patchFloats = channels * patch * patch
 
         // Patch embedding: Conv2d(3, W, kernel p, stride p, no bias) is a linear map of each
@@ -137,56 +141,85 @@ public final class VisionTower: Sendable {
         matmulForward(out: s.patchEmbeds.pointer, inp: patches, weight: weights.patchEmbedding, bias: nil,
                       n: n * patchCount, c: patchFloats, oc: w)
 
-        // Embeddings: [class; patches] + positions (CLIPVisionEmbeddings), then pre_layrnorm.
-        let (patchEmbeds, normed) = (s.patchEmbeds.pointer, s.blockScratch.normed)
+        // Embeddings: [class; patches] + positions (CLIPVisionEmbeddings), then MaPLe's shallow
+        // prompts appended without positions, then pre_layrnorm.
+        let (patchEmbeds, normed) = (s.patchEmbeds.pointer, s.block.normed)
         weights.classEmbedding.withUnsafeBufferPointer { classEmbedding in
             weights.positionEmbedding.withUnsafeBufferPointer { positions in
-                parallelChunks(rows, minimumChunk: 64) { range in
-                    for row in range {
-                        let (image, position) = (row / t, row % t)
-                        var source = UnsafePointer(classEmbedding.baseAddress!)
-                        if position > 0 {
-                            let patchRow: Int = image * patchCount + position - 1
-                            source = UnsafePointer(patchEmbeds.advanced(by: patchRow * w))
+                (prompts?.shallow ?? []).withUnsafeBufferPointer { shallow in
+                    parallelChunks(rows, minimumChunk: 64) { range in
+                        for row in range {
+                            let (image, position) = (row / t, row % t)
+                            let rowOffset: Int = row * w
+                            guard position < positionCount else {
+                                let promptOffset: Int = (position - positionCount) * w
+                                normed.advanced(by: rowOffset).update(from: shallow.baseAddress!.advanced(by: promptOffset), count: w)
+                                continue
+                            }
+                            var source = UnsafePointer(classEmbedding.baseAddress!)
+                            if position > 0 {
+                                let patchRow: Int = image * patchCount + position - 1
+                                source = UnsafePointer(patchEmbeds.advanced(by: patchRow * w))
+                            }
+                            let positionOffset: Int = position * w
+                            residualForward(out: normed.advanced(by: rowOffset), a: source,
+                                            b: positions.baseAddress!.advanced(by: positionOffset), n: w)
                         }
-                        let rowOffset: Int = row * w, positionOffset: Int = position * w
-                        residualForward(out: normed.advanced(by: rowOffset), a: source,
-                                        b: positions.baseAddress!.advanced(by: positionOffset), n: w)
                     }
                 }
             }
         }
-        layerNormRows(out: s.hidden.pointer, inp: normed, rows: rows, weight: weights.preLayerNormWeight,
-                      bias: weights.preLayerNormBias, scratch: s, eps: eps)
+        layerNormRows(out: a.blockInputs[0].pointer, inp: normed, rows: rows, weight: weights.preLayerNormWeight,
+                      bias: weights.preLayerNormBias, mean: a.preMean.pointer, rstd: a.preRstd.pointer, eps: eps)
 
         // Only the class token feeds the features, so after the last block's attention (which
         // needs every row's keys and values) out_proj and the MLP run on its rows alone.
         let classRows = (0..<n).map { $0 * t }
         let shape = EncoderBlockShape(v)
+        let keepsProbabilities = a.keepsProbabilities
         for (l, layer) in weights.layers.enumerated() {
             let isLast = l == weights.layers.count - 1
-            layer.forward(out: (isLast ? s.classHidden : s.hidden).pointer, inp: s.hidden.pointer, rows: rows,
-                          outputRows: isLast ? classRows : nil, kept: s.block, scratch: s.blockScratch, shape: shape) { qkv, _, attended in
-                bidirectionalAttentionForward(out: attended, qkv: qkv, sequences: n, sequenceLength: t,
-                                              queries: isLast ? 1 : t, heads: heads, width: w)
+            let inp = a.blockInputs[l].pointer
+            if let prompts, l >= 1, l <= prompts.deep.count {
+                replacePromptRows(of: inp, images: n, sequenceLength: t, with: prompts.deep[l - 1], tokens: nctx)
+            }
+            let out = isLast ? a.classHidden.pointer : a.blockInputs[l + 1].pointer
+            layer.forward(out: out, inp: inp, rows: rows, outputRows: isLast ? classRows : nil,
+                          kept: a.blocks[l], scratch: s.block, shape: shape) { qkv, probabilities, attended in
+                let queries = isLast ? 1 : t
+                if keepsProbabilities {
+                    bidirectionalAttentionForward(out: attended, probabilities: probabilities, qkv: qkv, sequences: n,
+                                                  sequenceLength: t, queries: queries, heads: heads, width: w)
+                } else {
+                    bidirectionalAttentionForward(out: attended, qkv: qkv, sequences: n, sequenceLength: t,
+                                                  queries: queries, heads: heads, width: w)
+                }
                 return isLast ? .outputRows : .all
             }
         }
 
         // post_layernorm on the class token, then visual_projection (no bias).
-        layerNormRows(out: normed, inp: s.classHidden.pointer, rows: n, weight: weights.postLayerNormWeight,
-                      bias: weights.postLayerNormBias, scratch: s, eps: eps)
+        layerNormRows(out: normed, inp: a.classHidden.pointer, rows: n, weight: weights.postLayerNormWeight,
+                      bias: weights.postLayerNormBias, mean: a.postMean.pointer, rstd: a.postRstd.pointer, eps: eps)
         matmulForward(out: features, inp: normed, weight: weights.visualProjection, bias: nil,
                       n: n, c: w, oc: projectionDim)
     }
 
-    /// LayerNorm of `rows` rows of width W, split across the cores (mean and 1/std are not kept:
-    /// the image tower has no backward pass).
+    /// The last `tokens` rows of each of `n` images in x [n*T, W] become `values` [tokens, W].
+    private func replacePromptRows(of x: FloatPointer, images n: Int, sequenceLength t: Int, with values: [Float], tokens: Int) {
+        let w = configuration.vision.hiddenSize
+        values.withUnsafeBufferPointer { values in
+            for image in 0..<n { (x + (image * t + t - tokens) * w).update(from: values.baseAddress!, count: tokens * w) }
+        }
+    }
+
+    /// LayerNorm of `rows` rows of width W, split across the cores; mean and 1/std go to `mean`
+    /// and `rstd` [rows].
     private func layerNormRows(
-        out o: FloatPointer, inp x: ConstFloatPointer, rows: Int, weight: [Float], bias: [Float], scratch s: Scratch, eps: Float
+        out o: FloatPointer, inp x: ConstFloatPointer, rows: Int, weight: [Float], bias: [Float],
+        mean: FloatPointer, rstd: FloatPointer, eps: Float
     ) {
         let w = configuration.vision.hiddenSize
-        let (mean, rstd) = (s.block.mean1, s.block.rstd1)
         weight.withUnsafeBufferPointer { weight in
             bias.withUnsafeBufferPointer { bias in
                 let (g, b) = (weight.baseAddress!, bias.baseAddress!)
@@ -196,5 +229,47 @@ public final class VisionTower: Sendable {
                 }
             }
         }
+    }
+}
+
+/// Where a forward pass over n images of T rows writes its activations. Encoding reuses one
+/// input buffer and one set of block activations for every block, since nothing reads them
+/// afterwards; the forward kept for backward has its own per block (as TextTowerActivations).
+struct VisionTowerActivations: Sendable {
+    /// Each block's input [n*T, W], with its deep prompts in place. All blocks share one when reused.
+    var blockInputs: [FloatBuffer]
+    var blocks: [EncoderBlockActivations]
+    /// The last block's output at the class tokens [n, W].
+    var classHidden: FloatBuffer
+    var preMean, preRstd: FloatBuffer  // [n*T] pre_layrnorm
+    var postMean, postRstd: FloatBuffer  // [n] post_layernorm
+    /// Whether attention keeps its probabilities [n, heads, Q, T] in `blocks[l].probabilities`.
+    var keepsProbabilities: Bool
+
+    /// One set for every block, for `encode`.
+    static func reused(_ configuration: CLIPConfiguration, images n: Int, sequenceLength t: Int) -> Self {
+        let v = configuration.vision
+        let hidden = FloatBuffer(count: n * t * v.hiddenSize)
+        let block = EncoderBlockActivations(EncoderActivationSizes(rows: n * t, outputRows: n * t, shape: EncoderBlockShape(v)))
+        return Self(blockInputs: Array(repeating: hidden, count: v.hiddenLayers), blocks: Array(repeating: block, count: v.hiddenLayers),
+                    classHidden: FloatBuffer(count: n * v.hiddenSize),
+                    preMean: FloatBuffer(count: n * t), preRstd: FloatBuffer(count: n * t),
+                    postMean: FloatBuffer(count: n), postRstd: FloatBuffer(count: n), keepsProbabilities: false)
+    }
+
+    /// One set per block, for backward; the last block keeps its class rows only after attention.
+    static func kept(_ configuration: CLIPConfiguration, images n: Int, sequenceLength t: Int) -> Self {
+        let v = configuration.vision
+        let (w, heads, layers) = (v.hiddenSize, v.attentionHeads, v.hiddenLayers)
+        let shape = EncoderBlockShape(v)
+        let blocks = (0..<layers).map { l in
+            let queries = l == layers - 1 ? 1 : t
+            return EncoderBlockActivations(EncoderActivationSizes(
+                rows: n * t, outputRows: n * queries, shape: shape, probabilities: n * heads * queries * t))
+        }
+        return Self(blockInputs: (0..<layers).map { _ in FloatBuffer(count: n * t * w) }, blocks: blocks,
+                    classHidden: FloatBuffer(count: n * w),
+                    preMean: FloatBuffer(count: n * t), preRstd: FloatBuffer(count: n * t),
+                    postMean: FloatBuffer(count: n), postRstd: FloatBuffer(count: n), keepsProbabilities: true)
     }
 }
