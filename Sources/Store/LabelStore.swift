@@ -376,7 +376,8 @@ extension LabelStore {
     /// Writes one snapshot in one transaction. The classes of `trained` get new label-embedding
     /// rows; every other class the snapshot covers (all classes of its dataset's stages up to
     /// its own) points at the row its parent uses: copy-on-write, old rows are never written.
-    /// The parent is the dataset's latest snapshot of the same method.
+    /// The parent is the dataset's latest snapshot of the same method. Context vectors and
+    /// prompt tensors not given are the parent's.
     public func writeSnapshot(_ snapshot: NewSnapshot) throws -> SnapshotRecord {
         try write { db in try writeSnapshot(db, snapshot) }
     }
@@ -384,6 +385,7 @@ extension LabelStore {
     func writeSnapshot(_ db: Database, _ snapshot: NewSnapshot) throws -> SnapshotRecord {
         guard let model = try ModelRecord.fetchOne(db) else { throw StoreError.noModel(path: path) }
         let (dataset, stage) = try Self.datasetAndStage(db, dataset: snapshot.dataset, stage: snapshot.stage)
+        try Self.checkPromptTensors(snapshot)
         // The trained classes, which must be among the classes the stage covers.
         let trainedNames = String(decoding: try JSONEncoder().encode(snapshot.trained.keys.sorted()), as: UTF8.self)
         let trainedClasses = try ClassRecord.fetchAll(db, sql: """
@@ -418,6 +420,7 @@ extension LabelStore {
                                     parentId: parent?.id, contextVectorsId: contextId, createdAt: Date(),
                                     configJson: snapshot.configJSON, lossCurveJson: snapshot.lossCurveJSON)
         try record.insert(db)
+        try Self.insertPromptTensors(db, snapshot: snapshot, snapshotId: record.id!, parentId: parent?.id)
         // New rows for the trained classes.
         for cls in trainedClasses {
             let vectors = snapshot.trained[cls.name]!
@@ -482,18 +485,23 @@ public struct NewSnapshot: Sendable {
     /// Trained label vectors by class name; every other covered class inherits its parent's row.
     public var trained: [String: TokenVectors]
     public var contextVectors: TokenVectors?
+    /// MaPLe's prompt parameters besides the context (maple and maple+lamm only), stored in this
+    /// order. Given none, a MaPLe snapshot holds its parent's.
+    public var promptTensors: [PromptTensor] = []
     /// L2-normalised text features of trained classes' prompts, cached with their new rows.
     public var textFeatures: [String: [Float]] = [:]
     public var configJSON: String
     public var lossCurveJSON: String
 
     public init(dataset: String, stage: String, method: Method, trained: [String: TokenVectors],
-                contextVectors: TokenVectors? = nil, configJSON: String = "{}", lossCurveJSON: String = "[]") {
+                contextVectors: TokenVectors? = nil, promptTensors: [PromptTensor] = [], configJSON: String = "{}",
+                lossCurveJSON: String = "[]") {
         self.dataset = dataset
         self.stage = stage
         self.method = method
         self.trained = trained
         self.contextVectors = contextVectors
+        self.promptTensors = promptTensors
         self.configJSON = configJSON
         self.lossCurveJSON = lossCurveJSON
     }

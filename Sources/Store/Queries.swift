@@ -106,7 +106,7 @@ extension LabelStore {
         }
     }
 
-    /// A snapshot with its configuration, loss curve and every class's label row.
+    /// A snapshot with its configuration, loss curve, prompt tensors and every class's label row.
     public func snapshotDetail(_ id: Int64) throws -> SnapshotDetail {
         let summary = try snapshotSummary(id)
         return try reader.read { db in
@@ -118,11 +118,15 @@ extension LabelStore {
                        (SELECT MIN(x.snapshot_id) FROM snapshot_label x WHERE x.label_embedding_id = sl.label_embedding_id) AS introduced_by
                 \(Self.snapshotLabels) WHERE sl.snapshot_id = ? \(Self.stageLabelOrder)
                 """, arguments: [id])
+            let tensors = try storedPromptTensors(db, snapshot: id).map {
+                PromptTensorInfo(name: $0.tensor.name, shape: $0.tensor.shape, l2Norm: $0.tensor.l2Norm, contentSha256: $0.contentSha256)
+            }
             return SnapshotDetail(
                 summary: summary,
                 config: (try? JSONValue(parsing: record.configJson)) ?? .string(record.configJson),
                 lossCurve: (try? JSONValue(parsing: record.lossCurveJson)) ?? .string(record.lossCurveJson),
                 contextVectors: context.map { VectorsInfo(id: $0.id!, tokenCount: $0.tokenCount, width: $0.width, contentSha256: $0.contentSha256) },
+                promptTensors: tensors.isEmpty ? nil : tensors,
                 labels: labels)
         }
     }
@@ -166,7 +170,28 @@ extension LabelStore {
                                        sha256A: l?.contentSha256, sha256B: r?.contentSha256,
                                        sameContent: l != nil && r != nil && l!.contentSha256 == r!.contentSha256))
         }
-        return SnapshotDiff(a: a, b: b, dataset: left.summary.dataset, unchanged: unchanged, changed: changes)
+        return SnapshotDiff(a: a, b: b, dataset: left.summary.dataset, unchanged: unchanged, changed: changes,
+                            promptTensors: left.promptTensors == nil && right.promptTensors == nil ? nil
+                                : try promptTensorChanges(a, b))
+    }
+
+    /// Each prompt tensor of either snapshot, in B's order then those only A holds, with the L2
+    /// norm of B - A where both hold it with the same shape.
+    func promptTensorChanges(_ a: Int64, _ b: Int64) throws -> [PromptTensorChange] {
+        let (left, right) = (try promptTensors(snapshot: a), try promptTensors(snapshot: b))
+        let leftByName = Dictionary(uniqueKeysWithValues: left.map { ($0.name, $0) })
+        let rightNames = Set(right.map(\.name))
+        return (right + left.filter { !rightNames.contains($0.name) }).map { tensor in
+            let l = leftByName[tensor.name], r = rightNames.contains(tensor.name) ? tensor : nil
+            var change: Double?
+            if let l, let r, l.shape == r.shape {
+                change = zip(l.values, r.values).reduce(0) { sum, pair in
+                    let d = Double(pair.1) - Double(pair.0)
+                    return sum + d * d
+                }.squareRoot()
+            }
+            return PromptTensorChange(name: tensor.name, shapeA: l?.shape, shapeB: r?.shape, l2Change: change)
+        }
     }
 }
 
@@ -212,6 +237,8 @@ public struct SnapshotDetail: Codable, Sendable, Equatable {
     public var config: JSONValue
     public var lossCurve: JSONValue
     public var contextVectors: VectorsInfo?
+    /// MaPLe's prompt tensors in their stored order; nil (left out of JSON) when it holds none.
+    public var promptTensors: [PromptTensorInfo]?
     public var labels: [LabelEntry]
 }
 
@@ -240,4 +267,6 @@ public struct SnapshotDiff: Codable, Sendable, Equatable {
     public var dataset: String
     public var unchanged: Int
     public var changed: [ClassChange]
+    /// The prompt tensors of either snapshot; nil (left out of JSON) when neither holds any.
+    public var promptTensors: [PromptTensorChange]?
 }

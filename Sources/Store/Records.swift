@@ -293,6 +293,39 @@ public struct ImageFeatureRecord: StoreRecord {
     }
 }
 
+/// One named tensor of a MaPLe snapshot's prompt parameters (Migrations/0005_prompt_tensor.sql):
+/// float32 little-endian data of the shape in `shape_json`, at `position` in the trainer's order.
+public struct PromptTensorRecord: StoreRecord, Equatable {
+    public static let databaseTableName = "prompt_tensor"
+    public var snapshotId: Int64
+    public var name: String
+    public var position: Int
+    /// A JSON array of positive sizes, row-major.
+    public var shapeJson: String
+    public var data: Data
+    public var contentSha256: String
+
+    public enum Columns {
+        public static let snapshotId = Column("snapshot_id")
+        public static let position = Column("position")
+    }
+}
+
+/// An image file's feature computed through one set of prompt parameters
+/// (Migrations/0005_prompt_tensor.sql).
+public struct PromptedImageFeatureRecord: StoreRecord {
+    public static let databaseTableName = "prompted_image_feature"
+    public var contentSha256: String
+    public var promptSha256: String
+    /// float32 little-endian (see `FloatBlob`).
+    public var feature: Data
+
+    public enum Columns {
+        public static let contentSha256 = Column("content_sha256")
+        public static let promptSha256 = Column("prompt_sha256")
+    }
+}
+
 // Reusable requests.
 
 extension DerivableRequest<DatasetRecord> {

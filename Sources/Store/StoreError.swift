@@ -34,6 +34,9 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case damagedBlob(path: String, table: String, row: String, column: String, bytes: Int, expected: Int)
     case damagedLineage(path: String, snapshot: Int64)
     case stageChangedMeanwhile(dataset: String, stage: String)
+    case promptTensorsOfMethod(method: Method)
+    case promptTensorName(name: String)
+    case promptTensorSize(name: String, shape: [Int], values: Int)
 
     public var description: String {
         switch self {
@@ -96,6 +99,14 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
             return "the store \(path) is damaged: the parents of snapshot \(snapshot) form a loop. Run `lamm-store verify` and restore the store from a copy."
         case let .stageChangedMeanwhile(dataset, stage):
             return "stage \(stage) of dataset '\(dataset)' was registered by another process with other content while this one trained; nothing was written. Name a new stage with --stage, or use the same file as the other process."
+        case let .promptTensorsOfMethod(method):
+            return "a \(method.rawValue) snapshot holds no prompt tensors (only maple and maple+lamm snapshots do); nothing was written."
+        case let .promptTensorName(name):
+            return (name.isEmpty ? "a prompt tensor has an empty name" : "prompt tensor '\(name)' is given twice")
+                + "; each tensor of a snapshot needs a name of its own. Nothing was written."
+        case let .promptTensorSize(name, shape, values):
+            let holds = PromptTensor.elementCount(of: shape).map { "holds \($0) values" } ?? "has a size below 1"
+            return "prompt tensor '\(name)' has \(values) values, but its shape \(shape) \(holds); nothing was written."
         }
     }
 

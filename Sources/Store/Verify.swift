@@ -94,13 +94,14 @@ extension LabelStore {
                 return problems
             }
             try check("features") {
-                // Samples' image features and the cached text and image features: each the model's
-                // feature width, finite.
+                // Samples' image features and the cached text, image and prompted image features: each
+                // the model's feature width, finite.
                 guard let model else { return [] }
                 var problems: [String] = []
                 let tables = [("sample", "'sample ' || id"),
                               ("text_feature", "'text_feature (label_embedding_id ' || label_embedding_id || ', context_key ' || context_key || ')'"),
-                              ("image_feature", "'image_feature (content_sha256 ' || substr(content_sha256, 1, 12) || '..., view ' || view || ', seed ' || seed || ')'")]
+                              ("image_feature", "'image_feature (content_sha256 ' || substr(content_sha256, 1, 12) || '..., view ' || view || ', seed ' || seed || ')'"),
+                              ("prompted_image_feature", "'prompted_image_feature (content_sha256 ' || substr(content_sha256, 1, 12) || '..., prompt_sha256 ' || substr(prompt_sha256, 1, 12) || '...)'")]
                 for (table, name) in tables {
                     let rows = try Row.fetchCursor(db, sql: "SELECT \(name) AS name, feature FROM \(table)")
                     while let row = try rows.next() {
@@ -116,6 +117,37 @@ extension LabelStore {
                     SELECT t.label_embedding_id FROM text_feature t LEFT JOIN label_embedding le ON le.id = t.label_embedding_id
                     WHERE le.id IS NULL
                     """).map { "text_feature of label_embedding \($0): no such label embedding" }
+                return problems
+            }
+            try check("prompt tensors") {
+                // Each tensor's bytes fill its shape and match their sha256; only MaPLe snapshots
+                // hold tensors, at positions 0, 1, ...
+                var problems: [String] = []
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT t.snapshot_id, t.name, t.shape_json, t.data, t.content_sha256, s.method
+                    FROM prompt_tensor t LEFT JOIN snapshot s ON s.id = t.snapshot_id ORDER BY t.snapshot_id, t.position
+                    """)
+                while let row = try rows.next() {
+                    let snapshot: Int64 = row["snapshot_id"], name = "prompt_tensor (snapshot \(snapshot), name '\(row["name"] as String)')"
+                    let data: Data = row["data"], shapeJSON: String = row["shape_json"]
+                    if let shape = try? JSONDecoder().decode([Int].self, from: Data(shapeJSON.utf8)),
+                       let count = PromptTensor.elementCount(of: shape) {
+                        if data.count != 4 * count {
+                            problems.append("\(name): \(data.count) bytes of data for shape \(shape) (\(count) floats)")
+                        }
+                    } else {
+                        problems.append("\(name): shape \(shapeJSON) is not a list of sizes of at least 1")
+                    }
+                    if FloatBlob.sha256(data) != row["content_sha256"] as String {
+                        problems.append("\(name): content does not match its sha256")
+                    }
+                    if let method: String = row["method"], method != Method.maple.rawValue, method != Method.mapleLAMM.rawValue {
+                        problems.append("\(name): snapshot \(snapshot) is a \(method) snapshot, which holds no prompt tensors")
+                    }
+                }
+                problems += try Int64.fetchAll(db, sql: """
+                    SELECT snapshot_id FROM prompt_tensor GROUP BY snapshot_id HAVING min(position) <> 0 OR max(position) <> count(*) - 1
+                    """).map { "snapshot \($0): its prompt tensors' positions are not 0, 1, ..." }
                 return problems
             }
             try check("snapshot stages") {

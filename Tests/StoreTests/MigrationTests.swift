@@ -111,6 +111,17 @@ import Testing
         refused(newSample, [feature, "abc", 0])
         refused(newSample, [feature, SchemaRows.imageSha256, -1])
         try queue.write { try $0.execute(sql: newSample, arguments: [feature, SchemaRows.imageSha256, 3]) }
+        // 0005: prompt tensors belong to MaPLe snapshots, fill their shape and never change.
+        if SchemaRows.has("0005_prompt_tensor", version) {
+            #expect(try store.promptTensors(snapshot: 4).map(\.values) == [SchemaRows.promptTensor])
+            refused("UPDATE prompt_tensor SET name = 'x'")
+            refused("DELETE FROM prompted_image_feature")
+        }
+        let tensor = FloatBlob.encode([Float](repeating: 1, count: 6))
+        let newTensor = "INSERT INTO prompt_tensor (snapshot_id, name, position, shape_json, data, content_sha256) VALUES (?, ?, 1, ?, ?, ?)"
+        refused(newTensor, [1, "deep_text.2", "[2, 3]", tensor, FloatBlob.sha256(tensor)])  // a LAMM snapshot
+        refused(newTensor, [3, "deep_text.2", "[2, 4]", tensor, FloatBlob.sha256(tensor)])  // 6 floats for 8
+        refused("INSERT INTO prompted_image_feature VALUES (?, ?, ?)", [SchemaRows.imageSha256, String(repeating: "01", count: 32), FloatBlob.encode([1, 2, 3])])
     }
 
     @Test func refusesAStoreWithANewerSchema() throws {
@@ -214,7 +225,23 @@ enum SchemaRows {
             try run("INSERT INTO sample (id, class_id, split, feature, image_path, image_sha256, view) VALUES (7, 3, 'train', ?, 'images/7.jpg', ?, 1)",
                     [FloatBlob.encode(feature(7)), imageSha256])
         }
+        if has("0005_prompt_tensor", version) {
+            // A MaPLe snapshot of Set1 (its context is context_vectors 1) with one deep prompt.
+            try run("""
+                INSERT INTO snapshot (id, dataset_id, method, stage_id, parent_id, context_vectors_id, created_at, config_json, loss_curve_json)
+                VALUES (4, 1, 'maple', 1, NULL, 1, ?, '{"seed": 4}', '[]')
+                """, [date])
+            try run("INSERT INTO snapshot_label (snapshot_id, class_id, label_embedding_id) VALUES (4, 1, 4), (4, 2, 5)")
+            let deep = FloatBlob.encode(promptTensor)
+            try run("INSERT INTO prompt_tensor (snapshot_id, name, position, shape_json, data, content_sha256) VALUES (4, 'deep_text.1', 0, '[2, 3]', ?, ?)",
+                    [deep, FloatBlob.sha256(deep)])
+            try run("INSERT INTO prompted_image_feature (content_sha256, prompt_sha256, feature) VALUES (?, ?, ?)",
+                    [imageSha256, String(repeating: "ef", count: 32), FloatBlob.encode(feature(301))])
+        }
     }
+
+    /// The deep text prompt [2, 3] of snapshot 4 (from 0005_prompt_tensor on).
+    static let promptTensor: [Float] = [0.1, 0.2, 0.3, -0.1, -0.2, -0.3]
 
     /// Every table's columns and rows, ordered by all columns.
     static func contents(_ db: Database) throws -> [String: (columns: [String], rows: [[DatabaseValue]])] {
