@@ -23,6 +23,15 @@ public enum Method: String, Codable, Sendable, CaseIterable {
         }
     }
 
+    /// MaPLe's part: prompts in both towers (context, deep prompts, coupling maps), trained through
+    /// the image tower, so its stages need the images themselves.
+    public var promptsBothTowers: Bool {
+        switch self {
+        case .maple, .mapleLAMM: true
+        case .zeroshot, .lamm, .coop, .coopLAMM: false
+        }
+    }
+
     /// CoOp alone is trained with cross-entropy; adding LAMM brings the hierarchical loss.
     public var usesHierarchicalLoss: Bool { trainsLabels }
 }

@@ -54,6 +54,18 @@ public struct PromptTemplate: Sendable, Equatable {
         PromptRows([.token(startOfText)] + (context ?? prefix.map { .token($0) }) + label + suffix.map { .token($0) } + [.token(endOfText)])
     }
 
+    /// A prompt whose first words are learned (MaPLe's context): `context` takes the place of
+    /// the prefix's first `context.count` words and the rest stay (n = 2 leaves `of a`).
+    public func prompt(leadingContext context: [PromptRow], label: [PromptRow]) -> PromptRows {
+        PromptRows([.token(startOfText)] + context + prefix.dropFirst(context.count).map { .token($0) } + label
+                   + suffix.map { .token($0) } + [.token(endOfText)])
+    }
+
+    /// Rows of a prompt with `contextCount` leading context vectors and `labelCount` label rows.
+    public func promptLength(leadingContext contextCount: Int, labelCount: Int) -> Int {
+        2 + max(contextCount, prefix.count) + labelCount + suffix.count
+    }
+
     /// `z_i` with every label row taken from the caller's vector matrix, starting at row `firstVector`.
     public func prompt(vectorRows count: Int, firstVector: Int) -> PromptRows {
         prompt(label: (0..<count).map { .vector(index: firstVector + $0) })

@@ -47,8 +47,25 @@ public struct LAMMConfiguration: Codable, Sendable, Equatable {
     /// CoOp's context length: 4 starts from the words of `a photo of a`; any other length starts
     /// from N(0, 0.02^2), as CoOp's other setting.
     public var contextLength: Int = 4
+    /// MaPLe's prompt depth J: 1 prompts the towers' inputs only, J > 1 also the entries of
+    /// blocks 1 ... J-1 of both towers.
+    public var promptDepth: Int = 9
 
     public init() {}
+
+    /// The official settings of a method: LAMM's and CoOp's (the defaults above), or MaPLe's
+    /// (configs/trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml: lr 0.0035, batch 4, 5 epochs,
+    /// 2 context vectors, depth 9).
+    public static func defaults(for method: Method) -> LAMMConfiguration {
+        var configuration = LAMMConfiguration()
+        if method.promptsBothTowers {
+            configuration.learningRate = 0.0035
+            configuration.batchSize = 4
+            configuration.epochs = 5
+            configuration.contextLength = 2
+        }
+        return configuration
+    }
 
     public var schedule: LearningRateSchedule {
         LearningRateSchedule(baseLearningRate: learningRate, epochs: epochs, warmupEpochs: warmupEpochs,
@@ -279,21 +296,6 @@ public final class Trainer: Sendable {
         return (terms, gradient)
     }
 
-    /// A diverged run stops at once: a NaN or infinite loss term, or a trained vector that is no
-    /// longer finite (the step after a huge gradient), names the first term that went.
-    func requireFinite(_ terms: LossTerms, _ values: [Float], epoch: Int, step: Int) throws {
-        let named: [(String, Float)] = [("L_CE", terms.ce), ("L_WC", terms.wc), ("L_COS", terms.cos), ("L_KD", terms.kd),
-                                        ("the total loss", terms.total)]
-        var bad = named.first { !$0.1.isFinite }
-        if bad == nil, !values.allSatisfy(\.isFinite) {
-            bad = ("a trained vector", values.first { !$0.isFinite }!)
-        }
-        if let (term, value) = bad {
-            throw TrainingError.diverged(epoch: epoch + 1, epochs: configuration.epochs, step: step + 1, term: term, value: value,
-                                         learningRate: configuration.learningRate)
-        }
-    }
-
     public func train(_ task: TrainingTask, progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingResult {
         guard Self.methods.contains(method) else { throw TrainingError.untrainableMethod(method) }
         try configuration.validate()
@@ -332,7 +334,7 @@ public final class Trainer: Sendable {
                                                       frozenFeatures: frozenFeatures, clipFeatures: clipFeatures, weights: weights)
                 optimizer.step(&parameters.values, gradient: gradient, learningRate: learningRate)
                 step += 1
-                try requireFinite(terms, parameters.values, epoch: epoch, step: s)
+                try configuration.requireFinite(terms, parameters.values, epoch: epoch, step: s)
                 sum.ce += terms.ce; sum.wc += terms.wc; sum.cos += terms.cos; sum.kd += terms.kd; sum.total += terms.total
                 if let progress {
                     let elapsed = Date().timeIntervalSince(start)

@@ -11,11 +11,16 @@ public enum TrainingError: Error, Equatable, LocalizedError, CustomStringConvert
     case promptTooLong(className: String, tokens: Int, maximum: Int, contextVectors: Int)
     /// A method the trainer has no training for.
     case untrainableMethod(Method)
+    /// A stage continues a snapshot whose MaPLe prompts have another shape than the options ask for.
+    case promptShapeDiffers(parentContext: Int, parentDepth: Int, contextLength: Int, depth: Int)
 
     public var description: String {
         switch self {
         case let .untrainableMethod(method):
-            return "the trainer cannot train method \(method.rawValue); it trains \(Trainer.methods.map(\.rawValue).joined(separator: ", "))."
+            return "the trainer cannot train method \(method.rawValue); it trains \((Trainer.methods + MaPLeTrainer.methods).map(\.rawValue).joined(separator: ", "))."
+        case let .promptShapeDiffers(parentContext, parentDepth, contextLength, depth):
+            return "the stage continues MaPLe prompts of \(parentContext) context vectors and depth \(parentDepth), but --n-ctx \(contextLength) "
+                + "and --prompt-depth \(depth) were asked for; pass --n-ctx \(parentContext) --prompt-depth \(parentDepth), or start a new dataset."
         case let .outOfRange(option, value, allowed):
             return "\(option) \(value) is out of range: use \(allowed)."
         case let .diverged(epoch, epochs, step, term, value, learningRate):
@@ -50,6 +55,7 @@ extension LAMMConfiguration {
             try require((1...Self.maximumShots).contains(shots), "--shots", shots, "1 to \(Self.maximumShots)")
         }
         try require((1...Self.maximumContextLength).contains(contextLength), "--n-ctx", contextLength, "1 to \(Self.maximumContextLength)")
+        try require((1...Self.maximumContextLength).contains(promptDepth), "--prompt-depth", promptDepth, "1 to the towers' block count")
         try require(learningRate.isFinite && learningRate > 0, "--lr", learningRate, "a finite number above 0")
         try require(warmupLearningRate.isFinite && warmupLearningRate >= 0, "--warmup-lr", warmupLearningRate, "a finite number, 0 or more")
         try require(momentum.isFinite && momentum >= 0 && momentum < 1, "--momentum", momentum, "0 or more and below 1")
@@ -58,5 +64,22 @@ extension LAMMConfiguration {
         try require(lambdaCOS.isFinite && lambdaCOS >= 0, "--lambda-cos", lambdaCOS, "a finite number, 0 or more")
         try require(lambdaKD.isFinite && lambdaKD >= 0, "--lambda-kd", lambdaKD, "a finite number, 0 or more")
         try require(temperature.isFinite && temperature > 0, "--temperature", temperature, "a finite number above 0")
+    }
+}
+
+extension LAMMConfiguration {
+    /// A diverged run stops at once: a NaN or infinite loss term, or a trained vector that is no
+    /// longer finite (the step after a huge gradient), names the first term that went.
+    func requireFinite(_ terms: LossTerms, _ values: [Float], epoch: Int, step: Int) throws {
+        let named: [(String, Float)] = [("L_CE", terms.ce), ("L_WC", terms.wc), ("L_COS", terms.cos), ("L_KD", terms.kd),
+                                        ("the total loss", terms.total)]
+        var bad = named.first { !$0.1.isFinite }
+        if bad == nil, !values.allSatisfy(\.isFinite) {
+            bad = ("a trained vector", values.first { !$0.isFinite }!)
+        }
+        if let (term, value) = bad {
+            throw TrainingError.diverged(epoch: epoch + 1, epochs: epochs, step: step + 1, term: term, value: value,
+                                         learningRate: learningRate)
+        }
     }
 }
