@@ -110,19 +110,21 @@ struct PreparedStage {
     var rows: [(name: String, vectors: TokenVectors)]
     /// The context the snapshot's prompts use (its own, or inherited from its parent).
     var context: TokenVectors?
+    /// MaPLe's prompts, trained by the stage.
+    var prompts: MaPLePrompts?
 }
 
 /// The snapshot a stage continues from: the dataset's latest of the same method in the store,
 /// or the stage prepared just before it in the same run.
 indirect enum ParentSnapshot {
     case none
-    case stored(context: StoredContext?, rows: [SnapshotClassRow])
+    case stored(context: StoredContext?, rows: [SnapshotClassRow], prompts: MaPLePrompts?)
     case prepared(PreparedStage)
 
     var context: TokenVectors? {
         switch self {
         case .none: return nil
-        case .stored(let context, _): return context?.vectors
+        case .stored(let context, _, _): return context?.vectors
         case .prepared(let stage): return stage.context
         }
     }
@@ -130,15 +132,24 @@ indirect enum ParentSnapshot {
     var rows: [(name: String, vectors: TokenVectors)] {
         switch self {
         case .none: return []
-        case .stored(_, let rows): return rows.map { ($0.classRecord.name, $0.vectors) }
+        case .stored(_, let rows, _): return rows.map { ($0.classRecord.name, $0.vectors) }
         case .prepared(let stage): return stage.rows
+        }
+    }
+
+    /// MaPLe's prompts to continue.
+    var prompts: MaPLePrompts? {
+        switch self {
+        case .none: return nil
+        case .stored(_, _, let prompts): return prompts
+        case .prepared(let stage): return stage.prompts
         }
     }
 }
 
 extension ContinualSession {
     /// The methods `addStage` can produce.
-    public static let trainableMethods: [Method] = [.zeroshot] + Trainer.methods
+    public static let trainableMethods: [Method] = [.zeroshot] + Trainer.methods + MaPLeTrainer.methods
 
     /// Registers a stage's classes and samples, stores the zero-shot baseline, trains the new
     /// classes' label vectors (LAMM) and writes one snapshot whose parent is the dataset's latest
@@ -176,6 +187,7 @@ extension ContinualSession {
             data = result.data
             encoded = result
         }
+        try requireImages(data, method: request.method)
         let labels = try data.classes.map { try template.label(for: $0, tokenizer: tokenizer) }
         if request.method.trainsContext {
             // The context vectors take the place of the prefix words, so they may lengthen the prompt.
@@ -234,6 +246,7 @@ extension ContinualSession {
         var features: [String: [Float]] = [:]
         var result: TrainingResult?
         var contextVectors: TokenVectors?
+        var prompts: MaPLePrompts?
         switch request.method {
         case .zeroshot:
             for (c, label) in labels.enumerated() {
@@ -281,12 +294,20 @@ extension ContinualSession {
             contextVectors = run.context.map { TokenVectors(tokenCount: $0.count / width, width: width, values: $0) }
             result = run
         case .maple, .mapleLAMM:
-            throw ContinualError.methodUnavailable(method: request.method.rawValue)
+            let (run, labelVectors, textFeatures) = try trainMaPLe(plan, parent: parentSnapshot, progress: progress)
+            for (c, label) in labels.enumerated() {
+                trained[label.name] = TokenVectors(tokenCount: label.tokenIDs.count, width: width, values: labelVectors[c])
+                features[label.name] = Array(textFeatures[(c * d)..<((c + 1) * d)])
+            }
+            prompts = run.prompts
+            contextVectors = TokenVectors(tokenCount: run.prompts.contextLength, width: width, values: run.prompts.context)
+            result = run.summary
         }
 
         // A run that ends below zero-shot CLIP on its own test rows is kept, and said.
         var warnings = plan.warnings
-        if let baseline, request.method != .zeroshot {
+        // (MaPLe's image features change with its prompts; its stage is scored by `eval`.)
+        if let baseline, request.method != .zeroshot, !request.method.promptsBothTowers {
             let trainedFeatures = labels.flatMap { features[$0.name]! }
             let after = Evaluation.accuracy(imageFeatures: normalized(test.flatMap(\.feature), dimension: d),
                                             labels: test.map(\.classIndex), textFeatures: trainedFeatures, dimension: d)
@@ -308,8 +329,11 @@ extension ContinualSession {
         var snapshot = NewSnapshot(dataset: plan.datasetName, stage: plan.stageName, method: request.method, trained: trained,
                                    configJSON: String(decoding: try encoder.encode(configuration), as: UTF8.self),
                                    lossCurveJSON: String(decoding: try encoder.encode(result?.lossCurve ?? []), as: UTF8.self))
-        snapshot.textFeatures = features
+        // MaPLe's text features depend on its deep prompts too, which the text-feature cache
+        // (keyed by label row and context) does not see: they are computed when needed.
+        if !request.method.promptsBothTowers { snapshot.textFeatures = features }
         snapshot.contextVectors = contextVectors
+        snapshot.promptTensors = (prompts?.tensors ?? []).map { PromptTensor(name: $0.name, shape: $0.shape, values: $0.values) }
         var commit = StageCommit(dataset: plan.datasetName, stage: plan.stageName, data: data,
                                  baseline: baseline.map { ($0.correct, $0.total) }, snapshot: snapshot)
         commit.imageFeatures = plan.encoded?.computed ?? [:]
@@ -317,7 +341,7 @@ extension ContinualSession {
         let inherited = parentRows.filter { trained[$0.name] == nil }
         return PreparedStage(plan: plan, commit: commit, baseline: baseline, result: result, warnings: warnings,
                              rows: inherited + labels.map { ($0.name, trained[$0.name]!) },
-                             context: contextVectors ?? parentContext)
+                             context: contextVectors ?? parentContext, prompts: prompts)
     }
 
     /// Writes prepared stages, in order, in one transaction, and reports each.
@@ -341,7 +365,7 @@ extension ContinualSession {
     func textFeatures(of parent: ParentSnapshot) throws -> [Float] {
         switch parent {
         case .none: return []
-        case .stored(let context, let rows): return try textFeatures(rows, context: context)
+        case .stored(let context, let rows, _): return try textFeatures(rows, context: context)
         case .prepared: return try promptFeatures(parent.rows.map(\.vectors), context: parent.context)
         }
     }
@@ -367,7 +391,8 @@ extension ContinualSession {
                                                      missing: stages.first { $0.position == position - 1 }!.name)
         }
         return .stored(context: try context(ofSnapshot: latest.id),
-                       rows: try store.labelRows(snapshot: latest.id).filter { $0.stage.position < position })
+                       rows: try store.labelRows(snapshot: latest.id).filter { $0.stage.position < position },
+                       prompts: try maplePrompts(ofSnapshot: latest.id))
     }
 
     /// Indices of each class's training rows (`--shots` of them, sampled with the seed), and n,

@@ -1,6 +1,7 @@
 import Evaluation
 import Formats
 import Foundation
+import Images
 import Store
 
 /// An input's most probable classes under a snapshot, most probable first.
@@ -30,6 +31,7 @@ extension ContinualSession {
                          stages: [String]? = nil, top: Int = 5) throws -> [Classification] {
         precondition(imageFeatures.count == count * dimension, "classify: \(imageFeatures.count) values is not \(count) x \(dimension)")
         let rows = try classificationRows(snapshot: id, stages: stages)
+        try requireFeaturesSuffice(snapshot: id)
         try FloatMatrix(rows: count, columns: dimension, values: imageFeatures).checkImageFeatures(file: "image features", width: dimension)
         return try rank(imageFeatures, names: names ?? (0..<count).map { "row \($0)" }, snapshot: id, rows: rows, top: top)
     }
@@ -38,6 +40,7 @@ extension ContinualSession {
     public func classify(snapshot id: Int64, featureFile: URL, displayName: String, stages: [String]? = nil,
                          top: Int = 5) throws -> [Classification] {
         let rows = try classificationRows(snapshot: id, stages: stages)
+        try requireFeaturesSuffice(snapshot: id)
         let matrix = try NPY.read(featureFile, displayName: displayName)
         guard matrix.rows > 0 else { throw ContinualError.noFeatureRows(file: displayName) }
         try matrix.checkImageFeatures(file: displayName, width: dimension)
@@ -48,9 +51,33 @@ extension ContinualSession {
     /// Features of the same content already in the store are reused; the others are not stored.
     public func classify(snapshot id: Int64, imageFiles: [String], stages: [String]? = nil, top: Int = 5) throws -> [Classification] {
         let rows = try classificationRows(snapshot: id, stages: stages)
+        if let prompts = try maplePrompts(ofSnapshot: id) {
+            // MaPLe's prompts act inside the image tower: its images go through the prompted tower.
+            let vision = try visionTower()
+            let preprocessing = CLIPPreprocessing(imageSize: vision.imageSize)
+            var features: [Float] = []
+            for start in stride(from: 0, to: imageFiles.count, by: 16) {
+                let batch = imageFiles[start..<min(start + 16, imageFiles.count)]
+                let pixels = try batch.flatMap { path -> [Float] in
+                    guard let data = FileManager.default.contents(atPath: path) else {
+                        throw ImageError(file: path, reason: .cannotRead(FileManager.default.fileExists(atPath: path) ? "permission or I/O error" : "no such file"))
+                    }
+                    return preprocessing.pixels(try ImageDecoder.decode(data, name: path))
+                }
+                features += try vision.encode(pixels: pixels, count: batch.count, prompts: prompts.visionPrompts)
+            }
+            return try rank(features, names: imageFiles, snapshot: id, rows: rows, top: top)
+        }
         let samples = imageFiles.map { NewSample(classIndex: 0, split: .test, feature: [], imagePath: $0) }
         let encoded = try encodeImages(StageData(sourceFile: "", classes: [], samples: samples, firstLine: [:]), options: ImageEncodingOptions())
         return try rank(encoded.data.samples.flatMap(\.feature), names: imageFiles, snapshot: id, rows: rows, top: top)
+    }
+
+    /// Stored CLIP image features cannot show a MaPLe snapshot an image: its prompts act inside
+    /// the image tower.
+    func requireFeaturesSuffice(snapshot id: Int64) throws {
+        let method = try store.snapshotRecord(id).method
+        if method.promptsBothTowers { throw ContinualError.featuresCannotShowMaPLe(snapshot: id, method: method.rawValue) }
     }
 
     /// The snapshot's classes in stage and label order, restricted to `stages`. Checked before
@@ -73,7 +100,7 @@ extension ContinualSession {
     func rank(_ imageFeatures: [Float], names: [String], snapshot id: Int64, rows: [SnapshotClassRow], top: Int) throws -> [Classification] {
         precondition(top > 0, "classify: top must be at least 1")
         guard !names.isEmpty else { return [] }
-        let text = try textFeatures(rows, context: try context(ofSnapshot: id))
+        let text = try snapshotTextFeatures(rows, snapshot: id)
         let scale = checkpoint.logitScale
         let logits = cosines(imageFeatures: normalized(imageFeatures, dimension: dimension), textFeatures: text,
                              dimension: dimension).map { scale * $0 }

@@ -12,6 +12,9 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
     case methodUnavailable(method: String)
     case unknownStages(snapshot: Int64, names: [String], valid: [String])
     case noFeatureRows(file: String)
+    case imagesNeeded(method: String, file: String, line: Int)
+    case imageChanged(path: String, snapshot: Int64?)
+    case featuresCannotShowMaPLe(snapshot: Int64, method: String)
 
     public var description: String {
         switch self {
@@ -32,6 +35,14 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
         case let .unknownStages(snapshot, names, valid):
             return "--stages: snapshot \(snapshot) has no stage\(names.count == 1 ? "" : "s") \(names.map { "'\(displayName($0))'" }.joined(separator: ", ")); "
                 + "its stages are \(valid.joined(separator: ", "))."
+        case let .imagesNeeded(method, file, line):
+            return "\(file):\(line): this row has an image feature but no image; --method \(method) trains prompts inside the image tower and needs the images themselves. Register the stage from a CSV with an `image` column (or import-split), not from --features."
+        case let .imageChanged(path, snapshot):
+            return "\(path) is missing or no longer holds the image registered with its sample; "
+                + (snapshot.map { "snapshot \($0) re-encodes its images through its prompted image tower" } ?? "MaPLe trains from the images themselves")
+                + ". Put the registered file back at that path."
+        case let .featuresCannotShowMaPLe(snapshot, method):
+            return "snapshot \(snapshot) is \(method), whose prompts act inside the image tower, so precomputed image features cannot be classified with it; pass the image files instead."
         case let .noFeatureRows(file):
             return "\(file): the array has no rows. Give one image feature per row."
         }

@@ -105,7 +105,9 @@ extension ContinualSession {
         let start = Date()
         let d = dimension
         let rows = try given ?? labelRows(snapshot: id)
-        let features = try textFeatures(rows, context: try context(ofSnapshot: id))
+        // MaPLe's prompts act in both towers: its text features and its image features.
+        let prompts = try maplePrompts(ofSnapshot: id)
+        let features = try snapshotTextFeatures(rows, snapshot: id)
         let clip = try clipTextFeatures(rows.map(\.classRecord.name))
         var stageOrder: [StageRecord] = []
         for row in rows where !stageOrder.contains(where: { $0.id == row.stage.id }) { stageOrder.append(row.stage) }
@@ -116,10 +118,11 @@ extension ContinualSession {
             let members = rows.indices.filter { evaluationProtocol == .class || rows[$0].stage.id == stage.id }
             let offset = members.firstIndex { rows[$0].stage.id == stage.id }!
             let images = normalized(samples.features, dimension: d)
+            let seen = try snapshotImageFeatures(samples, split: split, prompts: prompts, snapshot: id)
             let labels = samples.labels.map { offset + $0 }
             let text = members.flatMap { features[($0 * d)..<(($0 + 1) * d)] }
             let clipText = members.flatMap { clip[($0 * d)..<(($0 + 1) * d)] }
-            results.append((stage, accuracy(imageFeatures: images, labels: labels, textFeatures: text, dimension: d),
+            results.append((stage, accuracy(imageFeatures: seen, labels: labels, textFeatures: text, dimension: d),
                             accuracy(imageFeatures: images, labels: labels, textFeatures: clipText, dimension: d)))
         }
         return (results, Date().timeIntervalSince(start))
@@ -135,15 +138,18 @@ extension ContinualSession {
         guard samples.count > 0 else { return nil }
         let d = dimension
         let context = try context(ofSnapshot: id)
-        let unseen = try promptFeatures(try samples.classes.map { try originalLabelVectors($0.name) }, context: context?.vectors)
+        let method = try store.snapshotRecord(id).method
+        let prompts = try maplePrompts(ofSnapshot: id)
+        let unseen = try prompts.map { try mapleTextFeatures(samples.classes.map { ($0.name, nil) }, prompts: $0, method: method) }
+            ?? promptFeatures(try samples.classes.map { try originalLabelVectors($0.name) }, context: context?.vectors)
         var text = unseen
         var offset = 0
         if evaluationProtocol == .class {
-            let covered = try textFeatures(try labelRows(snapshot: id), context: context)
+            let covered = try snapshotTextFeatures(try labelRows(snapshot: id), snapshot: id)
             text = covered + unseen
             offset = covered.count / d
         }
-        return accuracy(imageFeatures: normalized(samples.features, dimension: d), labels: samples.labels.map { offset + $0 },
-                        textFeatures: text, dimension: d).percent
+        let images = try snapshotImageFeatures(samples, split: split, prompts: prompts, snapshot: id)
+        return accuracy(imageFeatures: images, labels: samples.labels.map { offset + $0 }, textFeatures: text, dimension: d).percent
     }
 }

@@ -63,7 +63,7 @@ public enum CompareError: Error, Equatable, LocalizedError, CustomStringConverti
 
 /// The paper's names for the store's methods and dataset names, to find published cells.
 enum PublishedNames {
-    static let methods: [Method: String] = [.zeroshot: "Zero-shot CLIP", .lamm: "LAMM", .coop: "CoOp", .maple: "MaPLe"]
+    static let methods: [Method: String] = [.zeroshot: "Zero-shot CLIP", .lamm: "LAMM", .coop: "CoOp", .coopLAMM: "CoOp+LAMM", .maple: "MaPLe", .mapleLAMM: "MaPLe+LAMM"]
 
     static func key(_ name: String) -> String { name.lowercased().filter { $0.isLetter || $0.isNumber } }
 }

@@ -4,7 +4,8 @@ import Store
 struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
-        abstract: "List the classes whose label rows differ between two snapshots of one dataset."
+        abstract: "List the classes whose label rows differ between two snapshots of one dataset.",
+        discussion: "For MaPLe snapshots, also each prompt tensor and the L2 norm of its change (B - A)."
     )
 
     @Argument(help: "The first snapshot id.")
@@ -23,10 +24,18 @@ struct DiffCommand: ParsableCommand {
             return
         }
         print("snapshots \(a) -> \(b) (dataset '\(diff.dataset)'): \(diff.changed.count) classes differ, \(diff.unchanged) share the same label row")
-        guard !diff.changed.isEmpty else { return }
-        printTable(["class", "stage", "change", "row \(a)", "row \(b)", "note"], diff.changed.map {
-            [$0.className, $0.stage, $0.change.rawValue, $0.rowA.map { "\($0)" } ?? "-", $0.rowB.map { "\($0)" } ?? "-",
-             $0.sameContent ? "same vectors" : ""]
-        })
+        if !diff.changed.isEmpty {
+            printTable(["class", "stage", "change", "row \(a)", "row \(b)", "note"], diff.changed.map {
+                [$0.className, $0.stage, $0.change.rawValue, $0.rowA.map { "\($0)" } ?? "-", $0.rowB.map { "\($0)" } ?? "-",
+                 $0.sameContent ? "same vectors" : ""]
+            })
+        }
+        if let tensors = diff.promptTensors {
+            print("prompt tensors:")
+            printTable(["prompt tensor", "shape \(a)", "shape \(b)", "L2 change"], tensors.map {
+                [$0.name, $0.shapeA.map(shapeText) ?? "-", $0.shapeB.map(shapeText) ?? "-",
+                 $0.l2Change.map { String(format: "%.4f", $0) } ?? "-"]
+            })
+        }
     }
 }

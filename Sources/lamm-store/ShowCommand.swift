@@ -6,7 +6,7 @@ import Training
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Show one snapshot: its configuration, loss curve and every class's label row."
+        abstract: "Show one snapshot: its configuration, loss curve, prompt tensors and every class's label row."
     )
 
     @Option(name: .long, parsing: .unconditional, help: "The snapshot id (see `lamm-store snapshots`).")
@@ -26,6 +26,12 @@ struct ShowCommand: ParsableCommand {
         print("classes: \(s.classes) (\(s.trainedClasses) trained here, \(s.classes - s.trainedClasses) inherited)")
         if let context = detail.contextVectors {
             print("context vectors: \(context.tokenCount) x \(context.width), sha256 \(context.contentSha256.prefix(12))")
+        }
+        if let tensors = detail.promptTensors {
+            print("prompt tensors (\(tensors.count)):")
+            printTable(["prompt tensor", "shape", "L2 norm", "sha256"], tensors.map {
+                [$0.name, shapeText($0.shape), String(format: "%.4f", $0.l2Norm), String($0.contentSha256.prefix(12))]
+            })
         }
         print("configuration:")
         detail.config.flattened().forEach { print("  \($0): \($1)") }
@@ -56,6 +62,11 @@ struct ShowCommand: ParsableCommand {
                 + [e.terms.total, e.terms.ce, e.terms.wc, e.terms.cos, e.terms.kd].map { String(format: "%.4f", $0) }
         })
     }
+}
+
+/// A tensor's shape as the text output writes it: `2 x 512`, `scalar` for [].
+func shapeText(_ shape: [Int]) -> String {
+    shape.isEmpty ? "scalar" : shape.map(String.init).joined(separator: " x ")
 }
 
 extension JSONValue {

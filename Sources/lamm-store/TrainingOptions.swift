@@ -3,8 +3,8 @@ import Continual
 import Store
 import Training
 
-/// `--method` takes only the methods a stage can be trained with today: another (MaPLe) is
-/// refused while the arguments are parsed, with the valid values listed.
+/// `--method` takes the methods a stage can be trained with; any other value is refused while
+/// the arguments are parsed, with the valid values listed.
 extension Method: ExpressibleByArgument {
     public init?(argument: String) {
         guard let method = Method(rawValue: argument), ContinualSession.trainableMethods.contains(method) else { return nil }
@@ -20,24 +20,26 @@ extension LabelTokens: ExpressibleByArgument {}
 extension LabelInitialisation: ExpressibleByArgument {}
 
 /// The method and LAMM's hyper-parameters. The defaults are `LAMMConfiguration`'s (the official
-/// code's, LAMM.md), read from it so that the help cannot disagree with what a run uses.
+/// code's, LAMM.md), read from it so that the help cannot disagree with what a run uses; the
+/// options MaPLe sets otherwise (its official config) default per method.
 struct TrainingOptions: ParsableArguments {
     private static let defaults = LAMMConfiguration()
+    private static let maple = LAMMConfiguration.defaults(for: .maple)
 
-    @Option(name: .long, help: "lamm (the new classes' label vectors), coop (the shared context), coop+lamm (both), or zeroshot (CLIP's word embeddings).")
+    @Option(name: .long, help: "lamm (the new classes' label vectors), coop (the shared context), coop+lamm (both), maple (prompts in both towers, trained through the images), maple+lamm (both), or zeroshot (CLIP's word embeddings).")
     var method: Method = .lamm
 
     @Option(name: .long, parsing: .unconditional, help: "Training rows sampled per class with --seed (default: all given).")
     var shots: Int?
 
-    @Option(name: .long, parsing: .unconditional, help: "Epochs.")
-    var epochs: Int = Self.defaults.epochs
+    @Option(name: .long, parsing: .unconditional, help: "Epochs (default \(Self.defaults.epochs); MaPLe \(Self.maple.epochs)).")
+    var epochs: Int?
 
-    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Samples per step.")
-    var batchSize: Int = Self.defaults.batchSize
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Samples per step (default \(Self.defaults.batchSize); MaPLe \(Self.maple.batchSize)).")
+    var batchSize: Int?
 
-    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Base learning rate of SGD (cosine schedule).")
-    var learningRate: Float = Self.defaults.learningRate
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Base learning rate of SGD, cosine schedule (default \(Self.defaults.learningRate); MaPLe \(Self.maple.learningRate)).")
+    var learningRate: Float?
 
     @Option(name: .long, parsing: .unconditional, help: "SGD momentum.")
     var momentum: Float = Self.defaults.momentum
@@ -72,16 +74,20 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("label-init"), help: "Initialise the label vectors from the class name (classname) or randomly (random).")
     var labelInitialisation: LabelInitialisation = Self.defaults.labelInitialisation
 
-    @Option(name: .customLong("n-ctx"), parsing: .unconditional, help: "CoOp's context length: 4 starts from the words `a photo of a`, any other from N(0, 0.02^2).")
-    var contextLength: Int = Self.defaults.contextLength
+    @Option(name: .customLong("n-ctx"), parsing: .unconditional, help: "Context vectors: CoOp's (default \(Self.defaults.contextLength), from the words `a photo of a`) or MaPLe's (default \(Self.maple.contextLength), from `a photo`); a length beyond the words starts from N(0, 0.02^2).")
+    var contextLength: Int?
+
+    @Option(name: .customLong("prompt-depth"), parsing: .unconditional, help: "MaPLe's prompt depth J: prompts enter both towers' inputs and blocks 1 ... J-1 (1 = shallow MaPLe; at most the towers' block count).")
+    var promptDepth: Int = Self.defaults.promptDepth
 
     func validate() throws {
-        if contextLength < 1 || contextLength > 60 { throw ValidationError("--n-ctx must be between 1 and 60.") }
+        if let contextLength, contextLength < 1 || contextLength > 60 { throw ValidationError("--n-ctx must be between 1 and 60.") }
+        if promptDepth < 1 { throw ValidationError("--prompt-depth must be at least 1.") }
         if let shots, shots < 1 { throw ValidationError("--shots must be at least 1.") }
-        if epochs < 1 { throw ValidationError("--epochs must be at least 1.") }
-        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1.") }
+        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
         if warmupEpochs < 0 { throw ValidationError("--warmup-epochs must not be negative.") }
-        for (name, value) in [("--lr", learningRate), ("--momentum", momentum), ("--weight-decay", weightDecay),
+        for (name, value) in [("--lr", learningRate ?? 0), ("--momentum", momentum), ("--weight-decay", weightDecay),
                               ("--warmup-lr", warmupLearningRate), ("--lambda-cos", lambdaCOS), ("--lambda-kd", lambdaKD),
                               ("--lambda-wc", lambdaWC ?? 0)] where !(value.isFinite && value >= 0) {
             throw ValidationError("\(name) must be a finite number >= 0.")
@@ -90,11 +96,11 @@ struct TrainingOptions: ParsableArguments {
     }
 
     var configuration: LAMMConfiguration {
-        var c = LAMMConfiguration()
+        var c = LAMMConfiguration.defaults(for: method)
         c.shots = shots
-        c.epochs = epochs
-        c.batchSize = batchSize
-        c.learningRate = learningRate
+        if let epochs { c.epochs = epochs }
+        if let batchSize { c.batchSize = batchSize }
+        if let learningRate { c.learningRate = learningRate }
         c.momentum = momentum
         c.weightDecay = weightDecay
         c.warmupEpochs = warmupEpochs
@@ -106,7 +112,8 @@ struct TrainingOptions: ParsableArguments {
         c.seed = seed
         c.labelTokens = labelTokens
         c.labelInitialisation = labelInitialisation
-        c.contextLength = contextLength
+        if let contextLength { c.contextLength = contextLength }
+        c.promptDepth = promptDepth
         return c
     }
 }

@@ -271,7 +271,16 @@ import Training
         let plain = try #require(try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv"]) as? AddClassesCommand)
         #expect(plain.training.configuration == LAMMConfiguration())
         let help = AddClassesCommand.helpMessage(columns: 1000)
-        #expect(help.contains("Epochs. (default: \(LAMMConfiguration().epochs))") && help.contains("(default: \(LAMMConfiguration().learningRate))"))
+        let maple = LAMMConfiguration.defaults(for: .maple)
+        #expect(help.contains("Epochs (default \(LAMMConfiguration().epochs); MaPLe \(maple.epochs))")
+                && help.contains("(default \(LAMMConfiguration().learningRate); MaPLe \(maple.learningRate))"), "\(help)")
+        // MaPLe's own defaults (its official config) apply when --method maple sets no other value.
+        let mapleRun = try #require(try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv", "--method", "maple"]) as? AddClassesCommand)
+        #expect(mapleRun.training.configuration == maple)
+        let overridden = try #require(try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv", "--method", "maple+lamm", "--epochs", "7",
+                                                                       "--n-ctx", "3", "--prompt-depth", "2"]) as? AddClassesCommand)
+        #expect(overridden.training.configuration.epochs == 7 && overridden.training.configuration.contextLength == 3
+                && overridden.training.configuration.promptDepth == 2 && overridden.training.configuration.batchSize == maple.batchSize)
         let demo = try #require(try LAMMStoreCommand.parseAsRoot(["demo"]) as? DemoCommand)
         #expect(demo.epochs == LAMMConfiguration().epochs && demo.seed == LAMMConfiguration().seed)
 
@@ -288,15 +297,19 @@ import Training
         }
     }
 
-    @Test func methodTakesOnlyWhatTrainsToday() throws {
-        let parsed = try #require(try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv", "--method", "coop+lamm"]) as? AddClassesCommand)
-        #expect(parsed.training.method == .coopLAMM)
-        for method in ["maple", "maple+lamm", "clip"] {
+    @Test func methodTakesEveryTrainableMethod() throws {
+        for (name, method) in [("coop+lamm", Method.coopLAMM), ("maple", .maple), ("maple+lamm", .mapleLAMM)] {
+            let parsed = try #require(try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv", "--method", name]) as? AddClassesCommand)
+            #expect(parsed.training.method == method)
+            let split = try #require(try LAMMStoreCommand.parseAsRoot(["import-split", "s.json", "--images", "i", "--method", name]) as? ImportSplitCommand)
+            #expect(split.training.method == method)
+        }
+        for method in ["clip", "MaPLe", "maple+coop"] {
             #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv", "--method", method]) }
             #expect(throws: (any Error).self) { try LAMMStoreCommand.parseAsRoot(["import-split", "s.json", "--images", "i", "--method", method]) }
         }
         let help = AddClassesCommand.helpMessage(columns: 1000)
-        #expect(help.contains("zeroshot, lamm, coop, coop+lamm") && !help.contains("maple"), "\(help)")
+        #expect(help.contains("zeroshot, lamm, coop, coop+lamm, maple, maple+lamm"), "\(help)")
     }
 
     @Test func versionIsThePackagesVersion() throws {

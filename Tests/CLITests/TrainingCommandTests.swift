@@ -67,11 +67,13 @@ extension StoreCommandTests {
                           mentions: ["notrain.csv", "'cat'", "no training rows"])
         try expectFailure(["add-classes", missingTrain, "--features", scratch.path("two.npy"), "--lambda-kd", "-1"], mentions: ["--lambda-kd"])
         try expectFailure(["add-classes", missingTrain, "--features", scratch.path("two.npy"), "--shots", "0"], mentions: ["--shots"])
-        // MaPLe is a stored method but cannot be trained yet: refused while parsing, with the valid values.
+        // MaPLe trains inside the image tower: a stage of image features alone is refused, naming the row.
         for method in ["maple", "maple+lamm"] {
             try expectFailure(["add-classes", missingTrain, "--features", scratch.path("two.npy"), "--method", method],
-                              mentions: ["'\(method)'", "--method", "'zeroshot', 'lamm', 'coop' or 'coop+lamm'"])
+                              mentions: ["notrain.csv:2", "--method \(method)", "needs the images themselves", "not from --features"])
         }
+        try expectFailure(["add-classes", missingTrain, "--features", scratch.path("two.npy"), "--method", "clip"],
+                          mentions: ["'clip'", "--method", "- coop+lamm\n", "- maple\n", "- maple+lamm"])
         let (csv, rows) = try stageCSV("set1.csv", classes: ["dog", "cat"], perClass: 3)
         let trained = try run(["add-classes", csv, "--features", try features("set1.npy", rows: rows), "--shots", "5", "--epochs", "2"])
         #expect(trained.status == 0, "\(trained.stderr)")

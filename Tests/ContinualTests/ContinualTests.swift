@@ -151,7 +151,12 @@ final class Workspace {
         let trained = try probe.trainer.train(probe.task).labelVectors.flatMap { $0 }
         let omitted = try probe.run { try probe.gradient($0, images: $1, labels: $2, weights: weights) }
         let noise = largestDifference(trained, omitted)
-        #expect(noise <= 1e-5)
+        // Float noise, relative to the vectors' size (up to about 6 here): the omitted run's CE
+        // gradient is a difference of whole objectives, rounded differently, and four epochs at
+        // lr 0.5 carry that rounding into the vectors.
+        let scale = trained.map(abs).max()!
+        print("wc \(wc) cos \(cos) kd \(kd): largest difference \(noise) on vectors up to \(scale)")
+        #expect(noise <= 1e-5 * scale)
         for term in off {
             var on = weights
             on[term] = paperWeights[term]

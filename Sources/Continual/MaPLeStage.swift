@@ -1,0 +1,153 @@
+// Stages of MaPLe and MaPLe+LAMM: prompts in both towers, trained from the stage's images
+// (MaPLeTrainer), and evaluation through the snapshot's prompted image tower.
+
+import CLIP
+import Evaluation
+import Foundation
+import Images
+import Store
+import Training
+
+extension ContinualSession {
+    /// MaPLe trains inside the image tower: every row of the stage must name its image.
+    func requireImages(_ data: StageData, method: Method) throws {
+        guard method.promptsBothTowers else { return }
+        if let sample = data.samples.first(where: { $0.imagePath == nil }) {
+            let className = data.classes[sample.classIndex]
+            throw ContinualError.imagesNeeded(method: method.rawValue, file: data.sourceFile, line: data.firstLine[className] ?? 0)
+        }
+    }
+
+    /// The image at `path`, decoded, after checking that it is still the registered content.
+    func registeredImage(path: String, sha256: String?, snapshot: Int64?) throws -> RGBImage {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ContinualError.imageChanged(path: path, snapshot: snapshot)
+        }
+        if let sha256, FloatBlob.sha256(data) != sha256 { throw ContinualError.imageChanged(path: path, snapshot: snapshot) }
+        return try ImageDecoder.decode(data, name: path)
+    }
+
+    func mapleTrainer(_ configuration: LAMMConfiguration, method: Method) throws -> MaPLeTrainer {
+        MaPLeTrainer(checkpoint: checkpoint, text: tower, vision: try visionTower(), template: template,
+                     configuration: configuration, method: method)
+    }
+
+    /// A stored snapshot's MaPLe prompts, if it has them.
+    func maplePrompts(ofSnapshot id: Int64) throws -> MaPLePrompts? {
+        let record = try store.snapshotRecord(id)
+        guard record.method.promptsBothTowers, let context = try context(ofSnapshot: id) else { return nil }
+        let tensors = try store.promptTensors(snapshot: id).map { NamedTensor(name: $0.name, shape: $0.shape, values: $0.values) }
+        return try MaPLePrompts(context: context.vectors.values, tensors: tensors, textWidth: width,
+                                visionWidth: try visionTower().configuration.vision.hiddenSize)
+    }
+
+    /// Trains a MaPLe stage: the label space (the parent's classes first under `--protocol
+    /// class`), the stage's training images with a fresh augmented view per epoch, and the
+    /// parent's prompts to continue.
+    func trainMaPLe(_ plan: StagePlan, parent: ParentSnapshot, progress: ((AddStageEvent) -> Void)?) throws
+        -> (run: MaPLeResult, labelVectors: [[Float]], textFeatures: [Float]) {
+        let request = plan.request, data = plan.data, method = request.method
+        let trainer = try mapleTrainer(request.configuration, method: method)
+        try trainer.validate(continuing: parent.prompts)
+        for label in plan.labels {
+            let tokens = template.promptLength(leadingContext: request.configuration.contextLength, labelCount: label.tokenIDs.count)
+            guard tokens <= template.contextLength else {
+                throw TrainingError.promptTooLong(className: label.name, tokens: tokens, maximum: template.contextLength,
+                                                  contextVectors: request.configuration.contextLength)
+            }
+        }
+        var classes: [MaPLeClass] = []
+        if request.trainingProtocol == .class {
+            for row in parent.rows {
+                let label = try template.label(for: row.name, tokenizer: tokenizer)
+                classes.append(MaPLeClass(label: label, fixedVectors: method.trainsLabels ? row.vectors.values : nil))
+            }
+        }
+        let oldCount = classes.count
+        classes += plan.labels.map { MaPLeClass(label: $0, trainable: true) }
+
+        // One row per training image (augmented views of one image are the same image here).
+        var seen = Set<String>()
+        let chosen = plan.trainingRows.flatMap { $0 }.sorted().filter { seen.insert(data.samples[$0].imagePath!).inserted }
+        let images = try chosen.map { try registeredImage(path: data.samples[$0].imagePath!, sha256: data.samples[$0].imageSha256, snapshot: nil) }
+        let preprocessing = CLIPPreprocessing(imageSize: try visionTower().imageSize)
+        let seed = request.configuration.seed
+        let task = MaPLeTask(classes: classes, prompts: parent.prompts, labels: chosen.map { oldCount + data.samples[$0].classIndex },
+                             shots: plan.shots) { sample, epoch in
+            // Each (epoch, image) draws from its own generator: a view does not depend on batch order.
+            var random = SplitMix64(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(sample) &* 0xBF58_476D_1CE4_E5B9)
+            return preprocessing.augmentedPixels(images[sample], random: &random)
+        }
+        let run = try trainer.train(task) { progress?(.training($0)) }
+        let d = dimension
+        let features = Array(run.textFeatures[(oldCount * d)...])
+        let labelVectors = method.trainsLabels
+            ? run.labelVectors : plan.labels.map { $0.tokenIDs.flatMap { checkpoint.tokenEmbedding(row: $0) } }
+        return (run, labelVectors, features)
+    }
+
+    /// L2-normalised text features [C, D] of classes under a snapshot's MaPLe prompts: CLIP's
+    /// class tokens, or (MaPLe+LAMM) the given label vectors.
+    func mapleTextFeatures(_ classes: [(name: String, vectors: [Float]?)], prompts: MaPLePrompts, method: Method) throws -> [Float] {
+        var configuration = LAMMConfiguration.defaults(for: method)
+        configuration.contextLength = prompts.contextLength
+        configuration.promptDepth = prompts.depth
+        let labels = try classes.map { cls in
+            MaPLeClass(label: try template.label(for: cls.name, tokenizer: tokenizer), fixedVectors: cls.vectors)
+        }
+        return try mapleTrainer(configuration, method: method).textFeatures(labels, prompts: prompts)
+    }
+
+    /// L2-normalised text features [C, D] of a snapshot's rows as the snapshot sees them: under its
+    /// MaPLe prompts, or (cached in the store) with its context vectors, if any.
+    func snapshotTextFeatures(_ rows: [SnapshotClassRow], snapshot id: Int64) throws -> [Float] {
+        guard let prompts = try maplePrompts(ofSnapshot: id) else { return try textFeatures(rows, context: try context(ofSnapshot: id)) }
+        let method = try store.snapshotRecord(id).method
+        return try mapleTextFeatures(mapleClasses(rows, method: method), prompts: prompts, method: method)
+    }
+
+    /// A MaPLe snapshot's rows as `mapleTextFeatures` takes them.
+    func mapleClasses(_ rows: [SnapshotClassRow], method: Method) -> [(name: String, vectors: [Float]?)] {
+        rows.map { ($0.classRecord.name, method.trainsLabels ? $0.vectors.values : nil) }
+    }
+
+    /// L2-normalised features [N, D] of registered images through a snapshot's prompted image
+    /// tower (centre crop), cached in the store by image content and the snapshot's prompts.
+    func mapleImageFeatures(_ images: [SampleImage], prompts: MaPLePrompts, snapshot: Int64) throws -> [Float] {
+        let key = try store.promptSHA256(snapshot: snapshot)
+        var cached = try store.cachedPromptedImageFeatures(contentSHA256s: Array(Set(images.map(\.sha256))), promptSHA256: key)
+        let missing = Array(Set(images.map(\.sha256)).subtracting(cached.keys)).sorted()
+        let pathOf = Dictionary(images.map { ($0.sha256, $0.path) }, uniquingKeysWith: { a, _ in a })
+        let vision = try visionTower()
+        let preprocessing = CLIPPreprocessing(imageSize: vision.imageSize)
+        let visionPrompts = prompts.visionPrompts
+        var computed: [String: [Float]] = [:]
+        let d = dimension
+        for start in stride(from: 0, to: missing.count, by: 16) {
+            let batch = Array(missing[start..<min(start + 16, missing.count)])
+            let pixels = try batch.flatMap { try preprocessing.pixels(registeredImage(path: pathOf[$0]!, sha256: $0, snapshot: snapshot)) }
+            let out = try vision.encode(pixels: pixels, count: batch.count, prompts: visionPrompts, normalized: false)
+            for (i, sha) in batch.enumerated() { computed[sha] = Array(out[(i * d)..<((i + 1) * d)]) }
+        }
+        try store.cachePromptedImageFeatures(computed, promptSHA256: key)
+        cached.merge(computed) { a, _ in a }
+        return normalized(images.flatMap { cached[$0.sha256]! }, dimension: d)
+    }
+}
+
+extension ContinualSession {
+    /// Image features [N, D] of a stage's split as a snapshot sees them: the stored CLIP features,
+    /// or for MaPLe the images through its prompted image tower.
+    func snapshotImageFeatures(_ samples: StageSamples, split: Split, prompts: MaPLePrompts?, snapshot: Int64) throws -> [Float] {
+        guard let prompts else { return normalized(samples.features, dimension: dimension) }
+        let images = try store.sampleImages(stage: samples.stage.id!, split: split)
+        let method = try store.snapshotRecord(snapshot).method
+        let present = try images.map { image -> SampleImage in
+            guard let image else {
+                throw ContinualError.imagesNeeded(method: method.rawValue, file: samples.stage.sourceFile ?? samples.stage.name, line: 0)
+            }
+            return image
+        }
+        return try mapleImageFeatures(present, prompts: prompts, snapshot: snapshot)
+    }
+}
