@@ -80,11 +80,14 @@ func mapleObjectiveMatchesFiniteDifferences(method: Method, depth: Int) throws {
     let labelValues = reference.map { $0 + 0.3 * random.nextGaussian() }
     let pixels = (0..<(4 * 3 * 16 * 16)).map { _ in random.nextGaussian() }
     let labels = [0, 1, 2, 1]
-    let weights = LossWeights(wc: 0.25, cos: 1, kd: 0.05, temperature: 2)
+    // L_COS holds psi(y) fixed (detached, as the official FeatureLoss), so its gradient is on
+    // purpose not the whole derivative a finite difference sees: it is off here, and checked
+    // against PyTorch in MaPLeFixtureTests.
+    let weights = LossWeights(wc: 0.25, cos: 0, kd: 0.05, temperature: 2)
 
     let (terms, gradient) = try trainer.objective(prompts, labelValues: labelValues, reference: reference, classes: classes,
                                                   pixels: pixels, labels: labels, weights: weights)
-    if method.trainsLabels { #expect(terms.cos > 0 && terms.kd > 0 && terms.wc > 0) } else { #expect(terms.total == terms.ce) }
+    if method.trainsLabels { #expect(terms.kd > 0 && terms.wc > 0) } else { #expect(terms.total == terms.ce) }
     let count = prompts.parameterCount
     func loss(_ values: [Float]) throws -> Double {
         let (t, _) = try trainer.objective(prompts.assigning(values[0..<count]), labelValues: Array(values[count...]), reference: reference,
