@@ -143,3 +143,15 @@ struct BadImageTests {
         }
     }
 }
+
+/// PNGEncoder writes what the decoder (and so PIL) reads back exactly; a fixture re-encoded
+/// decodes to the same pixels.
+@Test func pngEncoderRoundTrips() throws {
+    var random = SystemRandomNumberGenerator()
+    let image = RGBImage(width: 37, height: 5, pixels: (0..<(37 * 5 * 3)).map { _ in UInt8.random(in: 0...255, using: &random) })
+    let data = try PNGEncoder.encode(image)
+    #expect(Array(data.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+    #expect(try ImageDecoder.decode(data, name: "written.png") == image)
+    let fixture = try ImageDecoder.decode(contentsOf: ImageFixtures.url("palette_37x61.png"))
+    #expect(try ImageDecoder.decode(try PNGEncoder.encode(fixture), name: "again.png") == fixture)
+}
