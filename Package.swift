@@ -47,9 +47,10 @@ let package = Package(
         .target(name: "Continual", dependencies: ["CLIP", "Kernels", "Store", "Training", "Evaluation", "Formats", "Images"]),
         // What a store's snapshots show: comparison tables and charts (text, HTML), exported label embeddings.
         .target(name: "Reports", dependencies: ["Continual", "Evaluation", "Formats", "Store"]),
-        // The demo: a tiny CLIP checkpoint and a synthetic two-stage task, made on the spot and run
+        // The demo: a tiny CLIP checkpoint and a synthetic two-stage task (image features, and
+        // pictures for the methods that train inside the image tower), made on the spot and run
         // through the whole flow.
-        .target(name: "Demo", dependencies: ["CLIP", "Formats", "Kernels", "Training", "Evaluation", "Continual", "Reports", "Store"]),
+        .target(name: "Demo", dependencies: ["CLIP", "Formats", "Kernels", "Training", "Evaluation", "Continual", "Reports", "Store", "Images"]),
 
         // The command-line tool: a root command and one file per subcommand.
         .executableTarget(name: "lamm-store", dependencies: ["CLIP", "Store", "Training", "Continual", "Reports", "Demo", "Images", "Kernels", argumentParser]),

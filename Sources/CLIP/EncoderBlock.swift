@@ -28,6 +28,14 @@ public struct CLIPEncoderLayerWeights: Sendable {
     public var fc1Bias: [Float]  // [I]
     public var fc2Weight: [Float]  // [W, I]
     public var fc2Bias: [Float]  // [W]
+
+    public init(layerNorm1Weight: [Float], layerNorm1Bias: [Float], qkvWeight: [Float], qkvBias: [Float], outWeight: [Float],
+                outBias: [Float], layerNorm2Weight: [Float], layerNorm2Bias: [Float], fc1Weight: [Float], fc1Bias: [Float],
+                fc2Weight: [Float], fc2Bias: [Float]) {
+        (self.layerNorm1Weight, self.layerNorm1Bias, self.qkvWeight, self.qkvBias) = (layerNorm1Weight, layerNorm1Bias, qkvWeight, qkvBias)
+        (self.outWeight, self.outBias, self.layerNorm2Weight, self.layerNorm2Bias) = (outWeight, outBias, layerNorm2Weight, layerNorm2Bias)
+        (self.fc1Weight, self.fc1Bias, self.fc2Weight, self.fc2Bias) = (fc1Weight, fc1Bias, fc2Weight, fc2Bias)
+    }
 }
 
 /// The sizes a block works with, taken from either tower's configuration.

@@ -57,10 +57,16 @@ public enum DemoCheckpoint {
         try vocabulary.write(to: directory)
         try DemoFiles.write(configurationJSON(checkpoint.configuration, vocabulary: vocabulary),
                             to: directory.appendingPathComponent("config.json"))
-        // Only the text tower and logit_scale: nothing in this project reads vision weights
-        // (image features come precomputed), and the strict loader skips vision_model.* anyway.
+        try writeWeights(checkpoint, vision: nil, to: directory)
+    }
+
+    /// Writes model.safetensors: the text tower and logit_scale, and the image tower when given
+    /// (the demo's image task fits its projection after the text tower exists; see DemoImageTask).
+    public static func writeWeights(_ checkpoint: CLIPCheckpoint, vision: CLIPVisionWeights?, to directory: URL) throws {
         var writer = SafetensorsWriter(metadata: ["format": "pt"])
-        for tensor in checkpoint.huggingFaceTensors() {
+        var tensors = checkpoint.huggingFaceTensors()
+        if let vision { tensors += CLIPVisionCheckpoint(configuration: checkpoint.configuration, vision: vision).huggingFaceTensors() }
+        for tensor in tensors {
             try writer.add(tensor.name, floats: tensor.values, shape: tensor.shape)
         }
         try writer.write(to: directory.appendingPathComponent("model.safetensors"))
@@ -122,20 +128,7 @@ public enum DemoCheckpoint {
         func bias(_ count: Int) -> [Float] { normal(count, std: 0.05) }
         checkpoint.text.tokenEmbedding = normal(t.vocabularySize * w, std: 0.3)
         checkpoint.text.positionEmbedding = normal(t.maxPositions * w, std: 0.3)
-        for l in 0..<t.hiddenLayers {
-            checkpoint.text.layers[l].layerNorm1Weight = layerNormWeight()
-            checkpoint.text.layers[l].layerNorm1Bias = bias(w)
-            checkpoint.text.layers[l].qkvWeight = normal(2 * w * w, std: 3 * fanIn) + normal(w * w, std: fanIn)
-            checkpoint.text.layers[l].qkvBias = bias(3 * w)
-            checkpoint.text.layers[l].outWeight = normal(w * w, std: fanIn)
-            checkpoint.text.layers[l].outBias = bias(w)
-            checkpoint.text.layers[l].layerNorm2Weight = layerNormWeight()
-            checkpoint.text.layers[l].layerNorm2Bias = bias(w)
-            checkpoint.text.layers[l].fc1Weight = normal(i * w, std: fanIn)
-            checkpoint.text.layers[l].fc1Bias = bias(i)
-            checkpoint.text.layers[l].fc2Weight = normal(w * i, std: 1 / Float(i).squareRoot())
-            checkpoint.text.layers[l].fc2Bias = bias(w)
-        }
+        checkpoint.text.layers = (0..<t.hiddenLayers).map { _ in block(width: w, intermediate: i, &rng) }
         checkpoint.text.finalLayerNormWeight = layerNormWeight()
         checkpoint.text.finalLayerNormBias = bias(w)
         checkpoint.text.textProjection = normal(configuration.projectionDim * w, std: fanIn)
@@ -143,8 +136,45 @@ public enum DemoCheckpoint {
         return checkpoint
     }
 
-    /// A vision configuration of the same small sizes: config.json carries one, as
-    /// transformers writes it, though no vision tensors are stored.
+    /// One encoder block drawn as randomCheckpoint's comment says (both towers use it).
+    static func block(width w: Int, intermediate i: Int, _ rng: inout SplitMix64) -> CLIPEncoderLayerWeights {
+        let fanIn = 1 / Float(w).squareRoot()
+        func normal(_ count: Int, std: Float, mean: Float = 0) -> [Float] {
+            (0..<count).map { _ in mean + std * rng.nextGaussian() }
+        }
+        return CLIPEncoderLayerWeights(
+            layerNorm1Weight: normal(w, std: 0.1, mean: 1), layerNorm1Bias: normal(w, std: 0.05),
+            qkvWeight: normal(2 * w * w, std: 3 * fanIn) + normal(w * w, std: fanIn), qkvBias: normal(3 * w, std: 0.05),
+            outWeight: normal(w * w, std: fanIn), outBias: normal(w, std: 0.05),
+            layerNorm2Weight: normal(w, std: 0.1, mean: 1), layerNorm2Bias: normal(w, std: 0.05),
+            fc1Weight: normal(i * w, std: fanIn), fc1Bias: normal(i, std: 0.05),
+            fc2Weight: normal(w * i, std: 1 / Float(i).squareRoot()), fc2Bias: normal(w, std: 0.05))
+    }
+
+    /// An image tower drawn like the text tower (randomCheckpoint): blocks whose attention reads
+    /// a few tokens, so that prompt tokens can change what the class token gathers; the patch
+    /// convolution N(0, 1 / sqrt(3 p^2)), class and position embeddings N(0, 0.3). Its
+    /// visual_projection is a placeholder until DemoImageTask fits it.
+    public static func randomVision(_ configuration: CLIPConfiguration, seed: UInt64) -> CLIPVisionWeights {
+        var rng = SplitMix64(seed: seed)
+        let v = configuration.vision
+        let (w, p) = (v.hiddenSize, v.patchSize)
+        func normal(_ count: Int, std: Float, mean: Float = 0) -> [Float] {
+            (0..<count).map { _ in mean + std * rng.nextGaussian() }
+        }
+        let patch = normal(w * v.channels * p * p, std: 1 / Float(v.channels * p * p).squareRoot())
+        let (classEmbedding, positions) = (normal(w, std: 0.3), normal(v.positionCount * w, std: 0.3))
+        let (preWeight, preBias) = (normal(w, std: 0.1, mean: 1), normal(w, std: 0.05))
+        let layers = (0..<v.hiddenLayers).map { _ in block(width: w, intermediate: v.intermediateSize, &rng) }
+        return CLIPVisionWeights(
+            patchEmbedding: patch, classEmbedding: classEmbedding, positionEmbedding: positions,
+            preLayerNormWeight: preWeight, preLayerNormBias: preBias, layers: layers,
+            postLayerNormWeight: normal(w, std: 0.1, mean: 1), postLayerNormBias: normal(w, std: 0.05),
+            visualProjection: normal(configuration.projectionDim * w, std: 1 / Float(w).squareRoot()))
+    }
+
+    /// A vision configuration of the same small sizes (images of 32 pixels, patches of 8), as
+    /// config.json carries it; the image task writes the tower's weights.
     static func visionConfiguration(_ size: DemoModelSize) -> CLIPVisionConfiguration {
         var vision = CLIPVisionConfiguration()
         vision.hiddenSize = size.width

@@ -56,8 +56,8 @@ public struct DemoStageFiles: Sendable, Equatable {
     public var classNames: [String]
     /// `class,split` rows, one per sample.
     public var csv: URL
-    /// float32 [samples, projection], rows in the CSV's order.
-    public var features: URL
+    /// float32 [samples, projection], rows in the CSV's order; nil when the CSV names images.
+    public var features: URL?
 }
 
 public struct DemoTask: Sendable {

@@ -9,14 +9,17 @@ import Training
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the whole flow on an embedded default: a small random CLIP, a synthetic two-stage task, LAMM vs CoOp.",
+        abstract: "Run the whole flow on an embedded default: a small random CLIP, a synthetic two-stage task, LAMM vs CoOp vs MaPLe.",
         discussion: """
             Writes a small CLIP checkpoint with random weights (Hugging Face layout, with a vocabulary \
-            learned on the spot) and a synthetic two-stage task whose image features sit near shifted \
-            label embeddings, so zero-shot CLIP is mediocre and label alignment helps. Then, for each \
-            method, adds Set1 and Set2 to a fresh store, evaluates the last snapshot and compares the \
-            methods: LAMM keeps Set1 exactly as it was, CoOp's shared context forgets. Everything goes \
-            to --dir (the store demo.sqlite, the checkpoint, the stage files and report.html).
+            learned on the spot) and a synthetic two-stage task in two forms: image features that sit \
+            near shifted label embeddings (dataset demo), and pictures of the same classes that the \
+            checkpoint's image tower maps near the same places (dataset demo-images), so zero-shot CLIP \
+            is mediocre and learning helps. Then, for each method, adds Set1 and Set2 to a fresh store \
+            (MaPLe and MaPLe+LAMM on the pictures only: they train inside the image tower), evaluates the \
+            last snapshot and compares the methods: LAMM keeps Set1 exactly as it was, the shared \
+            prompts of CoOp and MaPLe forget. Everything goes to --dir (the store demo.sqlite, the \
+            checkpoint, the stage files and pictures, and report.html).
             """
     )
 
@@ -24,31 +27,33 @@ struct DemoCommand: ParsableCommand {
     var dir: String = "lamm-demo"
 
     @Option(name: .long, parsing: .upToNextOption, help: "Methods to run, in order.")
-    var methods: [Method] = Trainer.methods
+    var methods: [Method] = DemoWorkflow.defaultMethods
 
     @Option(name: .long, parsing: .unconditional, help: "Seed of the checkpoint, the task and the training.")
     var seed: UInt64 = LAMMConfiguration().seed
 
-    @Option(name: .long, parsing: .unconditional, help: "Epochs per stage.")
-    var epochs: Int = LAMMConfiguration().epochs
+    @Option(name: .long, parsing: .unconditional,
+            help: "Epochs per stage of every method (default \(LAMMConfiguration().epochs)).")
+    var epochs: Int?
 
     @OptionGroup var progress: ProgressOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if epochs < 1 { throw ValidationError("--epochs must be at least 1.") }
-        if methods.isEmpty || methods.contains(where: { !Trainer.methods.contains($0) }) {
-            throw ValidationError("--methods takes \(Trainer.methods.map(\.rawValue).joined(separator: ", ")).")
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1.") }
+        if methods.isEmpty || methods.contains(where: { !DemoWorkflow.defaultMethods.contains($0) }) {
+            throw ValidationError("--methods takes \(DemoWorkflow.defaultMethods.map(\.rawValue).joined(separator: ", ")).")
         }
     }
 
     func run() throws {
         var configuration = LAMMConfiguration()
-        configuration.epochs = epochs
         configuration.seed = seed
+        var maple = DemoWorkflow.mapleDefaults(seed: seed)
+        if let epochs { (configuration.epochs, maple.epochs) = (epochs, epochs) }
         let printer = progress.printer(json: output.json)
         let workflow = DemoWorkflow(directory: URL(fileURLWithPath: dir).standardizedFileURL, methods: methods,
-                                    configuration: configuration, seed: seed)
+                                    configuration: configuration, mapleConfiguration: maple, seed: seed)
         let result = try workflow.run { event in
             switch event {
             case let .message(text): printer.write(text + "\n")

@@ -84,7 +84,7 @@ import Testing
             #expect(table.header == ["class", "split"])
             #expect(table.records.map { $0.fields[0] } == stage.sampleClasses.map { task.classNames[$0] })
             #expect(table.records.map { $0.fields[1] } == stage.sampleSplits.map(\.rawValue))
-            #expect(try NPY.read(written.features) == stage.features)
+            #expect(try NPY.read(try #require(written.features)) == stage.features)
         }
     }
 
@@ -93,7 +93,7 @@ import Testing
         func write(seed: UInt64) throws -> [Data] {
             let output = directory.url.appendingPathComponent("task-\(UUID().uuidString)")
             return try DemoTask(checkpointDirectory: directory.url, seed: seed).write(to: output)
-                .flatMap { [try Data(contentsOf: $0.csv), try Data(contentsOf: $0.features)] }
+                .flatMap { [try Data(contentsOf: $0.csv), try Data(contentsOf: $0.features!)] }
         }
         let first = try write(seed: 9)
         #expect(first == (try write(seed: 9)))

@@ -10,7 +10,9 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("demo-\(UUID())")
         defer { try? FileManager.default.removeItem(at: directory) }
         let result = try DemoWorkflow(directory: directory).run()
+        #expect(result.comparison.datasets.map(\.dataset) == [DemoWorkflow.featureDataset, DemoWorkflow.imageDataset])
         let byMethod = Dictionary(uniqueKeysWithValues: result.comparison.datasets[0].methods.map { ($0.method, $0) })
+        #expect(byMethod[.maple] == nil, "MaPLe needs pictures: it runs on the image task only")
         let lamm = try #require(byMethod[.lamm]), coop = try #require(byMethod[.coop]), both = try #require(byMethod[.coopLAMM])
         // LAMM well above zero-shot CLIP on every stage.
         for (k, stage) in lamm.stages.enumerated() {
@@ -25,8 +27,10 @@ import Testing
         #expect(kept.coop < kept.both && kept.both < kept.lamm, "Set1 after Set2: CoOp \(kept.coop), CoOp+LAMM \(kept.both), LAMM \(kept.lamm)")
         #expect(lamm.metrics.forgetting == 0 && coop.metrics.forgetting! > 0)
         // compare's numbers are eval's.
+        #expect(result.evaluations.count == 3 + 5)
         for evaluation in result.evaluations {
-            let method = try #require(byMethod[evaluation.method])
+            let dataset = try #require(result.comparison.datasets.first { $0.dataset == evaluation.dataset })
+            let method = try #require(dataset.methods.first { $0.method == evaluation.method })
             #expect(method.snapshots.last == evaluation.snapshot)
             for (k, stage) in evaluation.stages.enumerated() {
                 #expect(method.stages[k].afterLastStage == stage.accuracy)
@@ -35,6 +39,24 @@ import Testing
             }
         }
         #expect(FileManager.default.fileExists(atPath: result.report))
+
+        // The image task: every method, MaPLe included, from pictures the checkpoint's image
+        // tower encodes. Zero-shot CLIP is mediocre there; LAMM, CoOp and MaPLe each learn above
+        // it on both stages; LAMM forgets nothing, the shared prompts of CoOp and MaPLe forget.
+        let images = result.comparison.datasets[1]
+        #expect(images.methods.map(\.method) == [.lamm, .coop, .coopLAMM, .maple, .mapleLAMM])
+        let zeroShot = images.zeroShot.map { $0! }
+        #expect(zeroShot.allSatisfy { $0 >= 15 && $0 <= 60 }, "zero-shot CLIP on the pictures: \(zeroShot)")
+        for method in images.methods {
+            for (k, stage) in method.stages.enumerated() {
+                #expect(stage.afterOwnTraining! > zeroShot[k], "\(method.method.rawValue) \(stage.stage): \(stage.afterOwnTraining!) vs zero-shot \(zeroShot[k])")
+            }
+            if method.method == .lamm {
+                #expect(method.stages[0].degradation == 0 && method.metrics.forgetting == 0)
+            } else {
+                #expect(method.stages[0].degradation! < 0, "\(method.method.rawValue) Set1 degradation \(method.stages[0].degradation!)")
+            }
+        }
         let store = try LabelStore.open(path: result.store, access: .write)
         defer { try? store.close() }
         #expect(try store.verify().ok)
