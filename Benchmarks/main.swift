@@ -2,6 +2,7 @@
 //   swift run -c release lamm-bench text-tower [--python /work/pyenv/bin/python] [--quick]
 //   swift run -c release lamm-bench lamm-epoch [--python /work/pyenv/bin/python]
 //   swift run -c release lamm-bench vision-tower [--python /work/pyenv/bin/python]
+//   swift run -c release lamm-bench maple-step [--python /work/pyenv/bin/python]
 //   swift run -c release lamm-bench store
 
 import ArgumentParser
@@ -11,7 +12,7 @@ struct LAMMBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lamm-bench",
         abstract: "Timed runs that print ratios against references measured in the same run.",
-        subcommands: [TextTowerCommand.self, LAMMEpochCommand.self, VisionTowerCommand.self, StoreCommand.self]
+        subcommands: [TextTowerCommand.self, LAMMEpochCommand.self, VisionTowerCommand.self, MaPLeStepCommand.self, StoreCommand.self]
     )
 }
 
@@ -129,6 +130,38 @@ struct VisionTowerCommand: ParsableCommand {
         benchmark.rounds = rounds ?? (quick ? 1 : benchmark.rounds)
         benchmark.batch = batch
         try benchmark.run()
+    }
+}
+
+struct MaPLeStepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "maple-step",
+        abstract: "One MaPLe training step at ViT-B/16 sizes (4 images, 50 classes, depth 9): steps/s and where the time goes.",
+        discussion: "Against Tools/bench_maple_step.py, PyTorch fp32 on the same weights and inputs (2 threads), when --python is given."
+    )
+
+    @OptionGroup var reference: PythonOptions
+
+    @Option(help: "Classes whose prompts the step runs.")
+    var classes = MaPLeStepBenchmark().classCount
+
+    @Option(help: "Images in the batch.")
+    var images = MaPLeStepBenchmark().imageCount
+
+    @Option(help: "Timed steps per round.")
+    var repeats = MaPLeStepBenchmark().repeats
+
+    @Option(help: "Turns of Swift then PyTorch.")
+    var rounds = MaPLeStepBenchmark().rounds
+
+    func validate() throws {
+        for (name, value) in [("--classes", classes), ("--images", images), ("--repeats", repeats), ("--rounds", rounds)] where value < 1 {
+            throw ValidationError("\(name) takes a positive number, not \(value).")
+        }
+    }
+
+    func run() throws {
+        try MaPLeStepBenchmark(python: reference.interpreter, classCount: classes, imageCount: images, repeats: repeats, rounds: rounds).run()
     }
 }
 
