@@ -1,4 +1,5 @@
 import ArgumentParser
+import Continual
 import Foundation
 import Reports
 import Store
@@ -6,12 +7,16 @@ import Store
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a snapshot's label embeddings to a .safetensors or .npy file.",
+        abstract: "Write a snapshot's classifier to a .safetensors file, or its label rows to a .npy file.",
         discussion: """
-            .safetensors: one F32 tensor per class, `label_embedding.<class>` [tokens, width], and for a \
-            MaPLe snapshot one per prompt tensor, `prompt.<name>` with its shape, with the snapshot's id, \
-            dataset, method and stage, the class order and the prompt tensors' order (`prompt_tensors`) in \
-            the metadata. \
+            .safetensors holds what using the snapshot outside lamm-store needs, F32 unless said: per \
+            class `label_embedding.<class>` [tokens, width], `prompt_ids.<class>` (I32, the prompt from \
+            SOT to EOT, 0 where a vector goes) and `label_positions.<class>` (I32, where its label vectors \
+            go); `context` [n, width] for CoOp and MaPLe (at positions 1 ... n); MaPLe's other tensors as \
+            `prompt.<name>`; `text_features` [classes, D] (L2-normalised, in class order) and \
+            `logit_scale` [1] (the multiplier tau of the cosines). The metadata names the snapshot, \
+            dataset, method, stage, the class order, the template, the context positions and the prompt \
+            tensors. Tools/use_export.py rebuilds the text features with transformers and classifies. \
             .npy: every class's token rows stacked in label order, [total tokens, width]; the command \
             prints which rows belong to which class (--json: `classes[].first_row` and `tokens`).
             """
@@ -23,6 +28,7 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Output file; its extension (.safetensors or .npy) chooses the format.", valueName: "file"))
     var out: String
 
+    @OptionGroup var model: ModelOptions
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
@@ -30,12 +36,16 @@ struct ExportCommand: ParsableCommand {
         guard let format = ExportFormat(path: out) else {
             throw OptionError.unsupportedExtension(option: "--out", path: out, extensions: ["safetensors", "npy"])
         }
-        let exported = try store.withStore(.read) { labelStore in try labelStore.export(snapshot: snapshot, to: out, format: format) }
+        let exported = try store.withStore(.read) { labelStore in
+            // The label rows alone need no model; the classifier needs the store's checkpoint.
+            guard format == .safetensors else { return try labelStore.exportLabelRows(snapshot: snapshot, to: out) }
+            return try ContinualSession(store: labelStore, modelDirectory: model.directory).export(snapshot: snapshot, to: out, format: format)
+        }
         let prompts = exported.promptTensors ?? []
         if output.json {
             try printJSON(exported)
         } else {
-            let tensors = prompts.isEmpty || format != .safetensors ? "" : " and \(prompts.count) prompt tensors"
+            let tensors = format != .safetensors ? "" : ", their prompts and text features" + (prompts.isEmpty ? "" : ", \(prompts.count) prompt tensors")
             print("wrote \(exported.classes.count) classes (\(exported.rows) token rows x \(exported.width))\(tensors) of snapshot \(snapshot) to \(out)")
         }
         if !prompts.isEmpty, format != .safetensors {
