@@ -21,9 +21,11 @@ public struct AddStageRequest: Sendable {
     public var configuration: LAMMConfiguration
     /// How images named by the stage's rows are encoded.
     public var images = ImageEncodingOptions()
-    /// The stage's data when it comes from elsewhere than a CSV (import-split); the file fields
-    /// are then only names for messages.
+    /// The stage's data when it comes from elsewhere than a CSV (import-split, sweep); the file
+    /// fields are then only names for messages.
     public var data: StageData?
+    /// The sweep run whose lineage the stage extends; nil for the add-classes lineage.
+    public var run: RunTag?
 
     public init(csv: URL, csvName: String, features: URL?, featuresName: String?, dataset: String?, stage: String?,
                 method: Method, trainingProtocol: Protocol = .task, configuration: LAMMConfiguration = .init()) {
@@ -214,7 +216,7 @@ extension ContinualSession {
         let position = existing?.position ?? max(registered, (earlier.last?.position ?? -1) + 1)
         let (byClass, shots) = try trainingRows(data, request: request, warnings: &warnings)
         let storedParent = earlier.isEmpty
-            ? try parent(of: request.method, dataset: datasetName, stage: stageName, position: position) : nil
+            ? try parent(of: request.method, run: request.run, dataset: datasetName, stage: stageName, position: position) : nil
         return StagePlan(request: request, datasetName: datasetName, stageName: stageName, existing: existing, position: position,
                          data: data, encoded: encoded, labels: labels, trainingRows: byClass, shots: shots, warnings: warnings,
                          storedParent: storedParent)
@@ -329,6 +331,7 @@ extension ContinualSession {
         var snapshot = NewSnapshot(dataset: plan.datasetName, stage: plan.stageName, method: request.method, trained: trained,
                                    configJSON: String(decoding: try encoder.encode(configuration), as: UTF8.self),
                                    lossCurveJSON: String(decoding: try encoder.encode(result?.lossCurve ?? []), as: UTF8.self))
+        snapshot.run = request.run
         // MaPLe's text features depend on its deep prompts too, which the text-feature cache
         // (keyed by label row and context) does not see: they are computed when needed.
         if !request.method.promptsBothTowers { snapshot.textFeatures = features }
@@ -370,11 +373,12 @@ extension ContinualSession {
         }
     }
 
-    /// The dataset's latest snapshot of `method` in the store, with its rows of the stages before
-    /// `position`. The lineage must have reached the stage before this one, and not gone past it.
-    func parent(of method: Method, dataset: String, stage: String, position: Int) throws -> ParentSnapshot {
+    /// The dataset's latest snapshot of `method` (and `run`) in the store, with its rows of the
+    /// stages before `position`. The lineage must have reached the stage before this one, and not
+    /// gone past it.
+    func parent(of method: Method, run: RunTag?, dataset: String, stage: String, position: Int) throws -> ParentSnapshot {
         let stages = try store.datasetNames().contains(dataset) ? try store.stages(of: store.resolveDataset(dataset).id!) : []
-        let lineage = try (stages.isEmpty ? [] : store.snapshots(dataset: dataset)).filter { $0.method == method }
+        let lineage = try (stages.isEmpty ? [] : store.snapshots(dataset: dataset)).filter { $0.method == method && $0.run == run }
         guard let latest = lineage.last else {
             if position > 0 {
                 throw ContinualError.missingEarlierStage(method: method.rawValue, dataset: dataset, stage: stage,

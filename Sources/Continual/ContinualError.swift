@@ -15,6 +15,9 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
     case imagesNeeded(method: String, file: String, line: Int)
     case imageChanged(path: String, snapshot: Int64?)
     case featuresCannotShowMaPLe(snapshot: Int64, method: String)
+    case noStagesToSweep(dataset: String)
+    case crossOnOwnDataset(snapshot: Int64, dataset: String)
+    case noMatchingClasses(snapshot: Int64, dataset: String, stage: String?, classes: [String])
 
     public var description: String {
         switch self {
@@ -43,6 +46,15 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
                 + ". Put the registered file back at that path."
         case let .featuresCannotShowMaPLe(snapshot, method):
             return "snapshot \(snapshot) is \(method), whose prompts act inside the image tower, so precomputed image features cannot be classified with it; pass the image files instead."
+        case let .crossOnOwnDataset(snapshot, dataset):
+            return "--on \(displayName(dataset)): snapshot \(snapshot) belongs to that dataset; evaluate it there with `lamm-store eval --snapshot \(snapshot)`, and use --on for another dataset."
+        case let .noStagesToSweep(dataset):
+            return "dataset '\(displayName(dataset))' has no registered stages to sweep; register them first with `lamm-store add-classes` or `import-split`."
+        case let .noMatchingClasses(snapshot, dataset, stage, classes):
+            let target = "'\(displayName(dataset))'" + (stage.map { " stage \(displayName($0))" } ?? "")
+            let shown = classes.prefix(5).map { "'\(displayName($0))'" }.joined(separator: ", ") + (classes.count > 5 ? ", ..." : "")
+            return "--on: none of the classes of dataset \(target) (\(shown)) has a class of the same name in snapshot \(snapshot); "
+                + "cross-dataset evaluation matches classes by name. Name a dataset that shares class names with the snapshot's."
         case let .noFeatureRows(file):
             return "\(file): the array has no rows. Give one image feature per row."
         }

@@ -153,3 +153,39 @@ extension ContinualSession {
         return accuracy(imageFeatures: images, labels: samples.labels.map { offset + $0 }, textFeatures: text, dimension: d).percent
     }
 }
+
+/// One class's accuracy on a stage's rows, under two snapshots of a lineage.
+public struct ClassAccuracyChange: Codable, Sendable, Equatable {
+    public var className: String
+    public var total: Int
+    /// Accuracy (%) under the snapshot that trained the stage, and under the later one.
+    public var before: Double
+    public var after: Double
+    public var change: Double { after - before }
+}
+
+extension ContinualSession {
+    /// Per class of `stage` (task protocol: among the stage's own classes), the accuracy under
+    /// the snapshot that trained it and under a later snapshot of its lineage, most forgotten
+    /// first: which classes a method's later stages cost.
+    public func classAccuracyChanges(stage: StageRecord, trainedBy before: Int64, later after: Int64, split: Split = .test) throws -> [ClassAccuracyChange] {
+        let samples = try store.samples(stage: stage.id!, split: split)
+        guard samples.count > 0 else { return [] }
+        func correctByClass(_ id: Int64) throws -> [Int] {
+            let rows = try labelRows(snapshot: id).filter { $0.stage.id == stage.id }
+            let text = try snapshotTextFeatures(rows, snapshot: id)
+            let images = try snapshotImageFeatures(samples, split: split, prompts: try maplePrompts(ofSnapshot: id), snapshot: id)
+            let predicted = predictions(imageFeatures: images, textFeatures: text, dimension: dimension)
+            var correct = [Int](repeating: 0, count: samples.classes.count)
+            for (p, label) in zip(predicted, samples.labels) where p == label { correct[label] += 1 }
+            return correct
+        }
+        let (a, b) = (try correctByClass(before), try correctByClass(after))
+        var totals = [Int](repeating: 0, count: samples.classes.count)
+        for label in samples.labels { totals[label] += 1 }
+        return samples.classes.indices.filter { totals[$0] > 0 }.map { c in
+            ClassAccuracyChange(className: samples.classes[c].name, total: totals[c], before: 100 * Double(a[c]) / Double(totals[c]),
+                                after: 100 * Double(b[c]) / Double(totals[c]))
+        }.sorted { ($0.change, $0.className) < ($1.change, $1.className) }
+    }
+}

@@ -105,6 +105,30 @@ extension LabelStore {
         return true
     }
 
+    /// A registered stage as the StageData it was registered from: its classes in label order
+    /// and its samples in registration order (features, images, views), so that training it
+    /// again (a sweep) reuses the stage as it is.
+    public func registeredStageData(stage stageId: Int64) throws -> StageData {
+        try reader.read { db in
+            guard let stage = try StageRecord.fetchOne(db, key: stageId) else {
+                throw StoreError.unknownStage(dataset: "?", name: "#\(stageId)")
+            }
+            let classes = try ClassRecord.all().labelSpace(ofStage: stageId).fetchAll(db)
+            let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
+            let width = try Self.model(db, path: path).featureWidth
+            let samples = try SampleRecord.fetchAll(db, sql: """
+                SELECT sample.* FROM sample JOIN class ON class.id = sample.class_id
+                WHERE class.stage_id = ? ORDER BY sample.id
+                """, arguments: [stageId]).map { sample in
+                NewSample(classIndex: index[sample.classId]!, split: sample.split,
+                          feature: try FloatBlob.decode(sample.feature, count: width, path: path, table: "sample", row: "\(sample.id!)", column: "feature"),
+                          imagePath: sample.imagePath, featureFile: sample.featureFile, featureRow: sample.featureRow,
+                          imageSha256: sample.imageSha256, view: sample.view)
+            }
+            return StageData(sourceFile: stage.sourceFile ?? stage.name, classes: classes.map(\.name), samples: samples, firstLine: [:])
+        }
+    }
+
     /// The content hash of a registered stage (`StageData.contentSHA256` of what it holds).
     static func stageContentSHA256(_ db: Database, _ stageId: Int64) throws -> String {
         var hasher = StageHasher()
@@ -293,6 +317,30 @@ extension LabelStore {
             for var evaluation in evaluations { try evaluation.insert(db) }
             for var baseline in baselines {
                 try baseline.insert(db, onConflict: .ignore)
+            }
+        }
+    }
+
+    /// Stores cross-dataset evaluations when the store is free (as `record(evaluations:)`).
+    public func record(crossEvaluations: [CrossEvaluationRecord]) throws -> Bool {
+        try writeIfFree { db in
+            for var evaluation in crossEvaluations { try evaluation.insert(db) }
+        }
+    }
+
+    /// The newest cross-dataset evaluation of each (snapshot, stage, split) of `dataset`'s
+    /// snapshots in `split`, by snapshot, with the dataset and stage evaluated on.
+    public func latestCrossEvaluations(ofSnapshotsOf dataset: String, split: Split) throws -> [StoredCrossEvaluation] {
+        try reader.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT ce.*, od.name AS on_dataset, os.name AS on_stage
+                FROM cross_evaluation ce JOIN snapshot s ON s.id = ce.snapshot_id JOIN dataset d ON d.id = s.dataset_id
+                JOIN stage os ON os.id = ce.stage_id JOIN dataset od ON od.id = os.dataset_id
+                WHERE d.name = ? AND ce.split = ? AND ce.id = (SELECT MAX(x.id) FROM cross_evaluation x
+                                                               WHERE x.snapshot_id = ce.snapshot_id AND x.stage_id = ce.stage_id AND x.split = ce.split)
+                ORDER BY ce.snapshot_id, od.name, os.position
+                """, arguments: [dataset, split]).map { row in
+                StoredCrossEvaluation(record: try CrossEvaluationRecord(row: row), onDataset: row["on_dataset"], onStage: row["on_stage"])
             }
         }
     }

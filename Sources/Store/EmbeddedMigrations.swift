@@ -478,4 +478,45 @@ CREATE TRIGGER prompted_image_feature_no_update BEFORE UPDATE ON prompted_image_
 CREATE TRIGGER prompted_image_feature_no_delete BEFORE DELETE ON prompted_image_feature BEGIN SELECT RAISE(ABORT, 'prompted image features are immutable'); END;
 
 """##),
+    ("0006_run", ##"""
+-- A sweep (`lamm-store sweep`) trains one lineage per method, shot count and seed on a dataset's
+-- registered stages. `run` tags the snapshots of such a lineage with its parameters as canonical
+-- JSON (sorted keys: {"seed":2,"shots":4}); it is NULL for the lineage add-classes and
+-- import-split extend. A snapshot's parent is an earlier snapshot of the same dataset, method
+-- and run, so every run is a lineage of its own.
+ALTER TABLE snapshot ADD COLUMN run TEXT CHECK (run IS NULL OR (json_valid(run) AND json_type(run) = 'object'));
+CREATE INDEX snapshot_dataset_method_run ON snapshot(dataset_id, method, run);
+DROP TRIGGER snapshot_parent_lineage;
+CREATE TRIGGER snapshot_parent_lineage BEFORE INSERT ON snapshot
+WHEN NEW.parent_id IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM snapshot p JOIN stage ps ON ps.id = p.stage_id
+    WHERE p.id = NEW.parent_id AND p.dataset_id = NEW.dataset_id AND p.method = NEW.method AND p.run IS NEW.run
+      AND ps.position <= (SELECT position FROM stage WHERE id = NEW.stage_id))
+BEGIN SELECT RAISE(ABORT, 'a snapshot''s parent must be an earlier snapshot of the same dataset, method and run'); END;
+
+"""##),
+    ("0007_cross_evaluation", ##"""
+-- A snapshot evaluated on a stage of another dataset (`lamm-store eval --on`, LAMM.md Table 1:
+-- train on ImageNet, test on ImageNet-V2 and -Sketch). Classes are matched by name; the rows of
+-- the stage's other classes are left out, and those classes are recorded (a JSON array of names),
+-- never dropped unsaid. Zero-shot CLIP on the same rows and label space is stored beside it.
+CREATE TABLE cross_evaluation (
+    id INTEGER PRIMARY KEY,
+    snapshot_id INTEGER NOT NULL REFERENCES snapshot(id),
+    stage_id INTEGER NOT NULL REFERENCES stage(id),
+    split TEXT NOT NULL CHECK (split IN ('train', 'val', 'test')),
+    matched_classes INTEGER NOT NULL CHECK (matched_classes > 0),
+    unmatched_classes_json TEXT NOT NULL CHECK (json_valid(unmatched_classes_json) AND json_type(unmatched_classes_json) = 'array'),
+    correct INTEGER NOT NULL CHECK (correct >= 0),
+    total INTEGER NOT NULL CHECK (total > 0 AND correct <= total),
+    accuracy REAL NOT NULL CHECK (accuracy BETWEEN 0 AND 100),
+    baseline REAL NOT NULL CHECK (baseline BETWEEN 0 AND 100),
+    evaluated_at TEXT NOT NULL
+);
+CREATE INDEX cross_evaluation_lookup ON cross_evaluation(snapshot_id, stage_id, split);
+CREATE TRIGGER cross_evaluation_other_dataset BEFORE INSERT ON cross_evaluation
+WHEN (SELECT dataset_id FROM snapshot WHERE id = NEW.snapshot_id) IS (SELECT dataset_id FROM stage WHERE id = NEW.stage_id)
+BEGIN SELECT RAISE(ABORT, 'a cross-dataset evaluation is of a stage of another dataset than the snapshot''s'); END;
+
+"""##),
 ]

@@ -376,7 +376,7 @@ extension LabelStore {
     /// Writes one snapshot in one transaction. The classes of `trained` get new label-embedding
     /// rows; every other class the snapshot covers (all classes of its dataset's stages up to
     /// its own) points at the row its parent uses: copy-on-write, old rows are never written.
-    /// The parent is the dataset's latest snapshot of the same method. Context vectors and
+    /// The parent is the dataset's latest snapshot of the same method and run. Context vectors and
     /// prompt tensors not given are the parent's.
     public func writeSnapshot(_ snapshot: NewSnapshot) throws -> SnapshotRecord {
         try write { db in try writeSnapshot(db, snapshot) }
@@ -397,7 +397,8 @@ extension LabelStore {
             throw StoreError.notAClassOfStage(className: name, stage: stage.name)
         }
         let parent = try SnapshotRecord
-            .filter(SnapshotRecord.Columns.datasetId == dataset.id! && SnapshotRecord.Columns.method == snapshot.method)
+            .filter(SnapshotRecord.Columns.datasetId == dataset.id! && SnapshotRecord.Columns.method == snapshot.method
+                    && SnapshotRecord.Columns.run == snapshot.run?.json)
             .order(SnapshotRecord.Columns.id.desc).fetchOne(db)
         // Every covered class that is not trained must have a row in the parent to inherit.
         if let orphan = try String.fetchOne(db, sql: """
@@ -418,7 +419,7 @@ extension LabelStore {
         }
         var record = SnapshotRecord(datasetId: dataset.id!, method: snapshot.method, stageId: stage.id!,
                                     parentId: parent?.id, contextVectorsId: contextId, createdAt: Date(),
-                                    configJson: snapshot.configJSON, lossCurveJson: snapshot.lossCurveJSON)
+                                    configJson: snapshot.configJSON, lossCurveJson: snapshot.lossCurveJSON, run: snapshot.run?.json)
         try record.insert(db)
         try Self.insertPromptTensors(db, snapshot: snapshot, snapshotId: record.id!, parentId: parent?.id)
         // New rows for the trained classes.
@@ -490,6 +491,8 @@ public struct NewSnapshot: Sendable {
     public var promptTensors: [PromptTensor] = []
     /// L2-normalised text features of trained classes' prompts, cached with their new rows.
     public var textFeatures: [String: [Float]] = [:]
+    /// The sweep run the snapshot extends (its parent is the run's latest); nil for add-classes.
+    public var run: RunTag?
     public var configJSON: String
     public var lossCurveJSON: String
 

@@ -89,7 +89,7 @@ extension LabelStore {
 
     static let summarySQL = """
         SELECT snapshot.id, dataset.name AS dataset, snapshot.method, stage.name AS stage, snapshot.parent_id AS parent,
-               snapshot.created_at,
+               snapshot.created_at, snapshot.run,
                (SELECT COUNT(*) FROM snapshot_label sl WHERE sl.snapshot_id = snapshot.id) AS classes,
                (SELECT COUNT(*) FROM snapshot_label sl WHERE sl.snapshot_id = snapshot.id
                   AND (SELECT MIN(x.snapshot_id) FROM snapshot_label x WHERE x.label_embedding_id = sl.label_embedding_id) = snapshot.id
@@ -207,6 +207,20 @@ public struct SnapshotSummary: Codable, Sendable, Equatable, FetchableRecord, En
     public var classes: Int
     /// Classes whose label rows this snapshot introduced (the rest are inherited).
     public var trainedClasses: Int
+    /// The sweep run whose lineage the snapshot belongs to; nil for the add-classes lineage.
+    public var run: RunTag?
+
+    public init(row: Row) throws {
+        id = row["id"]
+        dataset = row["dataset"]
+        method = row["method"]
+        stage = row["stage"]
+        parent = row["parent"]
+        createdAt = row["created_at"]
+        classes = row["classes"]
+        trainedClasses = row["trained_classes"]
+        run = RunTag(json: row["run"])
+    }
 
     public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
 }

@@ -162,11 +162,14 @@ public struct SnapshotRecord: StoreRecord, Equatable {
     public var configJson: String
     /// Summary of the loss curve.
     public var lossCurveJson: String
+    /// The sweep run the snapshot belongs to (RunTag's JSON); nil for the add-classes lineage.
+    public var run: String?
 
     public enum Columns {
         public static let id = Column("id")
         public static let datasetId = Column("dataset_id")
         public static let method = Column("method")
+        public static let run = Column("run")
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
@@ -324,6 +327,46 @@ public struct PromptedImageFeatureRecord: StoreRecord {
         public static let contentSha256 = Column("content_sha256")
         public static let promptSha256 = Column("prompt_sha256")
     }
+}
+
+/// A snapshot evaluated on a stage of another dataset, its classes matched by name
+/// (Migrations/0007_cross_evaluation.sql).
+public struct CrossEvaluationRecord: StoreRecord, Equatable {
+    public static let databaseTableName = "cross_evaluation"
+    public var id: Int64?
+    public var snapshotId: Int64
+    public var stageId: Int64
+    public var split: Split
+    public var matchedClasses: Int
+    /// A JSON array of the stage's class names the snapshot has no class for.
+    public var unmatchedClassesJson: String
+    public var correct: Int
+    public var total: Int
+    public var accuracy: Double
+    /// Zero-shot CLIP on the same rows and label space.
+    public var baseline: Double
+    public var evaluatedAt: Date
+
+    public init(snapshotId: Int64, stageId: Int64, split: Split, matchedClasses: Int, unmatchedClassesJson: String, correct: Int,
+                total: Int, accuracy: Double, baseline: Double, evaluatedAt: Date) {
+        (self.snapshotId, self.stageId, self.split, self.matchedClasses) = (snapshotId, stageId, split, matchedClasses)
+        (self.unmatchedClassesJson, self.correct, self.total) = (unmatchedClassesJson, correct, total)
+        (self.accuracy, self.baseline, self.evaluatedAt) = (accuracy, baseline, evaluatedAt)
+    }
+
+    public enum Columns {
+        public static let id = Column("id")
+        public static let snapshotId = Column("snapshot_id")
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// A stored cross-dataset evaluation with the names of the dataset and stage it was on.
+public struct StoredCrossEvaluation: Sendable, Equatable {
+    public var record: CrossEvaluationRecord
+    public var onDataset: String
+    public var onStage: String
 }
 
 // Reusable requests.

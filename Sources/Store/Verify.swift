@@ -201,8 +201,8 @@ extension LabelStore {
                 try Row.fetchAll(db, sql: """
                     SELECT s.id FROM snapshot s JOIN snapshot p ON p.id = s.parent_id
                     JOIN stage ss ON ss.id = s.stage_id JOIN stage ps ON ps.id = p.stage_id
-                    WHERE p.dataset_id <> s.dataset_id OR p.method <> s.method OR p.id >= s.id OR ps.position > ss.position
-                    """).map { "snapshot \($0[0] as Int64): its parent is not an earlier snapshot of the same dataset and method" }
+                    WHERE p.dataset_id <> s.dataset_id OR p.method <> s.method OR p.run IS NOT s.run OR p.id >= s.id OR ps.position > ss.position
+                    """).map { "snapshot \($0[0] as Int64): its parent is not an earlier snapshot of the same dataset, method and run" }
             }
             return VerifyReport(checks: checks)
         }

@@ -12,7 +12,12 @@ struct EvalCommand: ParsableCommand {
             For each stage: the snapshot's accuracy, zero-shot CLIP's on the same rows, the accuracy \
             the stage had in the snapshot that trained it, and the degradation (the difference; 0 means \
             nothing was forgotten). Percentages 0-100. Every evaluation is stored. With --dataset, the \
-            snapshot must belong to that dataset (a check against evaluating the wrong one).
+            snapshot must belong to that dataset (a check against evaluating the wrong one). \
+            With --on DATASET[:STAGE], the snapshot's label rows are scored on another dataset's stages \
+            (or one stage) instead, their classes matched by name (the paper's Table 1: ImageNet to \
+            ImageNet-V2 and -Sketch): each stage among its matched classes, beside zero-shot CLIP on the \
+            same rows; the classes with no match are listed and their rows left out. Stored; `compare` \
+            shows them with the paper's Table 1 cells.
             """
     )
 
@@ -20,11 +25,16 @@ struct EvalCommand: ParsableCommand {
     var snapshot: Int64
 
     @OptionGroup var dataset: DatasetOptions
+
+    @Option(name: .long, help: ArgumentHelp("Evaluate on another dataset's stages (or one), classes matched by name.", valueName: "DATASET[:STAGE]"))
+    var on: String?
+
     @OptionGroup var options: EvaluationOptions
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
+        if let on { return try runCross(on) }
         let evaluation = try store.withStore(.read) { labelStore in
             let summary = try labelStore.snapshotSummary(snapshot)
             if let dataset = dataset.name, dataset != summary.dataset {
@@ -41,6 +51,33 @@ struct EvalCommand: ParsableCommand {
         print("snapshot \(evaluation.snapshot): dataset '\(evaluation.dataset)', method \(evaluation.method.rawValue), "
               + "protocol \(evaluation.protocol.rawValue), split \(evaluation.split.rawValue)")
         print(evaluation.text, terminator: "")
+        if !evaluation.stored {
+            FileHandle.standardError.write(Data("note: the results were not stored (the store is read-only, or another process is writing it)\n".utf8))
+        }
+    }
+
+    func runCross(_ on: String) throws {
+        if options.labelSpace.protocol != .task {
+            throw ValidationError("--on scores each stage among its matched classes (the task protocol); leave out --protocol class.")
+        }
+        let evaluation = try store.withStore(.read) { labelStore in
+            _ = try labelStore.snapshotSummary(snapshot)
+            let session = try ContinualSession(store: labelStore, modelDirectory: options.model.directory)
+            let (dataset, stage) = try session.crossTarget(on)
+            return try session.evaluate(snapshot: snapshot, on: dataset, stage: stage, split: options.split)
+        }
+        if output.json {
+            try printJSON(evaluation)
+            return
+        }
+        print("snapshot \(evaluation.snapshot) (dataset '\(evaluation.dataset)', method \(evaluation.method.rawValue)) on dataset "
+              + "'\(evaluation.on)', split \(evaluation.split.rawValue), classes matched by name")
+        printTable(["stage", "accuracy", "zero-shot", "correct/total", "matched classes", "unmatched classes"], evaluation.stages.map {
+            [$0.stage, $0.accuracy.map { String(format: "%.2f", $0) } ?? "-", $0.baseline.map { String(format: "%.2f", $0) } ?? "-",
+             "\($0.correct)/\($0.total)", "\($0.matchedClasses)",
+             $0.unmatchedClasses.isEmpty ? "-" : "\($0.unmatchedClasses.count): " + $0.unmatchedClasses.prefix(5).joined(separator: ", ")
+                + ($0.unmatchedClasses.count > 5 ? ", ..." : "")]
+        })
         if !evaluation.stored {
             FileHandle.standardError.write(Data("note: the results were not stored (the store is read-only, or another process is writing it)\n".utf8))
         }

@@ -15,6 +15,7 @@ struct LAMMStoreCommand: ParsableCommand {
             InitCommand.self,
             AddClassesCommand.self,
             ImportSplitCommand.self,
+            SweepCommand.self,
             SnapshotsCommand.self,
             ShowCommand.self,
             DiffCommand.self,

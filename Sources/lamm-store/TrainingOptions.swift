@@ -19,18 +19,39 @@ extension Split: ExpressibleByArgument {}
 extension LabelTokens: ExpressibleByArgument {}
 extension LabelInitialisation: ExpressibleByArgument {}
 
-/// The method and LAMM's hyper-parameters. The defaults are `LAMMConfiguration`'s (the official
-/// code's, LAMM.md), read from it so that the help cannot disagree with what a run uses; the
-/// options MaPLe sets otherwise (its official config) default per method.
+/// The method, the shots and the seed of one run, and the hyper-parameters (HyperParameterOptions).
 struct TrainingOptions: ParsableArguments {
     private static let defaults = LAMMConfiguration()
-    private static let maple = LAMMConfiguration.defaults(for: .maple)
 
     @Option(name: .long, help: "lamm (the new classes' label vectors), coop (the shared context), coop+lamm (both), maple (prompts in both towers, trained through the images), maple+lamm (both), or zeroshot (CLIP's word embeddings).")
     var method: Method = .lamm
 
     @Option(name: .long, parsing: .unconditional, help: "Training rows sampled per class with --seed (default: all given).")
     var shots: Int?
+
+    @Option(name: .long, parsing: .unconditional, help: "Seed of shot sampling, batch order and random initialisation; the same seed reproduces a run.")
+    var seed: UInt64 = Self.defaults.seed
+
+    @OptionGroup var hyperParameters: HyperParameterOptions
+
+    func validate() throws {
+        if let shots, shots < 1 { throw ValidationError("--shots must be at least 1.") }
+    }
+
+    var configuration: LAMMConfiguration {
+        var c = hyperParameters.configuration(for: method)
+        c.shots = shots
+        c.seed = seed
+        return c
+    }
+}
+
+/// LAMM's hyper-parameters. The defaults are `LAMMConfiguration`'s (the official code's,
+/// LAMM.md), read from it so that the help cannot disagree with what a run uses; the options
+/// MaPLe sets otherwise (its official config) default per method.
+struct HyperParameterOptions: ParsableArguments {
+    private static let defaults = LAMMConfiguration()
+    private static let maple = LAMMConfiguration.defaults(for: .maple)
 
     @Option(name: .long, parsing: .unconditional, help: "Epochs (default \(Self.defaults.epochs); MaPLe \(Self.maple.epochs)).")
     var epochs: Int?
@@ -65,9 +86,6 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: "Temperature T of L_KD.")
     var temperature: Float = Self.defaults.temperature
 
-    @Option(name: .long, parsing: .unconditional, help: "Seed of shot sampling, batch order and random initialisation; the same seed reproduces a run.")
-    var seed: UInt64 = Self.defaults.seed
-
     @Option(name: .customLong("label-tokens"), help: "Which class-name tokens to train: all, or first (as the official code).")
     var labelTokens: LabelTokens = Self.defaults.labelTokens
 
@@ -83,7 +101,6 @@ struct TrainingOptions: ParsableArguments {
     func validate() throws {
         if let contextLength, contextLength < 1 || contextLength > 60 { throw ValidationError("--n-ctx must be between 1 and 60.") }
         if promptDepth < 1 { throw ValidationError("--prompt-depth must be at least 1.") }
-        if let shots, shots < 1 { throw ValidationError("--shots must be at least 1.") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1.") }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
         if warmupEpochs < 0 { throw ValidationError("--warmup-epochs must not be negative.") }
@@ -95,9 +112,9 @@ struct TrainingOptions: ParsableArguments {
         if !(temperature.isFinite && temperature > 0) { throw ValidationError("--temperature must be > 0.") }
     }
 
-    var configuration: LAMMConfiguration {
+    /// The method's defaults with every option given here.
+    func configuration(for method: Method) -> LAMMConfiguration {
         var c = LAMMConfiguration.defaults(for: method)
-        c.shots = shots
         if let epochs { c.epochs = epochs }
         if let batchSize { c.batchSize = batchSize }
         if let learningRate { c.learningRate = learningRate }
@@ -109,7 +126,6 @@ struct TrainingOptions: ParsableArguments {
         c.lambdaCOS = lambdaCOS
         c.lambdaKD = lambdaKD
         c.temperature = temperature
-        c.seed = seed
         c.labelTokens = labelTokens
         c.labelInitialisation = labelInitialisation
         if let contextLength { c.contextLength = contextLength }

@@ -122,6 +122,24 @@ import Testing
         refused(newTensor, [1, "deep_text.2", "[2, 3]", tensor, FloatBlob.sha256(tensor)])  // a LAMM snapshot
         refused(newTensor, [3, "deep_text.2", "[2, 4]", tensor, FloatBlob.sha256(tensor)])  // 6 floats for 8
         refused("INSERT INTO prompted_image_feature VALUES (?, ?, ?)", [SchemaRows.imageSha256, String(repeating: "01", count: 32), FloatBlob.encode([1, 2, 3])])
+        // 0006: a run's snapshot continues the same run only; run tags are JSON objects.
+        let newSnapshot = """
+            INSERT INTO snapshot (dataset_id, method, stage_id, parent_id, created_at, config_json, loss_curve_json, run)
+            VALUES (1, 'lamm', 2, ?, ?, '{}', '[]', ?)
+            """
+        refused(newSnapshot, [1, SchemaRows.date, SchemaRows.run])  // parent 1 is the add-classes lineage
+        refused(newSnapshot, [nil, SchemaRows.date, "[1]"])
+        if SchemaRows.has("0006_run", version) {
+            #expect(try store.snapshotSummary(5).run == RunTag(shots: 1, seed: 1) && store.snapshotSummary(1).run == nil)
+        }
+        // 0007: a cross-dataset evaluation is of another dataset's stage.
+        refused("""
+            INSERT INTO cross_evaluation (snapshot_id, stage_id, split, matched_classes, unmatched_classes_json, correct, total, accuracy, baseline, evaluated_at)
+            VALUES (2, 1, 'test', 2, '[]', 1, 2, 50, 25, ?)
+            """, [SchemaRows.date])
+        if SchemaRows.has("0007_cross_evaluation", version) {
+            #expect(try store.latestCrossEvaluations(ofSnapshotsOf: "pets", split: .test).map { "\($0.onDataset):\($0.onStage)" } == ["pets-v2:Set1"])
+        }
     }
 
     @Test func refusesAStoreWithANewerSchema() throws {
@@ -238,7 +256,27 @@ enum SchemaRows {
             try run("INSERT INTO prompted_image_feature (content_sha256, prompt_sha256, feature) VALUES (?, ?, ?)",
                     [imageSha256, String(repeating: "ef", count: 32), FloatBlob.encode(feature(301))])
         }
+        if has("0006_run", version) {
+            // A sweep run's LAMM snapshot of Set1, a lineage of its own beside snapshot 1.
+            try run("""
+                INSERT INTO snapshot (id, dataset_id, method, stage_id, parent_id, created_at, config_json, loss_curve_json, run)
+                VALUES (5, 1, 'lamm', 1, NULL, ?, '{"seed": 1, "shots": 1}', '[]', ?)
+                """, [date, Self.run])
+            try run("INSERT INTO snapshot_label (snapshot_id, class_id, label_embedding_id) VALUES (5, 1, 1), (5, 2, 2)")
+        }
+        if has("0007_cross_evaluation", version) {
+            // Snapshot 2 evaluated on a second dataset's stage.
+            try run("INSERT INTO dataset (id, name, created_at) VALUES (2, 'pets-v2', ?)", [date])
+            try run("INSERT INTO stage (id, dataset_id, name, position, source_file, created_at) VALUES (3, 2, 'Set1', 0, 'v2.csv', ?)", [date])
+            try run("""
+                INSERT INTO cross_evaluation (snapshot_id, stage_id, split, matched_classes, unmatched_classes_json, correct, total, accuracy, baseline, evaluated_at)
+                VALUES (2, 3, 'test', 2, '["owl"]', 1, 2, 50, 25, ?)
+                """, [date])
+        }
     }
+
+    /// Run tag of snapshot 5, a sweep's (from 0006_run on).
+    static let run = #"{"seed":1,"shots":1}"#
 
     /// The deep text prompt [2, 3] of snapshot 4 (from 0005_prompt_tensor on).
     static let promptTensor: [Float] = [0.1, 0.2, 0.3, -0.1, -0.2, -0.3]
