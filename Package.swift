@@ -46,7 +46,7 @@ let package = Package(
         // Stage by stage: register, zero-shot baseline, train, snapshot, evaluate.
         .target(name: "Continual", dependencies: ["CLIP", "Kernels", "Store", "Training", "Evaluation", "Formats", "Images"]),
         // What a store's snapshots show: comparison tables and charts (text, HTML), exported label embeddings.
-        .target(name: "Reports", dependencies: ["Continual", "Evaluation", "Formats", "Store"]),
+        .target(name: "Reports", dependencies: ["Continual", "Evaluation", "Formats", "Store", "Training"]),
         // The demo: a tiny CLIP checkpoint and a synthetic two-stage task (image features, and
         // pictures for the methods that train inside the image tower), made on the spot and run
         // through the whole flow.

@@ -3,6 +3,7 @@ import Evaluation
 import Formats
 import Foundation
 import Store
+import Training
 
 /// One method's row of the comparison (LAMM.md Table 2): each stage after its own training and
 /// after the method's last stage, and the difference.
@@ -17,12 +18,30 @@ public struct StageComparison: Codable, Sendable, Equatable, EncodesNilAsNull {
 
 public struct MethodComparison: Codable, Sendable, Equatable {
     public var method: Method
+    /// The sweep run of this lineage; nil for the add-classes lineage.
+    public var run: RunTag?
     /// The snapshot that trained each stage, in stage order, up to the method's last stage.
     public var snapshots: [Int64]
     /// R[t][k] (%), t and k over the stages the method reached.
     public var matrix: AccuracyMatrix
     public var stages: [StageComparison]
     public var metrics: ContinualMetrics
+    /// Each trainer snapshot's stored loss curve, in stage order.
+    public var lossCurves: [SnapshotLossCurve] = []
+    /// Per earlier stage, its classes' accuracy under the snapshot that trained it and under the
+    /// lineage's last, most forgotten first (the add-classes lineage only).
+    public var classChanges: [StageClassChanges] = []
+}
+
+public struct SnapshotLossCurve: Codable, Sendable, Equatable {
+    public var snapshot: Int64
+    public var stage: String
+    public var epochs: [EpochLoss]
+}
+
+public struct StageClassChanges: Codable, Sendable, Equatable {
+    public var stage: String
+    public var classes: [ClassAccuracyChange]
 }
 
 public struct DatasetComparison: Codable, Sendable, Equatable {
@@ -35,8 +54,65 @@ public struct DatasetComparison: Codable, Sendable, Equatable {
     /// The paper's zero-shot CLIP cells for this dataset, per stage.
     public var zeroShotPublished: [Double?]
     public var methods: [MethodComparison]
+    /// Each sweep run's lineage (`lamm-store sweep`), by method, shots and seed.
+    public var runs: [MethodComparison] = []
+    /// The runs that differ only in seed, aggregated (LAMM.md Table 3).
+    public var sweeps: [SweepSummary] = []
+    /// This dataset's snapshots evaluated on other datasets (`eval --on`; LAMM.md Table 1).
+    public var crossDataset: [CrossDatasetComparison] = []
     /// The paper's Table 2 cells for this dataset (labelled as published; nothing is computed from them).
     public var published: [PublishedResultRecord]
+}
+
+/// A snapshot's newest evaluation on a stage of another dataset, beside the paper's Table 1 cell
+/// for the method and that dataset when the names match.
+public struct CrossDatasetComparison: Codable, Sendable, Equatable, EncodesNilAsNull {
+    public var snapshot: Int64
+    public var method: Method
+    public var run: RunTag?
+    public var on: String
+    public var stage: String
+    public var accuracy: Double
+    public var baseline: Double
+    public var matchedClasses: Int
+    public var unmatchedClasses: [String]
+    public var published: Double?
+}
+
+/// A mean and standard deviation over runs (sample standard deviation; 0 for one run).
+public struct MeanDeviation: Codable, Sendable, Equatable {
+    public var mean: Double
+    public var deviation: Double
+    public var count: Int
+
+    /// Of the values that exist; nil when none does.
+    public init?(_ values: [Double?]) {
+        let present = values.compactMap { $0 }
+        guard !present.isEmpty else { return nil }
+        let n = Double(present.count), m = present.reduce(0, +) / n
+        count = present.count
+        mean = m
+        deviation = present.count < 2 ? 0 : (present.map { ($0 - m) * ($0 - m) }.reduce(0, +) / (n - 1)).squareRoot()
+    }
+}
+
+/// One method at one shot count over its seeds: each stage after its own training and after the
+/// last stage, the degradation, and the average accuracy after the last stage.
+public struct SweepSummary: Codable, Sendable, Equatable, EncodesNilAsNull {
+    public struct Stage: Codable, Sendable, Equatable, EncodesNilAsNull {
+        public var stage: String
+        public var afterOwnTraining: MeanDeviation?
+        public var afterLastStage: MeanDeviation?
+        public var degradation: MeanDeviation?
+    }
+
+    public var method: Method
+    public var shots: Int
+    public var seeds: [UInt64]
+    public var stages: [Stage]
+    public var averageAccuracy: MeanDeviation?
+    /// The paper's Table 3 cell (average over 11 datasets) for the method at these shots.
+    public var published: Double?
 }
 
 public struct Comparison: Codable, Sendable, Equatable {
@@ -97,9 +173,8 @@ extension ContinualSession {
         var sampleCounts: [Int] = []
         for stage in stages { sampleCounts.append(try store.samples(stage: stage.id!, split: split).count) }
         var zeroShot: [Double?] = stages.map { _ in nil }
-        var methods: [MethodComparison] = []
-        for method in Method.allCases {
-            guard let latest = snapshots.last(where: { $0.method == method }) else { continue }
+        func lineage(_ latest: SnapshotSummary) throws -> MethodComparison? {
+            let method = latest.method
             let chain = try store.lineage(of: latest.id)
             // The newest snapshot of the chain for each stage the method reached.
             var trainers: [Int64] = []
@@ -107,7 +182,7 @@ extension ContinualSession {
                 guard let trainer = chain.first(where: { $0.stageId == stage.id }) else { break }
                 trainers.append(trainer.id!)
             }
-            guard !trainers.isEmpty else { continue }
+            guard !trainers.isEmpty else { return nil }
             let reached = trainers.count
             var matrix = [[Double?]](repeating: [Double?](repeating: nil, count: reached), count: reached)
             var last: SnapshotEvaluation?
@@ -130,15 +205,68 @@ extension ContinualSession {
                 let own = matrix[k][k], after = k < final.count ? final[k].accuracy : nil
                 return StageComparison(stage: stages[k].name, afterOwnTraining: own, afterLastStage: after,
                                        degradation: own.flatMap { o in after.map { $0 - o } },
-                                       published: publishedCell(method, stages[k].name))
+                                       published: latest.run == nil ? publishedCell(method, stages[k].name) : nil)
             }
-            methods.append(MethodComparison(method: method, snapshots: trainers, matrix: r, stages: rows,
-                                            metrics: ContinualMetrics(r, sampleCounts: Array(sampleCounts.prefix(reached)),
-                                                                      baselines: Array(zeroShot.prefix(reached)))))
+            let curves = try zip(trainers, stages).map { id, stage in
+                SnapshotLossCurve(snapshot: id, stage: stage.name,
+                                  epochs: (try? JSONDecoder().decode([EpochLoss].self, from: Data(store.snapshotRecord(id).lossCurveJson.utf8))) ?? [])
+            }
+            var changes: [StageClassChanges] = []
+            if latest.run == nil, evaluationProtocol == .task, let last = trainers.last {
+                for (k, trainer) in trainers.enumerated().dropLast() {
+                    changes.append(StageClassChanges(stage: stages[k].name,
+                                                     classes: try classAccuracyChanges(stage: stages[k], trainedBy: trainer, later: last, split: split)))
+                }
+            }
+            return MethodComparison(method: method, run: latest.run, snapshots: trainers, matrix: r, stages: rows,
+                                    metrics: ContinualMetrics(r, sampleCounts: Array(sampleCounts.prefix(reached)),
+                                                              baselines: Array(zeroShot.prefix(reached))),
+                                    lossCurves: curves, classChanges: changes)
         }
+        var methods: [MethodComparison] = []
+        for method in Method.allCases {
+            guard let latest = snapshots.last(where: { $0.method == method && $0.run == nil }), let row = try lineage(latest) else { continue }
+            methods.append(row)
+        }
+        // Sweep runs: one lineage each, in method, shots and seed order.
+        var runs: [MethodComparison] = []
+        for method in Method.allCases {
+            let tags = Set(snapshots.filter { $0.method == method }.compactMap(\.run)).sorted()
+            for tag in tags {
+                if let latest = snapshots.last(where: { $0.method == method && $0.run == tag }), let row = try lineage(latest) { runs.append(row) }
+            }
+        }
+        let domainShift = try store.publishedResults(table: 1)
+        let crossDataset = try store.latestCrossEvaluations(ofSnapshotsOf: name, split: split).compactMap { stored -> CrossDatasetComparison? in
+            guard let summary = snapshots.first(where: { $0.id == stored.record.snapshotId }) else { return nil }
+            let paperName = summary.method == .zeroshot ? "CLIP" : PublishedNames.methods[summary.method]
+            let unmatched = (try? JSONDecoder().decode([String].self, from: Data(stored.record.unmatchedClassesJson.utf8))) ?? []
+            return CrossDatasetComparison(
+                snapshot: summary.id, method: summary.method, run: summary.run, on: stored.onDataset, stage: stored.onStage,
+                accuracy: stored.record.accuracy, baseline: stored.record.baseline, matchedClasses: stored.record.matchedClasses,
+                unmatchedClasses: unmatched,
+                published: domainShift.first { $0.method == paperName && PublishedNames.key($0.columnName) == PublishedNames.key(stored.onDataset) }?.value)
+        }
+        let fewShot = try store.publishedResults(table: 3)
+        let sweeps = Dictionary(grouping: runs) { "\($0.method.rawValue) \($0.run!.shots)" }.values
+            .map { group -> SweepSummary in
+                let first = group[0], method = first.method, shots = first.run!.shots
+                let stageCount = group.map(\.stages.count).max() ?? 0
+                let summaries = (0..<stageCount).map { k in
+                    SweepSummary.Stage(stage: stages[k].name,
+                                       afterOwnTraining: MeanDeviation(group.map { k < $0.stages.count ? $0.stages[k].afterOwnTraining : nil }),
+                                       afterLastStage: MeanDeviation(group.map { k < $0.stages.count ? $0.stages[k].afterLastStage : nil }),
+                                       degradation: MeanDeviation(group.map { k < $0.stages.count ? $0.stages[k].degradation : nil }))
+                }
+                let paperName = PublishedNames.methods[method]
+                return SweepSummary(method: method, shots: shots, seeds: group.map { $0.run!.seed }, stages: summaries,
+                                    averageAccuracy: MeanDeviation(group.map(\.metrics.averageAccuracy)),
+                                    published: fewShot.first { $0.method == paperName && $0.columnName == "\(shots)-shot" }?.value)
+            }
+            .sorted { (Method.allCases.firstIndex(of: $0.method)!, $0.shots) < (Method.allCases.firstIndex(of: $1.method)!, $1.shots) }
         return DatasetComparison(dataset: name, stages: stages.map(\.name), sampleCounts: sampleCounts, zeroShot: zeroShot,
                                  zeroShotPublished: stages.map { publishedCell(.zeroshot, $0.name) },
-                                 methods: methods, published: published)
+                                 methods: methods, runs: runs, sweeps: sweeps, crossDataset: crossDataset, published: published)
     }
 
     /// `evaluate`, or nil when the split has no rows in any stage the snapshot covers.

@@ -1,6 +1,7 @@
 import Evaluation
 import Foundation
 import Store
+import Training
 
 /// The comparison as one self-contained HTML page (no network): the tables, and two charts
 /// drawn as inline SVG, the accuracy matrix of each method as a heat map and the degradation
@@ -21,12 +22,13 @@ extension Comparison {
         </style></head><body>
         <h1>\(escape(title))</h1>
         <p>Protocol <b>\(`protocol`.rawValue)</b>, split <b>\(split.rawValue)</b>. Accuracies in percent.
-        Cells in <i>grey italics</i> are the LAMM paper's published figures (Table 2), shown for reference only.</p>
+        Cells in <i>grey italics</i> are the LAMM paper's published figures (Tables 1-3), shown for reference only.</p>
 
         """
         for dataset in datasets {
             page += "<h2>Dataset \(escape(dataset.dataset))</h2>\n" + table(dataset) + metricsTable(dataset)
             page += "<div class=\"charts\">\n" + dataset.methods.map { heatMap($0, stages: dataset.stages) }.joined() + "</div>\n"
+            page += forgottenClasses(dataset) + fewShot(dataset) + crossDataset(dataset) + lossCurves(dataset)
         }
         page += "<h2>Degradation by method and dataset</h2>\n" + degradationBars() + "\n</body></html>\n"
         return page
@@ -113,6 +115,101 @@ extension Comparison {
         }
         svg += "</svg><figcaption>Mean degradation of the earlier stages after the last stage (0 = nothing forgotten)</figcaption></figure>"
         return svg
+    }
+
+    /// Per method and earlier stage, the classes whose accuracy fell most between the snapshot
+    /// that trained the stage and the method's last.
+    func forgottenClasses(_ dataset: DatasetComparison) -> String {
+        let methods = dataset.methods.filter { !$0.classChanges.isEmpty }
+        guard !methods.isEmpty else { return "" }
+        var html = "<h3>Classes that forgot most</h3>\n<table><tr><th>method</th><th>stage</th><th>class</th><th>rows</th>"
+            + "<th>when trained</th><th>after last stage</th><th>change</th></tr>\n"
+        for method in methods {
+            for stage in method.classChanges {
+                for change in stage.classes.prefix(5) {
+                    html += "<tr><td>\(escape(method.method.rawValue))</td><td>\(escape(stage.stage))</td><td>\(escape(change.className))</td>"
+                        + "<td>\(change.total)</td><td>\(percent(change.before))</td><td>\(percent(change.after))</td><td>\(signed(change.change))</td></tr>\n"
+                }
+            }
+        }
+        return html + "</table>\n"
+    }
+
+    /// The sweep's average accuracy against shots, one line per method, bars of one standard
+    /// deviation, and the table beside it.
+    func fewShot(_ dataset: DatasetComparison) -> String {
+        guard !dataset.sweeps.isEmpty else { return "" }
+        var html = "<h3>Few-shot sweep (mean &plusmn; standard deviation over seeds)</h3>\n<table><tr><th>method</th><th>shots</th><th>seeds</th>"
+            + "<th>average accuracy</th><th class=\"published\">published (Table 3, 11 datasets)</th></tr>\n"
+        for row in dataset.sweeps {
+            html += "<tr><td>\(escape(row.method.rawValue))</td><td>\(row.shots)</td><td>\(row.seeds.map(String.init).joined(separator: ", "))</td>"
+                + "<td>\(meanDeviation(row.averageAccuracy))</td><td class=\"published\">\(percent(row.published))</td></tr>\n"
+        }
+        html += "</table>\n"
+        let shots = Array(Set(dataset.sweeps.map(\.shots))).sorted()
+        let (left, top, plotWidth, plotHeight) = (50, 20, 360, 200)
+        func x(_ shot: Int) -> Int { shots.count < 2 ? left + plotWidth / 2 : left + shots.firstIndex(of: shot)! * plotWidth / (shots.count - 1) }
+        func y(_ accuracy: Double) -> Int { top + Int((1 - accuracy / 100) * Double(plotHeight)) }
+        var svg = "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(left + plotWidth + 140)\" height=\"\(top + plotHeight + 40)\" role=\"img\">"
+        svg += "<line x1=\"\(left)\" y1=\"\(top + plotHeight)\" x2=\"\(left + plotWidth)\" y2=\"\(top + plotHeight)\" stroke=\"#444\"/>"
+        svg += "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(top + plotHeight)\" stroke=\"#444\"/>"
+        for value in stride(from: 0, through: 100, by: 25) {
+            svg += "<text x=\"\(left - 6)\" y=\"\(y(Double(value)) + 4)\" font-size=\"10\" text-anchor=\"end\">\(value)</text>"
+        }
+        for shot in shots { svg += "<text x=\"\(x(shot))\" y=\"\(top + plotHeight + 14)\" font-size=\"10\" text-anchor=\"middle\">\(shot)</text>" }
+        svg += "<text x=\"\(left + plotWidth / 2)\" y=\"\(top + plotHeight + 30)\" font-size=\"11\" text-anchor=\"middle\">shots per class</text>"
+        let palette = ["#4f81bd", "#c0504d", "#9bbb59", "#8064a2", "#f79646", "#4bacc6"]
+        for (m, method) in Method.allCases.filter({ method in dataset.sweeps.contains { $0.method == method } }).enumerated() {
+            let colour = palette[m % palette.count]
+            let points = dataset.sweeps.filter { $0.method == method }.compactMap { row in row.averageAccuracy.map { (row.shots, $0) } }
+            svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(points.map { "\(x($0.0)),\(y($0.1.mean))" }.joined(separator: " "))\"/>"
+            for (shot, value) in points {
+                svg += "<line x1=\"\(x(shot))\" y1=\"\(y(min(100, value.mean + value.deviation)))\" x2=\"\(x(shot))\" y2=\"\(y(max(0, value.mean - value.deviation)))\" stroke=\"\(colour)\"/>"
+                svg += "<circle cx=\"\(x(shot))\" cy=\"\(y(value.mean))\" r=\"3\" fill=\"\(colour)\"><title>\(escape(method.rawValue)), \(shot) shots: \(meanDeviation(value))</title></circle>"
+            }
+            svg += "<text x=\"\(left + plotWidth + 12)\" y=\"\(top + 14 + 16 * m)\" font-size=\"11\" fill=\"\(colour)\">\(escape(method.rawValue))</text>"
+        }
+        return html + svg + "</svg><figcaption>Average accuracy after the last stage against shots per class</figcaption></figure>\n"
+    }
+
+    /// The dataset's snapshots evaluated on other datasets, beside the paper's Table 1.
+    func crossDataset(_ dataset: DatasetComparison) -> String {
+        guard !dataset.crossDataset.isEmpty else { return "" }
+        var html = "<h3>On other datasets (classes matched by name)</h3>\n<table><tr><th>snapshot</th><th>method</th><th>on</th><th>stage</th>"
+            + "<th>accuracy</th><th>zero-shot CLIP</th><th>matched classes</th><th>unmatched</th><th class=\"published\">published (Table 1)</th></tr>\n"
+        for row in dataset.crossDataset {
+            html += "<tr><td>\(row.snapshot)</td><td>\(escape(row.method.rawValue))</td><td>\(escape(row.on))</td><td>\(escape(row.stage))</td>"
+                + "<td>\(percent(row.accuracy))</td><td>\(percent(row.baseline))</td><td>\(row.matchedClasses)</td>"
+                + "<td>\(escape(row.unmatchedClasses.joined(separator: ", ")))</td><td class=\"published\">\(percent(row.published))</td></tr>\n"
+        }
+        return html + "</table>\n"
+    }
+
+    /// Each trainer snapshot's loss curve: the total and every term, per epoch.
+    func lossCurves(_ dataset: DatasetComparison) -> String {
+        let curves = dataset.methods.flatMap { method in method.lossCurves.filter { !$0.epochs.isEmpty }.map { (method.method, $0) } }
+        guard !curves.isEmpty else { return "" }
+        var html = "<h3>Loss curves</h3>\n<div class=\"charts\">\n"
+        let terms: [(String, String, KeyPath<LossTerms, Float>)] = [("total", "#222", \.total), ("CE", "#4f81bd", \.ce), ("WC", "#9bbb59", \.wc),
+                                                                  ("COS", "#8064a2", \.cos), ("KD", "#f79646", \.kd)]
+        for (method, curve) in curves {
+            let (left, top, w, h) = (40, 10, 220, 110)
+            let largest = max(curve.epochs.map { Double($0.terms.total) }.max() ?? 1, 1e-6)
+            func x(_ e: Int) -> Int { curve.epochs.count < 2 ? left : left + e * w / (curve.epochs.count - 1) }
+            func y(_ v: Float) -> Int { top + Int((1 - min(max(Double(v) / largest, 0), 1)) * Double(h)) }
+            var svg = "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(left + w + 60)\" height=\"\(top + h + 24)\" role=\"img\">"
+            svg += "<line x1=\"\(left)\" y1=\"\(top + h)\" x2=\"\(left + w)\" y2=\"\(top + h)\" stroke=\"#444\"/>"
+            svg += "<text x=\"\(left - 4)\" y=\"\(top + 8)\" font-size=\"9\" text-anchor=\"end\">\(String(format: "%.2f", largest))</text>"
+            svg += "<text x=\"\(left - 4)\" y=\"\(top + h)\" font-size=\"9\" text-anchor=\"end\">0</text>"
+            for (k, (name, colour, path)) in terms.enumerated() where curve.epochs.contains(where: { $0.terms[keyPath: path] != 0 }) {
+                let points = curve.epochs.enumerated().map { "\(x($0.offset)),\(y($0.element.terms[keyPath: path]))" }.joined(separator: " ")
+                svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.5\" points=\"\(points)\"><title>\(name)</title></polyline>"
+                svg += "<text x=\"\(left + w + 6)\" y=\"\(top + 10 + 12 * k)\" font-size=\"9\" fill=\"\(colour)\">\(name)</text>"
+            }
+            svg += "<text x=\"\(left + w / 2)\" y=\"\(top + h + 16)\" font-size=\"9\" text-anchor=\"middle\">epoch 1 ... \(curve.epochs.count)</text>"
+            html += svg + "</svg><figcaption>\(escape(method.rawValue)), \(escape(curve.stage)) (snapshot \(curve.snapshot))</figcaption></figure>\n"
+        }
+        return html + "</div>\n"
     }
 
     func color(_ accuracy: Double) -> String {

@@ -47,9 +47,55 @@ extension Comparison {
                  percent(m.metrics.backwardTransfer), percent(m.metrics.forwardTransfer)]
             }).text
             text += "\n"
+            if !d.sweeps.isEmpty {
+                text += "few-shot sweep of '\(d.dataset)': mean +- standard deviation over seeds\n"
+                let stageHeaders = d.stages.flatMap { ["\($0) own", "\($0) last"] }
+                text += TextTable(["method", "shots", "seeds"] + stageHeaders + ["average accuracy", "published (paper, 11 datasets)"], d.sweeps.map { row in
+                    [row.method.rawValue, "\(row.shots)", row.seeds.map(String.init).joined(separator: ",")]
+                        + d.stages.indices.flatMap { k in
+                            k < row.stages.count ? [meanDeviation(row.stages[k].afterOwnTraining), meanDeviation(row.stages[k].afterLastStage)] : ["-", "-"]
+                        }
+                        + [meanDeviation(row.averageAccuracy), percent(row.published)]
+                }).text
+                text += "\n"
+            }
+            if !d.crossDataset.isEmpty {
+                text += "'\(d.dataset)' snapshots on other datasets (classes matched by name)\n"
+                text += TextTable(["snapshot", "method", "on", "stage", "accuracy", "zero-shot", "matched", "unmatched", "published (paper)"],
+                                  d.crossDataset.map {
+                    ["\($0.snapshot)", $0.method.rawValue, $0.on, $0.stage, percent($0.accuracy), percent($0.baseline), "\($0.matchedClasses)",
+                     "\($0.unmatchedClasses.count)", percent($0.published)]
+                }).text
+                text += "\n"
+            }
         }
         return text
     }
+
+    /// One line per lineage and stage (the add-classes lineage and every sweep run), for plotting
+    /// elsewhere: `dataset,method,shots,seed,stage,after_own_training,after_last_stage,degradation,zero_shot,published`,
+    /// empty cells where there is no value (shots and seed are empty for the add-classes lineage).
+    public var csv: String {
+        func cell(_ value: Double?) -> String { value.map { String(format: "%.4f", $0) } ?? "" }
+        func field(_ text: String) -> String {
+            text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+        }
+        var lines = ["dataset,method,shots,seed,stage,after_own_training,after_last_stage,degradation,zero_shot,published"]
+        for d in datasets {
+            for m in d.methods + d.runs {
+                for (k, stage) in m.stages.enumerated() {
+                    lines.append([field(d.dataset), m.method.rawValue, m.run.map { "\($0.shots)" } ?? "", m.run.map { "\($0.seed)" } ?? "",
+                                  field(stage.stage), cell(stage.afterOwnTraining), cell(stage.afterLastStage), cell(stage.degradation),
+                                  cell(d.zeroShot[k]), cell(stage.published)].joined(separator: ","))
+                }
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+func meanDeviation(_ value: MeanDeviation?) -> String {
+    value.map { String(format: "%.2f +- %.2f", $0.mean, $0.deviation) } ?? "-"
 }
 
 extension SnapshotEvaluation {

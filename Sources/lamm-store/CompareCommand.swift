@@ -24,18 +24,22 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Also write a self-contained HTML page with the tables and charts.", valueName: "file"))
     var html: String?
 
+    @Option(name: .long, help: ArgumentHelp("Also write one CSV line per lineage and stage (every sweep run too), for plotting elsewhere.", valueName: "file"))
+    var csv: String?
+
     @OptionGroup var options: EvaluationOptions
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        if let html {
-            // Refuse an unwritable page before any evaluation is computed and stored.
-            let folder = URL(fileURLWithPath: html).deletingLastPathComponent().path
+        // Refuse an unwritable output before any evaluation is computed and stored.
+        for (option, path) in [("--html", html), ("--csv", csv)] {
+            guard let path else { continue }
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue,
                   FileManager.default.isWritableFile(atPath: folder) else {
-                throw OptionError.missingFolder(option: "--html", path: html, folder: folder)
+                throw OptionError.missingFolder(option: option, path: path, folder: folder)
             }
         }
         let comparison = try store.withStore(.read) { labelStore in
@@ -44,11 +48,12 @@ struct CompareCommand: ParsableCommand {
             let session = try ContinualSession(store: labelStore, modelDirectory: options.model.directory)
             return try session.compare(dataset: dataset.name, split: options.split, protocol: options.labelSpace.protocol)
         }
-        if let html {
+        for (option, path, contents) in [("--html", html, { comparison.html() }), ("--csv", csv, { comparison.csv })] {
+            guard let path else { continue }
             do {
-                try Data(comparison.html().utf8).write(to: URL(fileURLWithPath: html), options: .atomic)
+                try Data(contents().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
             } catch {
-                throw OptionError.unwritable(option: "--html", path: html, reason: error.localizedDescription)
+                throw OptionError.unwritable(option: option, path: path, reason: error.localizedDescription)
             }
         }
         if output.json {
@@ -56,6 +61,6 @@ struct CompareCommand: ParsableCommand {
             return
         }
         print(comparison.text, terminator: "")
-        if let html { print("wrote \(html)") }
+        for path in [html, csv].compactMap({ $0 }) { print("wrote \(path)") }
     }
 }
