@@ -33,14 +33,14 @@ struct DemoCommand: ParsableCommand {
     var seed: UInt64 = LAMMConfiguration().seed
 
     @Option(name: .long, parsing: .unconditional,
-            help: "Epochs per stage of every method (default \(LAMMConfiguration().epochs)).")
-    var epochs: Int?
+            help: "Epochs per stage, for every method.")
+    var epochs: Int = LAMMConfiguration().epochs
 
     @OptionGroup var progress: ProgressOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1.") }
+        if epochs < 1 { throw ValidationError("--epochs must be at least 1.") }
         if methods.isEmpty || methods.contains(where: { !DemoWorkflow.defaultMethods.contains($0) }) {
             throw ValidationError("--methods takes \(DemoWorkflow.defaultMethods.map(\.rawValue).joined(separator: ", ")).")
         }
@@ -50,7 +50,7 @@ struct DemoCommand: ParsableCommand {
         var configuration = LAMMConfiguration()
         configuration.seed = seed
         var maple = DemoWorkflow.mapleDefaults(seed: seed)
-        if let epochs { (configuration.epochs, maple.epochs) = (epochs, epochs) }
+        (configuration.epochs, maple.epochs) = (epochs, epochs)
         let printer = progress.printer(json: output.json)
         let workflow = DemoWorkflow(directory: URL(fileURLWithPath: dir).standardizedFileURL, methods: methods,
                                     configuration: configuration, mapleConfiguration: maple, seed: seed)

@@ -131,7 +131,7 @@ func parsed<C: ParsableCommand>(_ arguments: [String], as type: C.Type) throws -
 
     @Test func demoOptions() throws {
         let defaults = try parsed(["demo"], as: DemoCommand.self)
-        #expect(defaults.dir == "lamm-demo" && defaults.methods == [.lamm, .coop, .coopLAMM])
+        #expect(defaults.dir == "lamm-demo" && defaults.methods == [.lamm, .coop, .coopLAMM, .maple, .mapleLAMM])
         #expect(defaults.seed == 1 && defaults.epochs == 50 && !defaults.progress.quiet && !defaults.output.json)
         let given = try parsed(["demo", "--dir", "out", "--methods", "coop+lamm", "lamm", "--seed", "3", "--epochs", "2", "--quiet", "--json"],
                                as: DemoCommand.self)

@@ -282,7 +282,7 @@ import Training
         #expect(overridden.training.configuration.epochs == 7 && overridden.training.configuration.contextLength == 3
                 && overridden.training.configuration.promptDepth == 2 && overridden.training.configuration.batchSize == maple.batchSize)
         let demo = try #require(try LAMMStoreCommand.parseAsRoot(["demo"]) as? DemoCommand)
-        #expect(demo.epochs == nil && demo.seed == LAMMConfiguration().seed && demo.methods == [.lamm, .coop, .coopLAMM, .maple, .mapleLAMM])
+        #expect(demo.epochs == LAMMConfiguration().epochs && demo.seed == LAMMConfiguration().seed && demo.methods == [.lamm, .coop, .coopLAMM, .maple, .mapleLAMM])
 
         let add = try #require(try LAMMStoreCommand.parseAsRoot(["add-classes", "s.csv", "--dataset", "pets", "--protocol", "class",
                                                                 "--model", "m", "--quiet"]) as? AddClassesCommand)
