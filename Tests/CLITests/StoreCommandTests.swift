@@ -253,6 +253,19 @@ import Training
         #expect(try file.info("label_embedding.cat").shape == [2, 32])
         #expect(try file.floats("label_embedding.owl").first == 4)
         #expect(file.metadata["snapshot"] == "\(second)")
+        // What a PyTorch user needs besides the vectors: each class's prompt and where its vectors
+        // go, the classifier and the logit scale.
+        #expect(file.metadata["template"] == "a photo of a {}." && file.metadata["context_positions"] == "[]")
+        let catIDs = try file.integers("prompt_ids.cat")
+        #expect(try file.integers("label_positions.cat") == [5, 6] && catIDs[5] == 0 && catIDs[6] == 0 && catIDs.count == 9)
+        #expect(catIDs[0] != 0 && catIDs[1...4].allSatisfy { $0 != 0 })
+        #expect(try file.info("text_features").shape == [4, 24])
+        let features = try file.floats("text_features")
+        for c in 0..<4 {
+            let norm = features[(c * 24)..<((c + 1) * 24)].map { $0 * $0 }.reduce(0, +).squareRoot()
+            #expect(abs(norm - 1) < 1e-5)
+        }
+        #expect(try file.floats("logit_scale")[0] > 1)
 
         try expectFailure(["export", "--snapshot", "\(second)", "--out", scratch.path("labels.txt")], mentions: ["--out", ".safetensors", ".npy"])
         try expectFailure(["export", "--snapshot", "\(second)", "--out", "/nonexistent-dir/x.npy"], mentions: ["/nonexistent-dir/x.npy"])
