@@ -207,9 +207,12 @@ extension ContinualSession {
                                        degradation: own.flatMap { o in after.map { $0 - o } },
                                        published: latest.run == nil ? publishedCell(method, stages[k].name) : nil)
             }
+            // Stored as AddStage writes it: snake_case keys.
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
             let curves = try zip(trainers, stages).map { id, stage in
                 SnapshotLossCurve(snapshot: id, stage: stage.name,
-                                  epochs: (try? JSONDecoder().decode([EpochLoss].self, from: Data(store.snapshotRecord(id).lossCurveJson.utf8))) ?? [])
+                                  epochs: (try? decoder.decode([EpochLoss].self, from: Data(store.snapshotRecord(id).lossCurveJson.utf8))) ?? [])
             }
             var changes: [StageClassChanges] = []
             if latest.run == nil, evaluationProtocol == .task, let last = trainers.last {

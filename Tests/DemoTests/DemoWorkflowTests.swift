@@ -39,6 +39,14 @@ import Testing
             }
         }
         #expect(FileManager.default.fileExists(atPath: result.report))
+        // The report's material: each trainer snapshot's loss curve, and the classes CoOp forgot.
+        #expect(lamm.lossCurves.map(\.epochs.count) == [50, 50] && lamm.lossCurves.map(\.snapshot) == lamm.snapshots)
+        let forgotten = try #require(coop.classChanges.first)
+        #expect(forgotten.stage == "Set1" && forgotten.classes.count == 10 && forgotten.classes[0].change < 0)
+        #expect(forgotten.classes.map(\.change) == forgotten.classes.map(\.change).sorted())
+        #expect(lamm.classChanges.first?.classes.allSatisfy { $0.change == 0 } == true)
+        let page = try String(contentsOfFile: result.report, encoding: .utf8)
+        #expect(page.contains("Loss curves") && page.contains("Classes that forgot most"))
 
         // The image task: every method, MaPLe included, from pictures the checkpoint's image
         // tower encodes. Zero-shot CLIP is mediocre there; LAMM, CoOp and MaPLe each learn above
