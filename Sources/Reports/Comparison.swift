@@ -211,8 +211,8 @@ extension ContinualSession {
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             let curves = try zip(trainers, stages).map { id, stage in
-                SnapshotLossCurve(snapshot: id, stage: stage.name,
-                                  epochs: (try? decoder.decode([EpochLoss].self, from: Data(store.snapshotRecord(id).lossCurveJson.utf8))) ?? [])
+                let json = try store.snapshotRecord(id).lossCurveJson
+                return SnapshotLossCurve(snapshot: id, stage: stage.name, epochs: (try? decoder.decode([EpochLoss].self, from: Data(json.utf8))) ?? [])
             }
             var changes: [StageClassChanges] = []
             if latest.run == nil, evaluationProtocol == .task, let last = trainers.last {

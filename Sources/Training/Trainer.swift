@@ -308,44 +308,15 @@ public final class Trainer: Sendable {
         let frozenFeatures = task.frozen.flatMap(\.textFeature)
         let clipFeatures = task.frozen.flatMap(\.clipTextFeature) + task.contextBound.flatMap(\.clipTextFeature)
             + task.trainable.flatMap(\.clipTextFeature)
-        let sampleCount = task.labels.count
-        let batchSize = min(configuration.batchSize, sampleCount)
-        // Dassl drops the last incomplete batch when the data hold at least one full batch.
-        let stepsPerEpoch = max(sampleCount / max(batchSize, 1), 1)
-        let totalSteps = stepsPerEpoch * configuration.epochs
-        var optimizer = SGD(momentum: configuration.momentum, weightDecay: configuration.weightDecay)
-        var curve: [EpochLoss] = []
-        var step = 0
-        var order = Array(0..<sampleCount)
-
-        for epoch in 0..<configuration.epochs {
-            let learningRate = configuration.schedule.learningRate(epoch: epoch)
-            order.shuffle(using: &random)
-            var sum = LossTerms()
-            for s in 0..<stepsPerEpoch {
-                let indices = order[(s * batchSize)..<((s + 1) * batchSize)]
-                var images = [Float](); images.reserveCapacity(batchSize * d)
-                var labels = [Int](); labels.reserveCapacity(batchSize)
-                for i in indices {
-                    images += task.imageFeatures[(i * d)..<((i + 1) * d)]
-                    labels.append(task.labels[i])
-                }
-                let (terms, gradient) = try objective(parameters, reference: reference, images: images, labels: labels,
-                                                      frozenFeatures: frozenFeatures, clipFeatures: clipFeatures, weights: weights)
-                optimizer.step(&parameters.values, gradient: gradient, learningRate: learningRate)
-                step += 1
-                try configuration.requireFinite(terms, parameters.values, epoch: epoch, step: s)
-                sum.ce += terms.ce; sum.wc += terms.wc; sum.cos += terms.cos; sum.kd += terms.kd; sum.total += terms.total
-                if let progress {
-                    let elapsed = Date().timeIntervalSince(start)
-                    progress(TrainingProgress(epoch: epoch, epochs: configuration.epochs, step: s, stepsPerEpoch: stepsPerEpoch,
-                                              terms: terms, learningRate: learningRate, elapsed: elapsed,
-                                              remaining: elapsed / Double(step) * Double(totalSteps - step)))
-                }
-            }
-            let n = Float(stepsPerEpoch)
-            curve.append(EpochLoss(epoch: epoch, learningRate: learningRate,
-                                   terms: LossTerms(ce: sum.ce / n, wc: sum.wc / n, cos: sum.cos / n, kd: sum.kd / n, total: sum.total / n)))
+        let layout = parameters
+        let (curve, step) = try configuration.trainEpochs(samples: task.labels.count, values: &parameters.values, random: &random,
+                                                          start: start, progress: progress) { values, batch, _ in
+            var images = [Float](); images.reserveCapacity(batch.count * d)
+            for i in batch { images += task.imageFeatures[(i * d)..<((i + 1) * d)] }
+            var current = layout
+            current.values = values
+            return try objective(current, reference: reference, images: images, labels: batch.map { task.labels[$0] },
+                                 frozenFeatures: frozenFeatures, clipFeatures: clipFeatures, weights: weights)
         }
 
         let final = try tower.forward(Array(parameters.prompts.prefix(task.trainable.count)), vectors: parameters.vectors)

@@ -234,49 +234,21 @@ public final class MaPLeTrainer: Sendable {
         let start = Date()
         var random = SplitMix64(seed: configuration.seed)
         var prompts = task.prompts ?? initialPrompts(random: &random)
-        var labelValues = initialLabelValues(task.classes, random: &random)
-        let reference = labelValues
+        let initialLabels = initialLabelValues(task.classes, random: &random)
+        let reference = initialLabels
         let weights = configuration.lossWeights(shots: task.shots, method: method)
         let promptCount = prompts.parameterCount
-        var parameters = prompts.flattened + labelValues
+        var parameters = prompts.flattened + initialLabels
 
-        let sampleCount = task.labels.count
-        let batchSize = min(configuration.batchSize, sampleCount)
-        // Dassl drops the last incomplete batch when the data hold at least one full batch.
-        let stepsPerEpoch = max(sampleCount / max(batchSize, 1), 1)
-        let totalSteps = stepsPerEpoch * configuration.epochs
-        var optimizer = SGD(momentum: configuration.momentum, weightDecay: configuration.weightDecay)
-        var curve: [EpochLoss] = []
-        var step = 0
-        var order = Array(0..<sampleCount)
-
-        for epoch in 0..<configuration.epochs {
-            let learningRate = configuration.schedule.learningRate(epoch: epoch)
-            order.shuffle(using: &random)
-            var sum = LossTerms()
-            for s in 0..<stepsPerEpoch {
-                let indices = order[(s * batchSize)..<((s + 1) * batchSize)]
-                var pixels: [Float] = []
-                for i in indices { pixels += try task.pixels(i, epoch) }
-                let (terms, gradient) = try objective(prompts, labelValues: labelValues, reference: reference, classes: task.classes,
-                                                      pixels: pixels, labels: indices.map { task.labels[$0] }, weights: weights)
-                optimizer.step(&parameters, gradient: gradient, learningRate: learningRate)
-                prompts = prompts.assigning(parameters[0..<promptCount])
-                labelValues = Array(parameters[promptCount...])
-                step += 1
-                try configuration.requireFinite(terms, parameters, epoch: epoch, step: s)
-                sum.ce += terms.ce; sum.wc += terms.wc; sum.cos += terms.cos; sum.kd += terms.kd; sum.total += terms.total
-                if let progress {
-                    let elapsed = Date().timeIntervalSince(start)
-                    progress(TrainingProgress(epoch: epoch, epochs: configuration.epochs, step: s, stepsPerEpoch: stepsPerEpoch,
-                                              terms: terms, learningRate: learningRate, elapsed: elapsed,
-                                              remaining: elapsed / Double(step) * Double(totalSteps - step)))
-                }
-            }
-            let n = Float(stepsPerEpoch)
-            curve.append(EpochLoss(epoch: epoch, learningRate: learningRate,
-                                   terms: LossTerms(ce: sum.ce / n, wc: sum.wc / n, cos: sum.cos / n, kd: sum.kd / n, total: sum.total / n)))
+        let (curve, step) = try configuration.trainEpochs(samples: task.labels.count, values: &parameters, random: &random,
+                                                          start: start, progress: progress) { values, batch, epoch in
+            var pixels: [Float] = []
+            for i in batch { pixels += try task.pixels(i, epoch) }
+            return try objective(prompts.assigning(values[0..<promptCount]), labelValues: Array(values[promptCount...]), reference: reference,
+                                 classes: task.classes, pixels: pixels, labels: batch.map { task.labels[$0] }, weights: weights)
         }
+        prompts = prompts.assigning(parameters[0..<promptCount])
+        let labelValues = Array(parameters[promptCount...])
 
         let ranges = textInputs(task.classes, labelRows: labelValues.count / textWidth, references: false).ranges
         let labelVectors = zip(task.classes, ranges).filter { $0.0.trainable }.map { cls, trained -> [Float] in
