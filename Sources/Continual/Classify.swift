@@ -53,18 +53,8 @@ extension ContinualSession {
         let rows = try classificationRows(snapshot: id, stages: stages)
         if let prompts = try maplePrompts(ofSnapshot: id) {
             // MaPLe's prompts act inside the image tower: its images go through the prompted tower.
-            let vision = try visionTower()
-            let preprocessing = CLIPPreprocessing(imageSize: vision.imageSize)
-            var features: [Float] = []
-            for start in stride(from: 0, to: imageFiles.count, by: 16) {
-                let batch = imageFiles[start..<min(start + 16, imageFiles.count)]
-                let pixels = try batch.flatMap { path -> [Float] in
-                    guard let data = FileManager.default.contents(atPath: path) else {
-                        throw ImageError(file: path, reason: .cannotRead(FileManager.default.fileExists(atPath: path) ? "permission or I/O error" : "no such file"))
-                    }
-                    return preprocessing.pixels(try ImageDecoder.decode(data, name: path))
-                }
-                features += try vision.encode(pixels: pixels, count: batch.count, prompts: prompts.visionPrompts)
+            let features = try promptedImageFeatures(count: imageFiles.count, prompts: prompts) {
+                try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: imageFiles[$0]))
             }
             return try rank(features, names: imageFiles, snapshot: id, rows: rows, top: top)
         }

@@ -118,17 +118,12 @@ extension ContinualSession {
         var cached = try store.cachedPromptedImageFeatures(contentSHA256s: Array(Set(images.map(\.sha256))), promptSHA256: key)
         let missing = Array(Set(images.map(\.sha256)).subtracting(cached.keys)).sorted()
         let pathOf = Dictionary(images.map { ($0.sha256, $0.path) }, uniquingKeysWith: { a, _ in a })
-        let vision = try visionTower()
-        let preprocessing = CLIPPreprocessing(imageSize: vision.imageSize)
-        let visionPrompts = prompts.visionPrompts
-        var computed: [String: [Float]] = [:]
         let d = dimension
-        for start in stride(from: 0, to: missing.count, by: 16) {
-            let batch = Array(missing[start..<min(start + 16, missing.count)])
-            let pixels = try batch.flatMap { try preprocessing.pixels(registeredImage(path: pathOf[$0]!, sha256: $0, snapshot: snapshot)) }
-            let out = try vision.encode(pixels: pixels, count: batch.count, prompts: visionPrompts, normalized: false)
-            for (i, sha) in batch.enumerated() { computed[sha] = Array(out[(i * d)..<((i + 1) * d)]) }
+        let out = try promptedImageFeatures(count: missing.count, prompts: prompts) {
+            try registeredImage(path: pathOf[missing[$0]]!, sha256: missing[$0], snapshot: snapshot)
         }
+        var computed: [String: [Float]] = [:]
+        for (i, sha) in missing.enumerated() { computed[sha] = Array(out[(i * d)..<((i + 1) * d)]) }
         try store.cachePromptedImageFeatures(computed, promptSHA256: key)
         cached.merge(computed) { a, _ in a }
         return normalized(images.flatMap { cached[$0.sha256]! }, dimension: d)
@@ -136,6 +131,21 @@ extension ContinualSession {
 }
 
 extension ContinualSession {
+    /// Unnormalised features [count, D] of images through MaPLe's prompted image tower (centre
+    /// crop), decoded 16 at a time so that a large set's pixels are never in memory at once.
+    func promptedImageFeatures(count: Int, prompts: MaPLePrompts, image: (Int) throws -> RGBImage) throws -> [Float] {
+        let vision = try visionTower()
+        let preprocessing = CLIPPreprocessing(imageSize: vision.imageSize)
+        let visionPrompts = prompts.visionPrompts
+        var features: [Float] = []
+        for start in stride(from: 0, to: count, by: 16) {
+            let batch = start..<min(start + 16, count)
+            let pixels = try batch.flatMap { preprocessing.pixels(try image($0)) }
+            features += try vision.encode(pixels: pixels, count: batch.count, prompts: visionPrompts)
+        }
+        return features
+    }
+
     /// Image features [N, D] of a stage's split as a snapshot sees them: the stored CLIP features,
     /// or for MaPLe the images through its prompted image tower.
     func snapshotImageFeatures(_ samples: StageSamples, split: Split, prompts: MaPLePrompts?, snapshot: Int64) throws -> [Float] {

@@ -90,6 +90,7 @@ extension StoreCommandTests {
         // classify takes the image files through the prompted tower; precomputed features cannot show them.
         let classify = try run(["classify", "--snapshot", "\(id2)", "--top", "2", scratch.path("img/a3.png"), "--json"])
         #expect(classify.status == 0, "\(classify.stderr)")
+        try expectFailure(["classify", "--snapshot", "\(id2)", scratch.path("img/missing.png")], mentions: ["img/missing.png", "no such file"])
         try expectFailure(["classify", "--snapshot", "\(id2)", "--features", try features("rows.npy", rows: 2)],
                           mentions: ["snapshot \(id2)", method, "pass the image files instead"])
         #expect(try run(["verify"]).status == 0)
