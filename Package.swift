@@ -4,6 +4,10 @@ import PackageDescription
 let grdb = Target.Dependency.product(name: "GRDB", package: "GRDB.swift")
 let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let postgres = Target.Dependency.product(name: "PostgresNIO", package: "postgres-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 
 let package = Package(
     name: "lamm-store",
@@ -17,6 +21,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         // SHA-256 of checkpoints and of label-embedding contents.
         .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
+        // The PostgreSQL client of the shared store (`--db postgres://...`).
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
+        // Its event loops, TLS (sslmode) and logger, named directly by the store's PostgreSQL executor.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System libraries (installed by scripts/bootstrap).
@@ -37,8 +47,9 @@ let package = Package(
                 resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz"), .copy("Resources/LICENSE-CLIP.txt")]),
         // JPEG and PNG decoding, CLIP's image preprocessing.
         .target(name: "Images", dependencies: ["CJPEG", "CPNG"]),
-        // The SQLite store of versioned label embeddings.
-        .target(name: "Store", dependencies: ["Formats", "Methods", grdb, crypto]),
+        // The store of versioned label embeddings: one set of operations over SQLite (a file) and
+        // PostgreSQL (a shared server).
+        .target(name: "Store", dependencies: ["Formats", "Methods", grdb, crypto, postgres, nioPosix, nioSSL, logging]),
         // LAMM.md: prompts with trainable label tokens, the hierarchical loss, SGD, trainers.
         .target(name: "Training", dependencies: ["CLIP", "Kernels", "Formats", "Methods"]),
         // Accuracy of text features against image features, continual-learning metrics.
@@ -55,7 +66,7 @@ let package = Package(
         // The command-line tool: a root command and one file per subcommand.
         .executableTarget(name: "lamm-store", dependencies: ["CLIP", "Store", "Training", "Continual", "Reports", "Demo", "Images", "Kernels", argumentParser]),
         // Timed runs that print ratios against references measured in the same run.
-        .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store", "Training", "Continual", argumentParser], path: "Benchmarks"),
+        .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store", "Training", "Continual", argumentParser, grdb], path: "Benchmarks"),
 
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),

@@ -171,7 +171,11 @@ struct StoreCommand: ParsableCommand {
         abstract: "Register 1,000 classes x 20 samples x 512-d, then 10 more: time and database growth of the second against the first, per class."
     )
 
-    func run() throws { try runStoreBenchmark() }
+    @Option(help: ArgumentHelp("A PostgreSQL store to measure beside SQLite (postgres://user@host:port/database; an empty database or a lamm-store).",
+                               valueName: "url"))
+    var db: String?
+
+    func run() throws { try runStoreBenchmark(postgres: db) }
 }
 
 extension VisionTowerBenchmark {

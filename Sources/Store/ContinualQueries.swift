@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 // Reads and writes of the continual workflow: a stage's samples, a snapshot's label rows,
 // cached text features, baselines and evaluations, and committing a whole stage at once.
@@ -69,34 +68,32 @@ public struct CommittedStage: Sendable {
 extension LabelStore {
     /// The stage named `stage` of `dataset`, if registered.
     public func stage(dataset: String, name: String) throws -> StageRecord? {
-        try reader.read { db in
-            try StageRecord.fetchOne(db, sql: """
+        try read { db in
+            try db.fetchOne(StageRecord.self, """
                 SELECT stage.* FROM stage JOIN dataset ON dataset.id = stage.dataset_id
                 WHERE dataset.name = ? AND stage.name = ?
-                """, arguments: [dataset, name])
+                """, [dataset, name])
         }
     }
 
     public func classes(ofStage stageId: Int64) throws -> [ClassRecord] {
-        try reader.read { db in
-            try ClassRecord.all().labelSpace(ofStage: stageId).fetchAll(db)
-        }
+        try read { db in try Self.labelSpace(db, stage: stageId) }
     }
 
     /// Whether a registered stage holds exactly `data`: the same classes in the same order and
     /// the same samples (class, split, feature) in the same order.
     public func stageMatches(_ stageId: Int64, _ data: StageData) throws -> Bool {
-        try reader.read { db in try Self.stageMatches(db, stageId, data) }
+        try read { db in try Self.stageMatches(db, stageId, data) }
     }
 
-    static func stageMatches(_ db: Database, _ stageId: Int64, _ data: StageData) throws -> Bool {
-        let classes = try ClassRecord.all().labelSpace(ofStage: stageId).fetchAll(db)
+    static func stageMatches(_ db: any StoreDatabase, _ stageId: Int64, _ data: StageData) throws -> Bool {
+        let classes = try labelSpace(db, stage: stageId)
         guard classes.map(\.name) == data.classes else { return false }
         let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
-        let samples = try SampleRecord.fetchAll(db, sql: """
+        let samples = try db.fetchAll(SampleRecord.self, """
             SELECT sample.* FROM sample JOIN class ON class.id = sample.class_id
             WHERE class.stage_id = ? ORDER BY sample.id
-            """, arguments: [stageId])
+            """, [stageId])
         guard samples.count == data.samples.count else { return false }
         for (stored, given) in zip(samples, data.samples) {
             guard index[stored.classId] == given.classIndex, stored.split == given.split,
@@ -109,17 +106,17 @@ extension LabelStore {
     /// and its samples in registration order (features, images, views), so that training it
     /// again (a sweep) reuses the stage as it is.
     public func registeredStageData(stage stageId: Int64) throws -> StageData {
-        try reader.read { db in
-            guard let stage = try StageRecord.fetchOne(db, key: stageId) else {
+        try read { db in
+            guard let stage = try db.fetchOne(StageRecord.self, id: stageId) else {
                 throw StoreError.unknownStage(dataset: "?", name: "#\(stageId)")
             }
-            let classes = try ClassRecord.all().labelSpace(ofStage: stageId).fetchAll(db)
+            let classes = try Self.labelSpace(db, stage: stageId)
             let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
             let width = try Self.model(db, path: path).featureWidth
-            let samples = try SampleRecord.fetchAll(db, sql: """
+            let samples = try db.fetchAll(SampleRecord.self, """
                 SELECT sample.* FROM sample JOIN class ON class.id = sample.class_id
                 WHERE class.stage_id = ? ORDER BY sample.id
-                """, arguments: [stageId]).map { sample in
+                """, [stageId]).map { sample in
                 NewSample(classIndex: index[sample.classId]!, split: sample.split,
                           feature: try FloatBlob.decode(sample.feature, count: width, path: path, table: "sample", row: "\(sample.id!)", column: "feature"),
                           imagePath: sample.imagePath, featureFile: sample.featureFile, featureRow: sample.featureRow,
@@ -130,45 +127,46 @@ extension LabelStore {
     }
 
     /// The content hash of a registered stage (`StageData.contentSHA256` of what it holds).
-    static func stageContentSHA256(_ db: Database, _ stageId: Int64) throws -> String {
+    static func stageContentSHA256(_ db: any StoreDatabase, _ stageId: Int64) throws -> String {
         var hasher = StageHasher()
-        let classes = try ClassRecord.all().labelSpace(ofStage: stageId).fetchAll(db)
+        let classes = try labelSpace(db, stage: stageId)
         for cls in classes { hasher.add(className: cls.name) }
         let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
-        let rows = try Row.fetchCursor(db, sql: """
+        let rows = try db.rows("""
             SELECT sample.class_id, sample.split, sample.feature FROM sample JOIN class ON class.id = sample.class_id
             WHERE class.stage_id = ? ORDER BY sample.id
-            """, arguments: [stageId])
-        while let row = try rows.next() {
-            hasher.add(classIndex: index[row[0]] ?? -1, split: row[1], feature: row[2])
+            """, [stageId])
+        for row in rows {
+            hasher.add(classIndex: index[row[0] as Int64] ?? -1, split: row[1], feature: row[2])
         }
         return hasher.finalize()
     }
 
     public func sampleCount(stage stageId: Int64, split: Split) throws -> Int {
-        try reader.read { db in
-            try Int.fetchOne(db, sql: """
+        try read { db in
+            try db.scalar(Int.self, """
                 SELECT COUNT(*) FROM sample JOIN class ON class.id = sample.class_id WHERE class.stage_id = ? AND sample.split = ?
-                """, arguments: [stageId, split])!
+                """, [stageId, split])!
         }
     }
 
     /// The samples of a stage in one split.
     public func samples(stage stageId: Int64, split: Split) throws -> StageSamples {
-        try reader.read { db in
-            guard let stage = try StageRecord.fetchOne(db, key: stageId) else {
+        try read { db in
+            guard let stage = try db.fetchOne(StageRecord.self, id: stageId) else {
                 throw StoreError.unknownStage(dataset: "?", name: "#\(stageId)")
             }
-            let classes = try ClassRecord.all().labelSpace(ofStage: stageId).fetchAll(db)
+            let classes = try Self.labelSpace(db, stage: stageId)
             let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
             let width = try Self.model(db, path: path).featureWidth
             var result = StageSamples(stage: stage, classes: classes, features: [], labels: [])
-            let rows = try Row.fetchCursor(db, sql: """
+            let rows = try db.rows("""
                 SELECT sample.id, sample.class_id, sample.feature FROM sample JOIN class ON class.id = sample.class_id
                 WHERE class.stage_id = ? AND sample.split = ? ORDER BY sample.id
-                """, arguments: [stageId, split])
-            while let row = try rows.next() {
-                result.labels.append(index[row[1]]!)
+                """, [stageId, split])
+            result.features.reserveCapacity(rows.count * width)
+            for row in rows {
+                result.labels.append(index[row[1] as Int64]!)
                 result.features += try FloatBlob.decode(row[2], count: width, path: path, table: "sample", row: "\(row[0] as Int64)", column: "feature")
             }
             return result
@@ -178,13 +176,13 @@ extension LabelStore {
     /// Every class's label row in a snapshot, in stage then label order.
     public func labelRows(snapshot id: Int64) throws -> [SnapshotClassRow] {
         _ = try snapshotSummary(id)
-        return try reader.read { db in
-            let stages = Dictionary(uniqueKeysWithValues: try StageRecord.fetchAll(db).map { ($0.id!, $0) })
-            return try Row.fetchAll(db, sql: """
+        return try read { db in
+            let stages = Dictionary(uniqueKeysWithValues: try db.fetchAll(StageRecord.self, "SELECT * FROM stage").map { ($0.id!, $0) })
+            return try db.rows("""
                 SELECT class.*, le.id AS le_id, le.token_count, le.width, le.vectors
                 \(Self.snapshotLabels) WHERE sl.snapshot_id = ? \(Self.stageLabelOrder)
-                """, arguments: [id]).map { row in
-                let record = try ClassRecord(row: row)
+                """, [id]).map { row in
+                let record = try RowDecoder.decode(ClassRecord.self, from: row)
                 return SnapshotClassRow(classRecord: record, stage: stages[record.stageId]!, labelEmbeddingId: row["le_id"],
                                         vectors: try tokenVectors(row["vectors"], tokens: row["token_count"], width: row["width"],
                                                                   table: "label_embedding", row: row["le_id"]))
@@ -196,11 +194,11 @@ extension LabelStore {
     /// error, not an endless walk.
     public func lineage(of id: Int64) throws -> [SnapshotRecord] {
         _ = try snapshotSummary(id)
-        return try reader.read { db in
+        return try read { db in
             var chain: [SnapshotRecord] = []
             var seen = Set<Int64>()
             var next: Int64? = id
-            while let current = next, let record = try SnapshotRecord.fetchOne(db, key: current) {
+            while let current = next, let record = try db.fetchOne(SnapshotRecord.self, id: current) {
                 guard seen.insert(current).inserted else { throw StoreError.damagedLineage(path: path, snapshot: id) }
                 chain.append(record)
                 next = record.parentId
@@ -219,19 +217,19 @@ extension LabelStore {
         return TokenVectors(tokenCount: tokens, width: width, values: values)
     }
 
-    static func model(_ db: Database, path: String) throws -> ModelRecord {
-        guard let model = try ModelRecord.fetchOne(db) else { throw StoreError.noModel(path: path) }
+    static func model(_ db: any StoreDatabase, path: String) throws -> ModelRecord {
+        guard let model = try boundModel(db) else { throw StoreError.noModel(path: path) }
         return model
     }
 
     public func snapshotRecord(_ id: Int64) throws -> SnapshotRecord {
         _ = try snapshotSummary(id)
-        return try reader.read { db in try SnapshotRecord.fetchOne(db, key: id)! }
+        return try read { db in try db.fetchOne(SnapshotRecord.self, id: id)! }
     }
 
     public func contextVectors(_ id: Int64) throws -> TokenVectors? {
-        try reader.read { db in
-            try ContextVectorsRecord.fetchOne(db, key: id).map {
+        try read { db in
+            try db.fetchOne(ContextVectorsRecord.self, id: id).map {
                 try tokenVectors($0.vectors, tokens: $0.tokenCount, width: $0.width, table: "context_vectors", row: id)
             }
         }
@@ -242,13 +240,13 @@ extension LabelStore {
     /// Cached features of label rows (with the given context; 0 for none), by row id.
     public func cachedTextFeatures(labelEmbeddingIds ids: [Int64], contextKey: Int64) throws -> [Int64: [Float]] {
         guard !ids.isEmpty else { return [:] }
-        return try reader.read { db in
+        return try read { db in
             let width = try Self.model(db, path: path).featureWidth
             var result: [Int64: [Float]] = [:]
             for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
-                let records = try TextFeatureRecord
-                    .filter(TextFeatureRecord.Columns.contextKey == contextKey && chunk.contains(TextFeatureRecord.Columns.labelEmbeddingId))
-                    .fetchAll(db)
+                let records = try db.fetchAll(TextFeatureRecord.self, """
+                    SELECT * FROM text_feature WHERE context_key = ? AND label_embedding_id IN (\(placeholders(chunk.count)))
+                    """, [contextKey] + chunk)
                 for record in records {
                     result[record.labelEmbeddingId] = try FloatBlob.decode(
                         record.feature, count: width, path: path, table: "text_feature",
@@ -268,20 +266,22 @@ extension LabelStore {
         }
     }
 
-    static func insertTextFeature(_ db: Database, labelEmbeddingId: Int64, contextKey: Int64, feature: [Float]) throws {
-        var record = TextFeatureRecord(labelEmbeddingId: labelEmbeddingId, contextKey: contextKey, feature: FloatBlob.encode(feature))
-        try record.insert(db, onConflict: .ignore)
+    static func insertTextFeature(_ db: any StoreDatabase, labelEmbeddingId: Int64, contextKey: Int64, feature: [Float]) throws {
+        try db.insert(TextFeatureRecord(labelEmbeddingId: labelEmbeddingId, contextKey: contextKey, feature: FloatBlob.encode(feature)),
+                      ignoringConflicts: true)
     }
 
     // MARK: Image features
 
     /// Cached features of image contents and views.
     public func cachedImageFeatures(_ keys: [ImageFeatureKey]) throws -> [ImageFeatureKey: [Float]] {
-        try reader.read { db in
+        try read { db in
             let width = try Self.model(db, path: path).featureWidth
             var result: [ImageFeatureKey: [Float]] = [:]
             for key in keys {
-                if let record = try ImageFeatureRecord.all().matching(key).fetchOne(db) {
+                if let record = try db.fetchOne(ImageFeatureRecord.self, """
+                    SELECT * FROM image_feature WHERE content_sha256 = ? AND view = ? AND seed = ?
+                    """, [key.contentSha256, key.view, key.seed]) {
                     result[key] = try FloatBlob.decode(record.feature, count: width, path: path, table: "image_feature",
                                                        row: "(content_sha256 \(key.contentSha256.prefix(12))..., view \(key.view))",
                                                        column: "feature")
@@ -294,18 +294,18 @@ extension LabelStore {
     // MARK: Baselines and evaluations
 
     public func baseline(stage stageId: Int64, split: Split, protocol: Protocol) throws -> BaselineRecord? {
-        try reader.read { db in
-            try BaselineRecord.filter(BaselineRecord.Columns.stageId == stageId && BaselineRecord.Columns.split == split
-                                      && BaselineRecord.Columns.protocol == `protocol`).fetchOne(db)
+        try read { db in
+            try db.fetchOne(BaselineRecord.self, "SELECT * FROM baseline WHERE stage_id = ? AND split = ? AND protocol = ?",
+                            [stageId, split, `protocol`])
         }
     }
 
     /// The latest stored evaluation of a snapshot on a stage.
     public func latestEvaluation(snapshot: Int64, stage: Int64, split: Split, protocol: Protocol) throws -> EvaluationRecord? {
-        try reader.read { db in
-            try EvaluationRecord.filter(EvaluationRecord.Columns.snapshotId == snapshot && EvaluationRecord.Columns.stageId == stage
-                                        && EvaluationRecord.Columns.split == split && EvaluationRecord.Columns.protocol == `protocol`)
-                .order(EvaluationRecord.Columns.id.desc).fetchOne(db)
+        try read { db in
+            try db.fetchOne(EvaluationRecord.self, """
+                SELECT * FROM evaluation WHERE snapshot_id = ? AND stage_id = ? AND split = ? AND protocol = ? ORDER BY id DESC LIMIT 1
+                """, [snapshot, stage, split, `protocol`])
         }
     }
 
@@ -314,33 +314,31 @@ extension LabelStore {
     @discardableResult
     public func record(evaluations: [EvaluationRecord], baselines: [BaselineRecord] = []) throws -> Bool {
         try writeIfFree { db in
-            for var evaluation in evaluations { try evaluation.insert(db) }
-            for var baseline in baselines {
-                try baseline.insert(db, onConflict: .ignore)
-            }
+            for var evaluation in evaluations { try db.insert(&evaluation) }
+            for baseline in baselines { try db.insert(baseline, ignoringConflicts: true) }
         }
     }
 
     /// Stores cross-dataset evaluations when the store is free (as `record(evaluations:)`).
     public func record(crossEvaluations: [CrossEvaluationRecord]) throws -> Bool {
         try writeIfFree { db in
-            for var evaluation in crossEvaluations { try evaluation.insert(db) }
+            for var evaluation in crossEvaluations { try db.insert(&evaluation) }
         }
     }
 
     /// The newest cross-dataset evaluation of each (snapshot, stage, split) of `dataset`'s
     /// snapshots in `split`, by snapshot, with the dataset and stage evaluated on.
     public func latestCrossEvaluations(ofSnapshotsOf dataset: String, split: Split) throws -> [StoredCrossEvaluation] {
-        try reader.read { db in
-            try Row.fetchAll(db, sql: """
+        try read { db in
+            try db.rows("""
                 SELECT ce.*, od.name AS on_dataset, os.name AS on_stage
                 FROM cross_evaluation ce JOIN snapshot s ON s.id = ce.snapshot_id JOIN dataset d ON d.id = s.dataset_id
                 JOIN stage os ON os.id = ce.stage_id JOIN dataset od ON od.id = os.dataset_id
                 WHERE d.name = ? AND ce.split = ? AND ce.id = (SELECT MAX(x.id) FROM cross_evaluation x
                                                                WHERE x.snapshot_id = ce.snapshot_id AND x.stage_id = ce.stage_id AND x.split = ce.split)
                 ORDER BY ce.snapshot_id, od.name, os.position
-                """, arguments: [dataset, split]).map { row in
-                StoredCrossEvaluation(record: try CrossEvaluationRecord(row: row), onDataset: row["on_dataset"], onStage: row["on_stage"])
+                """, [dataset, split]).map { row in
+                StoredCrossEvaluation(record: try RowDecoder.decode(CrossEvaluationRecord.self, from: row), onDataset: row["on_dataset"], onStage: row["on_stage"])
             }
         }
     }
@@ -356,15 +354,15 @@ extension LabelStore {
     /// Commits stages in order, all in one transaction: a stage's snapshot is the parent of the
     /// next one's of the same method. An error in any leaves the store as it was.
     public func commit(_ commits: [StageCommit]) throws -> [CommittedStage] {
-        try write { db in try commits.map { try commit(db, $0) } }
+        try write(datasets: commits.map(\.dataset)) { db in try commits.map { try commit(db, $0) } }
     }
 
-    func commit(_ db: Database, _ commit: StageCommit) throws -> CommittedStage {
+    func commit(_ db: any StoreDatabase, _ commit: StageCommit) throws -> CommittedStage {
         var registered: RegisteredStage
         var newlyRegistered = false
-        if let existing = try StageRecord.fetchOne(db, sql: """
+        if let existing = try db.fetchOne(StageRecord.self, """
             SELECT stage.* FROM stage JOIN dataset ON dataset.id = stage.dataset_id WHERE dataset.name = ? AND stage.name = ?
-            """, arguments: [commit.dataset, commit.stage]) {
+            """, [commit.dataset, commit.stage]) {
             // Checked again under the write lock: another process may have registered the stage,
             // with other samples, while this one trained.
             guard try Self.stageMatches(db, existing.id!, commit.data) else {
@@ -380,14 +378,14 @@ extension LabelStore {
             newlyRegistered = true
         }
         if let baseline = commit.baseline, baseline.total > 0 {
-            var record = BaselineRecord(stageId: registered.stageId, split: .test, protocol: .task, correct: baseline.correct,
+            let record = BaselineRecord(stageId: registered.stageId, split: .test, protocol: .task, correct: baseline.correct,
                                         total: baseline.total, accuracy: 100 * Double(baseline.correct) / Double(baseline.total),
                                         computedAt: Date())
-            try record.insert(db, onConflict: .ignore)
+            try db.insert(record, ignoringConflicts: true)
         }
-        for (key, feature) in commit.imageFeatures {
-            try db.execute(sql: "INSERT OR IGNORE INTO image_feature (content_sha256, view, seed, feature) VALUES (?, ?, ?, ?)",
-                           arguments: [key.contentSha256, key.view, key.seed, FloatBlob.encode(feature)])
+        for (key, feature) in commit.imageFeatures.sorted(by: { ($0.key.contentSha256, $0.key.view) < ($1.key.contentSha256, $1.key.view) }) {
+            try db.execute("INSERT INTO image_feature (content_sha256, view, seed, feature) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                           [key.contentSha256, key.view, key.seed, FloatBlob.encode(feature)])
         }
         let snapshot = try commit.snapshot.map { try writeSnapshot(db, $0) }
         return CommittedStage(registered: registered, newlyRegistered: newlyRegistered, snapshot: snapshot)

@@ -27,20 +27,23 @@ final class WaitNotice: Sendable {
     }
 }
 
-/// The one type that owns a lamm-store database: it opens the SQLite file in WAL mode
-/// (readers run while one writer writes), applies the embedded migrations, and offers
-/// write methods named after what they do, each one transaction.
+/// The one type that owns a lamm-store database, in an SQLite file or on a PostgreSQL server
+/// (`postgres://...`): it opens it, applies the embedded migrations of its backend, and offers
+/// write methods named after what they do, each one transaction. Every operation is written
+/// once, against `StoreDatabase`; the backends differ only in their executor and `SQLDialect`.
 ///
 /// A store opened to read (`Access.read`) takes no write lock: it reads through a read-only
 /// connection, never migrates unless the schema is behind, and never checkpoints. Writes it
-/// makes on the side (cached text features, evaluation results) are skipped when the file
+/// makes on the side (cached text features, evaluation results) are skipped when the store
 /// cannot be written or another process holds the write lock.
 public final class LabelStore: Sendable {
-    /// The database path as the user named it (for messages).
+    /// The database as the user named it, without a password (for messages).
     public let path: String
-    public let writer: any DatabaseWriter
+    public let executor: any StoreExecutor
     public let access: Access
-    public var reader: any DatabaseReader { writer }
+    /// The GRDB connection of a store in an SQLite file; nil on PostgreSQL.
+    public let sqliteWriter: (any DatabaseWriter)?
+    public var dialect: SQLDialect { executor.dialect }
 
     /// `PRAGMA application_id` of a lamm-store database ("LAMM").
     public static let applicationID: Int32 = 0x4C41_4D4D
@@ -55,7 +58,7 @@ public final class LabelStore: Sendable {
         case create
     }
 
-    /// The schema, from the migrations embedded in the binary (Migrations/*.sql).
+    /// The SQLite schema, from the migrations embedded in the binary (Migrations/*.sql).
     public static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         for migration in embeddedMigrations {
@@ -66,11 +69,12 @@ public final class LabelStore: Sendable {
         return migrator
     }
 
-    /// Wraps an open database and brings its schema up to date. Refuses a store written
+    /// Wraps an open SQLite database and brings its schema up to date. Refuses a store written
     /// by a newer lamm-store, before writing anything.
     public init(writer: any DatabaseWriter, path: String, access: Access = .write) throws {
         self.path = path
-        self.writer = writer
+        self.sqliteWriter = writer
+        self.executor = SQLiteExecutor(writer: writer, path: path)
         self.access = access
         let migrator = Self.migrator
         let unknown = try writer.read { db -> [String] in
@@ -92,15 +96,28 @@ public final class LabelStore: Sendable {
         }
     }
 
+    /// Wraps a PostgreSQL store whose schema `PostgresSchema.prepare` has checked.
+    init(postgres executor: PostgresExecutor, access: Access) {
+        self.path = executor.location.redacted
+        self.executor = executor
+        self.sqliteWriter = nil
+        self.access = access
+    }
+
     /// A fresh store in memory, for tests.
     public static func inMemory() throws -> LabelStore {
         try LabelStore(writer: DatabaseQueue(configuration: configuration(access: .create, path: ":memory:")), path: ":memory:")
     }
 
-    /// Opens the store at `path`. Only `.create` makes a new file, and only where none exists;
-    /// any other file, SQLite or not, is refused untouched unless it is a lamm-store.
+    /// Opens the store at `path`: a `postgres://` URL names a database on a PostgreSQL server,
+    /// anything else an SQLite file. Only `.create` makes a new store, and only in a file that
+    /// does not exist or a database that holds no tables; anything else is refused untouched
+    /// unless it is a lamm-store.
     public static func open(path: String, access: Access) throws -> LabelStore {
         guard !path.isEmpty else { throw StoreError.emptyPath }
+        if PostgresLocation.isPostgresURL(path) {
+            return try PostgresSchema.open(PostgresLocation(path), access: access)
+        }
         let fileManager = FileManager.default
         var isDirectory: ObjCBool = false
         let exists = fileManager.fileExists(atPath: path, isDirectory: &isDirectory)
@@ -191,14 +208,7 @@ public final class LabelStore: Sendable {
     /// and truncates it, so that the file holds everything on its own, unless readers are
     /// still reading it (they are never made to wait). Any other error closing is thrown.
     public func close() throws {
-        try Self.mapped(path) {
-            if let pool = writer as? DatabasePool {
-                try pool.writeWithoutTransaction(Self.checkpointUnlessRead)
-                try pool.close()
-            } else if let queue = writer as? DatabaseQueue {
-                try queue.close()
-            }
-        }
+        try Self.mapped(path) { try executor.close() }
     }
 
     /// Moves the write-ahead log into the main file and truncates it, unless readers hold it:
@@ -242,24 +252,39 @@ public final class LabelStore: Sendable {
         }
     }
 
-    /// `writer.write`, with SQLite's errors turned into the store's.
-    func write<T>(_ updates: (Database) throws -> T) throws -> T {
+    /// A read transaction, with SQLite's errors turned into the store's.
+    func read<T>(_ body: (any StoreDatabase) throws -> T) throws -> T {
+        try Self.mapped(path) { try executor.read(body) }
+    }
+
+    /// A write transaction, with SQLite's errors turned into the store's. Writers of the same
+    /// `datasets` run one after the other (on PostgreSQL, others run at the same time).
+    func write<T>(datasets: [String], _ updates: (any StoreDatabase) throws -> T) throws -> T {
         guard access != .read else { throw StoreError.readOnly(path: path) }
-        return try Self.mapped(path) { try writer.write(updates) }
+        return try Self.mapped(path) { try executor.write(locks: datasets.map { "dataset " + $0 }, updates) }
     }
 
     /// A write made on the side of a read (cached features, evaluation results): made when the
     /// file can be written and no other process holds the write lock, else skipped. Returns
     /// whether it was made.
-    func writeIfFree(_ updates: (Database) throws -> Void) throws -> Bool {
-        if access != .read { return try write { try updates($0); return true } }
+    func writeIfFree(_ updates: (any StoreDatabase) throws -> Void) throws -> Bool {
+        if access != .read { return try write(datasets: []) { try updates($0); return true } }
+        if executor.dialect == .postgres {
+            // The server lets readers and writers run at once; a role that may not write skips.
+            do {
+                try executor.write(locks: [], updates)
+                return true
+            } catch let error as StoreError where error.isReadOnlyRefusal {
+                return false
+            }
+        }
         guard FileManager.default.isWritableFile(atPath: path) else { return false }
         var configuration = Self.configuration(access: .write, path: path)
         configuration.busyMode = .immediateError
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? queue.close() }
-            try queue.write(updates)
+            try queue.write { try updates(SQLiteDatabase(db: $0)) }
             // This connection closes before the reader's, which cannot checkpoint.
             try queue.writeWithoutTransaction(Self.checkpointUnlessRead)
             return true
@@ -291,8 +316,8 @@ extension LabelStore {
     /// (returns false); any other checkpoint is an error.
     @discardableResult
     public func bindModel(_ model: ModelRecord) throws -> Bool {
-        try write { db in
-            if let bound = try ModelRecord.fetchOne(db) {
+        try write(datasets: [" model"]) { db in
+            if let bound = try Self.boundModel(db) {
                 guard bound.weightsSha256 == model.weightsSha256, bound.configJson == model.configJson else {
                     throw StoreError.modelMismatch(path: path, bound: bound.directory, boundSha256: bound.weightsSha256,
                                                    given: model.directory, givenSha256: model.weightsSha256)
@@ -301,29 +326,46 @@ extension LabelStore {
             }
             var record = model
             record.id = 1
-            try record.insert(db)
+            try db.insert(record)
             return true
         }
+    }
+
+    static func boundModel(_ db: any StoreDatabase) throws -> ModelRecord? {
+        try db.fetchOne(ModelRecord.self, "SELECT * FROM model WHERE id = 1")
+    }
+
+    static func dataset(_ db: any StoreDatabase, named name: String) throws -> DatasetRecord? {
+        try db.fetchOne(DatasetRecord.self, "SELECT * FROM dataset WHERE name = ?", [name])
+    }
+
+    static func datasetNames(_ db: any StoreDatabase) throws -> [String] {
+        try db.scalars(String.self, "SELECT name FROM dataset ORDER BY id")
+    }
+
+    /// A stage's classes, in label order.
+    static func labelSpace(_ db: any StoreDatabase, stage stageId: Int64) throws -> [ClassRecord] {
+        try db.fetchAll(ClassRecord.self, "SELECT * FROM class WHERE stage_id = ? ORDER BY label_index", [stageId])
     }
 
     /// Registers a new stage of `dataset` (created if new) with its classes and samples, in
     /// one transaction. `stage` nil names it Set<n+1>. A class may be introduced only once
     /// per dataset.
     public func registerStage(dataset datasetName: String, stage stageName: String?, data: StageData) throws -> RegisteredStage {
-        try write { db in try registerStage(db, dataset: datasetName, stage: stageName, data: data) }
+        try write(datasets: [datasetName]) { db in try registerStage(db, dataset: datasetName, stage: stageName, data: data) }
     }
 
-    func registerStage(_ db: Database, dataset datasetName: String, stage stageName: String?, data: StageData) throws -> RegisteredStage {
-        guard try ModelRecord.fetchOne(db) != nil else { throw StoreError.noModel(path: path) }
+    func registerStage(_ db: any StoreDatabase, dataset datasetName: String, stage stageName: String?, data: StageData) throws -> RegisteredStage {
+        guard try Self.boundModel(db) != nil else { throw StoreError.noModel(path: path) }
         var dataset: DatasetRecord
-        if let existing = try DatasetRecord.all().filter(name: datasetName).fetchOne(db) {
+        if let existing = try Self.dataset(db, named: datasetName) {
             dataset = existing
         } else {
             dataset = DatasetRecord(name: datasetName, createdAt: Date())
-            try dataset.insert(db)
+            try db.insert(&dataset)
         }
         let datasetId = dataset.id!
-        let stages = try StageRecord.all().filter(datasetId: datasetId).fetchAll(db)
+        let stages = try db.fetchAll(StageRecord.self, "SELECT * FROM stage WHERE dataset_id = ?", [datasetId])
         let name = stageName ?? "Set\(stages.count + 1)"
         guard !stages.contains(where: { $0.name == name }) else {
             throw StoreError.stageExists(dataset: datasetName, name: name)
@@ -331,22 +373,23 @@ extension LabelStore {
         try Self.requireNewClasses(db, datasetId: datasetId, datasetName: datasetName, data: data)
         var stage = StageRecord(datasetId: datasetId, name: name, position: (stages.map(\.position).max() ?? -1) + 1,
                                 sourceFile: data.sourceFile, createdAt: Date())
-        try stage.insert(db)
-        var classIds: [Int64] = []
-        for (index, className) in data.classes.enumerated() {
-            var record = ClassRecord(datasetId: datasetId, stageId: stage.id!, name: className, labelIndex: index)
-            try record.insert(db)
-            classIds.append(record.id!)
-        }
+        try db.insert(&stage)
+        let classIdByIndex = Dictionary(uniqueKeysWithValues: try db.insertRows(
+            into: "class", columns: ["dataset_id", "stage_id", "name", "label_index"],
+            rows: data.classes.enumerated().map { index, className in
+                [.integer(datasetId), .integer(stage.id!), .text(className), .integer(Int64(index))]
+            }, returning: "id, label_index").map { ($0["label_index"] as Int, $0["id"] as Int64) })
+        let classIds = data.classes.indices.map { classIdByIndex[$0]! }
         var counts: [Split: Int] = [:]
-        for sample in data.samples {
-            var record = SampleRecord(classId: classIds[sample.classIndex], split: sample.split,
-                                      feature: FloatBlob.encode(sample.feature), imagePath: sample.imagePath,
-                                      featureFile: sample.featureFile, featureRow: sample.featureRow,
-                                      imageSha256: sample.imageSha256, view: sample.view)
-            try record.insert(db)
-            counts[sample.split, default: 0] += 1
-        }
+        for sample in data.samples { counts[sample.split, default: 0] += 1 }
+        // Batched: a stage of thousands of samples is a few statements, not one per row.
+        try db.insertRows(
+            into: "sample", columns: ["class_id", "split", "feature", "image_path", "feature_file", "feature_row", "image_sha256", "view"],
+            rows: data.samples.map { sample in
+                [.integer(classIds[sample.classIndex]), sample.split.storeValue, .blob(FloatBlob.encode(sample.feature)),
+                 sample.imagePath.storeValue, sample.featureFile.storeValue, sample.featureRow.storeValue,
+                 sample.imageSha256.storeValue, .integer(Int64(sample.view))]
+            })
         return RegisteredStage(dataset: datasetName, stage: name, position: stage.position, stageId: stage.id!,
                                classes: data.classes.count, train: counts[.train] ?? 0,
                                val: counts[.val] ?? 0, test: counts[.test] ?? 0)
@@ -354,15 +397,16 @@ extension LabelStore {
 
     /// Refuses a stage that would introduce a class the dataset already has.
     public func requireNewClasses(dataset datasetName: String, data: StageData) throws {
-        try reader.read { db in
-            guard let dataset = try DatasetRecord.all().filter(name: datasetName).fetchOne(db) else { return }
+        try read { db in
+            guard let dataset = try Self.dataset(db, named: datasetName) else { return }
             try Self.requireNewClasses(db, datasetId: dataset.id!, datasetName: datasetName, data: data)
         }
     }
 
-    static func requireNewClasses(_ db: Database, datasetId: Int64, datasetName: String, data: StageData) throws {
-        let stageNames = Dictionary(uniqueKeysWithValues: try StageRecord.all().filter(datasetId: datasetId).fetchAll(db).map { ($0.id!, $0.name) })
-        let existing = try ClassRecord.filter(ClassRecord.Columns.datasetId == datasetId).fetchAll(db)
+    static func requireNewClasses(_ db: any StoreDatabase, datasetId: Int64, datasetName: String, data: StageData) throws {
+        let stageNames = Dictionary(uniqueKeysWithValues: try db.fetchAll(StageRecord.self, "SELECT * FROM stage WHERE dataset_id = ?", [datasetId])
+            .map { ($0.id!, $0.name) })
+        let existing = try db.fetchAll(ClassRecord.self, "SELECT * FROM class WHERE dataset_id = ?", [datasetId])
         let existingByName = Dictionary(uniqueKeysWithValues: existing.map { ($0.name, $0) })
         for className in data.classes {
             if let earlier = existingByName[className] {
@@ -379,34 +423,33 @@ extension LabelStore {
     /// The parent is the dataset's latest snapshot of the same method and run. Context vectors and
     /// prompt tensors not given are the parent's.
     public func writeSnapshot(_ snapshot: NewSnapshot) throws -> SnapshotRecord {
-        try write { db in try writeSnapshot(db, snapshot) }
+        try write(datasets: [snapshot.dataset]) { db in try writeSnapshot(db, snapshot) }
     }
 
-    func writeSnapshot(_ db: Database, _ snapshot: NewSnapshot) throws -> SnapshotRecord {
-        guard let model = try ModelRecord.fetchOne(db) else { throw StoreError.noModel(path: path) }
+    func writeSnapshot(_ db: any StoreDatabase, _ snapshot: NewSnapshot) throws -> SnapshotRecord {
+        guard let model = try Self.boundModel(db) else { throw StoreError.noModel(path: path) }
         let (dataset, stage) = try Self.datasetAndStage(db, dataset: snapshot.dataset, stage: snapshot.stage)
         try Self.checkPromptTensors(snapshot)
         // The trained classes, which must be among the classes the stage covers.
         let trainedNames = String(decoding: try JSONEncoder().encode(snapshot.trained.keys.sorted()), as: UTF8.self)
-        let trainedClasses = try ClassRecord.fetchAll(db, sql: """
+        let trainedClasses = try db.fetchAll(ClassRecord.self, """
             SELECT class.* FROM class JOIN stage ON stage.id = class.stage_id
-            WHERE class.dataset_id = ? AND stage.position <= ? AND class.name IN (SELECT value FROM json_each(?))
+            WHERE class.dataset_id = ? AND stage.position <= ? AND class.name IN \(db.dialect.jsonTextElements)
             ORDER BY stage.position, class.label_index
-            """, arguments: [dataset.id!, stage.position, trainedNames])
+            """, [dataset.id!, stage.position, trainedNames])
         for name in snapshot.trained.keys.sorted() where !trainedClasses.contains(where: { $0.name == name }) {
             throw StoreError.notAClassOfStage(className: name, stage: stage.name)
         }
-        let parent = try SnapshotRecord
-            .filter(SnapshotRecord.Columns.datasetId == dataset.id! && SnapshotRecord.Columns.method == snapshot.method
-                    && SnapshotRecord.Columns.run == snapshot.run?.json)
-            .order(SnapshotRecord.Columns.id.desc).fetchOne(db)
+        let parent = try db.fetchOne(SnapshotRecord.self, """
+            SELECT * FROM snapshot WHERE dataset_id = ? AND method = ? AND run IS NOT DISTINCT FROM ? ORDER BY id DESC LIMIT 1
+            """, [dataset.id!, snapshot.method, snapshot.run?.json])
         // Every covered class that is not trained must have a row in the parent to inherit.
-        if let orphan = try String.fetchOne(db, sql: """
+        if let orphan = try db.scalar(String.self, """
             SELECT class.name FROM class JOIN stage ON stage.id = class.stage_id
-            WHERE class.dataset_id = ? AND stage.position <= ? AND class.name NOT IN (SELECT value FROM json_each(?))
+            WHERE class.dataset_id = ? AND stage.position <= ? AND class.name NOT IN \(db.dialect.jsonTextElements)
               AND class.id NOT IN (SELECT class_id FROM snapshot_label WHERE snapshot_id = ?)
             ORDER BY stage.position, class.label_index LIMIT 1
-            """, arguments: [dataset.id!, stage.position, trainedNames, parent?.id ?? -1]) {
+            """, [dataset.id!, stage.position, trainedNames, parent?.id ?? -1]) {
             throw StoreError.missingLabelEmbedding(className: orphan, snapshotStage: stage.name)
         }
         var contextId = parent?.contextVectorsId
@@ -414,39 +457,47 @@ extension LabelStore {
             let data = FloatBlob.encode(context.values)
             var record = ContextVectorsRecord(tokenCount: context.tokenCount, width: context.width, vectors: data,
                                               contentSha256: FloatBlob.sha256(data), createdAt: Date())
-            try record.insert(db)
+            try db.insert(&record)
             contextId = record.id
         }
         var record = SnapshotRecord(datasetId: dataset.id!, method: snapshot.method, stageId: stage.id!,
                                     parentId: parent?.id, contextVectorsId: contextId, createdAt: Date(),
                                     configJson: snapshot.configJSON, lossCurveJson: snapshot.lossCurveJSON, run: snapshot.run?.json)
-        try record.insert(db)
+        try db.insert(&record)
         try Self.insertPromptTensors(db, snapshot: snapshot, snapshotId: record.id!, parentId: parent?.id)
         // New rows for the trained classes.
+        var rows: [[StoreValue]] = []
         for cls in trainedClasses {
             let vectors = snapshot.trained[cls.name]!
             guard vectors.width == model.tokenEmbeddingWidth else {
                 throw StoreError.labelWidth(className: cls.name, expected: model.tokenEmbeddingWidth, found: vectors.width)
             }
             let data = FloatBlob.encode(vectors.values)
-            var row = LabelEmbeddingRecord(classId: cls.id!, tokenCount: vectors.tokenCount, width: vectors.width,
-                                           vectors: data, contentSha256: FloatBlob.sha256(data), createdAt: Date())
-            try row.insert(db)
-            var label = SnapshotLabelRecord(snapshotId: record.id!, classId: cls.id!, labelEmbeddingId: row.id!)
-            try label.insert(db)
+            rows.append([.integer(cls.id!), .integer(Int64(vectors.tokenCount)), .integer(Int64(vectors.width)), .blob(data),
+                         .text(FloatBlob.sha256(data)), Date().storeValue])
+        }
+        let rowIdByClass = Dictionary(uniqueKeysWithValues: try db.insertRows(
+            into: "label_embedding", columns: ["class_id", "token_count", "width", "vectors", "content_sha256", "created_at"],
+            rows: rows, returning: "id, class_id").map { ($0["class_id"] as Int64, $0["id"] as Int64) })
+        let rowIds = trainedClasses.map { rowIdByClass[$0.id!]! }
+        try db.insertRows(into: "snapshot_label", columns: ["snapshot_id", "class_id", "label_embedding_id"],
+                          rows: zip(trainedClasses, rowIds).map { [.integer(record.id!), .integer($0.id!), .integer($1)] })
+        var features: [[StoreValue]] = []
+        for (cls, rowId) in zip(trainedClasses, rowIds) {
             if let feature = snapshot.textFeatures[cls.name] {
-                try Self.insertTextFeature(db, labelEmbeddingId: row.id!, contextKey: contextId ?? 0, feature: feature)
+                features.append([.integer(rowId), .integer(contextId ?? 0), .blob(FloatBlob.encode(feature))])
             }
         }
-        // Every other covered class points at its parent's row: one statement, in SQLite.
+        try db.insertRows(into: "text_feature", columns: ["label_embedding_id", "context_key", "feature"], rows: features)
+        // Every other covered class points at its parent's row: one statement.
         if let parent {
-            try db.execute(sql: """
+            try db.execute("""
                 INSERT INTO snapshot_label (snapshot_id, class_id, label_embedding_id)
                 SELECT ?, sl.class_id, sl.label_embedding_id FROM snapshot_label sl
                 JOIN class ON class.id = sl.class_id JOIN stage ON stage.id = class.stage_id
                 WHERE sl.snapshot_id = ? AND class.dataset_id = ? AND stage.position <= ?
-                  AND class.name NOT IN (SELECT value FROM json_each(?))
-                """, arguments: [record.id!, parent.id!, dataset.id!, stage.position, trainedNames])
+                  AND class.name NOT IN \(db.dialect.jsonTextElements)
+                """, [record.id!, parent.id!, dataset.id!, stage.position, trainedNames])
         }
         return record
     }

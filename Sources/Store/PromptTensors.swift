@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 
 // MaPLe's prompt parameters besides the shared context vectors, and the image features computed
 // through them (Migrations/0005_prompt_tensor.sql).
@@ -96,17 +95,17 @@ extension LabelStore {
     /// `StoreError.damagedBlob`.
     public func promptTensors(snapshot id: Int64) throws -> [PromptTensor] {
         _ = try snapshotSummary(id)
-        return try reader.read { db in try storedPromptTensors(db, snapshot: id).map(\.tensor) }
+        return try read { db in try storedPromptTensors(db, snapshot: id).map(\.tensor) }
     }
 
     /// SHA-256 hex over the snapshot's context vectors and prompt tensors (names, shapes, bytes,
     /// in order): the key of its prompted image features (see `PromptTensor.sha256`).
     public func promptSHA256(snapshot id: Int64) throws -> String {
         _ = try snapshotSummary(id)
-        return try reader.read { db in
-            let record = try SnapshotRecord.fetchOne(db, key: id)!
+        return try read { db in
+            let record = try db.fetchOne(SnapshotRecord.self, id: id)!
             let context = try record.contextVectorsId.flatMap { contextId in
-                try ContextVectorsRecord.fetchOne(db, key: contextId).map {
+                try db.fetchOne(ContextVectorsRecord.self, id: contextId).map {
                     try tokenVectors($0.vectors, tokens: $0.tokenCount, width: $0.width, table: "context_vectors", row: contextId)
                 }
             }
@@ -115,9 +114,8 @@ extension LabelStore {
     }
 
     /// A snapshot's prompt tensors with their stored hashes, each blob checked against its shape.
-    func storedPromptTensors(_ db: Database, snapshot id: Int64) throws -> [(tensor: PromptTensor, contentSha256: String)] {
-        try PromptTensorRecord.filter(PromptTensorRecord.Columns.snapshotId == id)
-            .order(PromptTensorRecord.Columns.position).fetchAll(db).map { record in
+    func storedPromptTensors(_ db: any StoreDatabase, snapshot id: Int64) throws -> [(tensor: PromptTensor, contentSha256: String)] {
+        try db.fetchAll(PromptTensorRecord.self, "SELECT * FROM prompt_tensor WHERE snapshot_id = ? ORDER BY position", [id]).map { record in
                 let row = "(snapshot \(id), name '\(record.name)')"
                 guard let shape = try? JSONDecoder().decode([Int].self, from: Data(record.shapeJson.utf8)),
                       let count = PromptTensor.elementCount(of: shape) else {
@@ -149,20 +147,19 @@ extension LabelStore {
     }
 
     /// Writes a new snapshot's prompt tensors; given none, a MaPLe snapshot holds its parent's.
-    static func insertPromptTensors(_ db: Database, snapshot: NewSnapshot, snapshotId: Int64, parentId: Int64?) throws {
+    static func insertPromptTensors(_ db: any StoreDatabase, snapshot: NewSnapshot, snapshotId: Int64, parentId: Int64?) throws {
         if snapshot.promptTensors.isEmpty {
             guard let parentId else { return }
-            try db.execute(sql: """
+            try db.execute("""
                 INSERT INTO prompt_tensor (snapshot_id, name, position, shape_json, data, content_sha256)
                 SELECT ?, name, position, shape_json, data, content_sha256 FROM prompt_tensor WHERE snapshot_id = ? ORDER BY position
-                """, arguments: [snapshotId, parentId])
+                """, [snapshotId, parentId])
             return
         }
         for (position, tensor) in snapshot.promptTensors.enumerated() {
             let data = FloatBlob.encode(tensor.values)
-            var record = PromptTensorRecord(snapshotId: snapshotId, name: tensor.name, position: position,
-                                            shapeJson: tensor.shapeJSON, data: data, contentSha256: FloatBlob.sha256(data))
-            try record.insert(db)
+            try db.insert(PromptTensorRecord(snapshotId: snapshotId, name: tensor.name, position: position,
+                                             shapeJson: tensor.shapeJSON, data: data, contentSha256: FloatBlob.sha256(data)))
         }
     }
 
@@ -172,15 +169,14 @@ extension LabelStore {
     /// `promptSHA256`, by content SHA-256.
     public func cachedPromptedImageFeatures(contentSHA256s: [String], promptSHA256: String) throws -> [String: [Float]] {
         guard !contentSHA256s.isEmpty else { return [:] }
-        return try reader.read { db in
+        return try read { db in
             let width = try Self.model(db, path: path).featureWidth
             var result: [String: [Float]] = [:]
-            let keys = Array(Set(contentSHA256s))
+            let keys = Array(Set(contentSHA256s)).sorted()
             for chunk in stride(from: 0, to: keys.count, by: 500).map({ Array(keys[$0..<min($0 + 500, keys.count)]) }) {
-                let records = try PromptedImageFeatureRecord
-                    .filter(PromptedImageFeatureRecord.Columns.promptSha256 == promptSHA256
-                            && chunk.contains(PromptedImageFeatureRecord.Columns.contentSha256))
-                    .fetchAll(db)
+                let records = try db.fetchAll(PromptedImageFeatureRecord.self, """
+                    SELECT * FROM prompted_image_feature WHERE prompt_sha256 = ? AND content_sha256 IN (\(placeholders(chunk.count)))
+                    """, [promptSHA256] + chunk)
                 for record in records {
                     result[record.contentSha256] = try FloatBlob.decode(
                         record.feature, count: width, path: path, table: "prompted_image_feature",
@@ -199,9 +195,9 @@ extension LabelStore {
         guard !features.isEmpty else { return }
         _ = try writeIfFree { db in
             for (content, feature) in features.sorted(by: { $0.key < $1.key }) {
-                try db.execute(sql: """
+                try db.execute("""
                     INSERT INTO prompted_image_feature (content_sha256, prompt_sha256, feature) VALUES (?, ?, ?) ON CONFLICT DO NOTHING
-                    """, arguments: [content, promptSHA256, FloatBlob.encode(feature)])
+                    """, [content, promptSHA256, FloatBlob.encode(feature)])
             }
         }
     }

@@ -6,7 +6,7 @@ import GRDB
 
 extension LabelStore {
     public func model() throws -> ModelRecord? {
-        try reader.read { db in try ModelRecord.fetchOne(db) }
+        try read { db in try Self.boundModel(db) }
     }
 
     public func requireModel() throws -> ModelRecord {
@@ -15,13 +15,13 @@ extension LabelStore {
     }
 
     public func datasetNames() throws -> [String] {
-        try reader.read { db in try String.fetchAll(db, sql: "SELECT name FROM dataset ORDER BY id") }
+        try read { db in try Self.datasetNames(db) }
     }
 
     /// The dataset named `name`, or, when `name` is nil, the store's only dataset.
     public func resolveDataset(_ name: String?) throws -> DatasetRecord {
-        try reader.read { db in
-            let all = try DatasetRecord.order(DatasetRecord.Columns.id).fetchAll(db)
+        try read { db in
+            let all = try db.fetchAll(DatasetRecord.self, "SELECT * FROM dataset ORDER BY id")
             if let name {
                 guard let found = all.first(where: { $0.name == name }) else {
                     throw StoreError.unknownDataset(name: name, known: all.map(\.name))
@@ -35,16 +35,16 @@ extension LabelStore {
     }
 
     public func stages(of datasetId: Int64) throws -> [StageRecord] {
-        try reader.read { db in
-            try StageRecord.all().filter(datasetId: datasetId).order(StageRecord.Columns.position).fetchAll(db)
+        try read { db in
+            try db.fetchAll(StageRecord.self, "SELECT * FROM stage WHERE dataset_id = ? ORDER BY position", [datasetId])
         }
     }
 
-    static func datasetAndStage(_ db: Database, dataset name: String, stage stageName: String) throws -> (DatasetRecord, StageRecord) {
-        guard let dataset = try DatasetRecord.all().filter(name: name).fetchOne(db) else {
-            throw StoreError.unknownDataset(name: name, known: try String.fetchAll(db, sql: "SELECT name FROM dataset ORDER BY id"))
+    static func datasetAndStage(_ db: any StoreDatabase, dataset name: String, stage stageName: String) throws -> (DatasetRecord, StageRecord) {
+        guard let dataset = try dataset(db, named: name) else {
+            throw StoreError.unknownDataset(name: name, known: try datasetNames(db))
         }
-        guard let stage = try StageRecord.all().filter(datasetId: dataset.id!).filter(StageRecord.Columns.name == stageName).fetchOne(db) else {
+        guard let stage = try db.fetchOne(StageRecord.self, "SELECT * FROM stage WHERE dataset_id = ? AND name = ?", [dataset.id!, stageName]) else {
             throw StoreError.unknownStage(dataset: name, name: stageName)
         }
         return (dataset, stage)
@@ -52,38 +52,43 @@ extension LabelStore {
 
     /// Every table's rows as text, in a stable order: equal dumps mean logically equal stores
     /// (tests use it to show that a failed command changed nothing).
-    public func contentDump() throws -> String { try Self.contentDump(reader) }
+    public func contentDump() throws -> String {
+        try read(Self.contentDump)
+    }
 
+    /// The dump of an SQLite database read as it is, without checking its schema.
     public static func contentDump(_ reader: any DatabaseReader) throws -> String {
-        try reader.read { db in
-            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").map { table in
-                let rows = try Row.fetchAll(db, sql: "SELECT * FROM \"\(table)\"").map(\.description).sorted()
-                return "\(table): " + rows.joined(separator: "; ")
-            }.joined(separator: "\n")
-        }
+        try reader.read { try contentDump(SQLiteDatabase(db: $0)) }
+    }
+
+    static func contentDump(_ db: any StoreDatabase) throws -> String {
+        try db.scalars(String.self, db.dialect.tableNamesQuery).map { table in
+            let rows = try db.rows("SELECT * FROM \"\(table)\"").map(\.description).sorted()
+            return "\(table): " + rows.joined(separator: "; ")
+        }.joined(separator: "\n")
     }
 
     /// The paper's published cells of one of its tables (Migrations/0002_published_results.sql).
     public func publishedResults(table: Int) throws -> [PublishedResultRecord] {
-        try reader.read { db in try PublishedResultRecord.filter(PublishedResultRecord.Columns.tableNumber == table).fetchAll(db) }
+        try read { db in try db.fetchAll(PublishedResultRecord.self, "SELECT * FROM published_result WHERE table_number = ? ORDER BY id", [table]) }
     }
 
     public func latestSnapshotId() throws -> Int64? {
-        try reader.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM snapshot") }
+        try read { db in try db.scalar(Int64.self, "SELECT MAX(id) FROM snapshot") }
     }
 
     public func snapshots(dataset: String? = nil) throws -> [SnapshotSummary] {
-        try reader.read { db in
+        try read { db in
             var sql = Self.summarySQL
-            var arguments: StatementArguments = []
+            var arguments: [any StoreValueConvertible] = []
             if let dataset {
-                guard try DatasetRecord.all().filter(name: dataset).fetchCount(db) > 0 else {
-                    throw StoreError.unknownDataset(name: dataset, known: try String.fetchAll(db, sql: "SELECT name FROM dataset ORDER BY id"))
+                guard try Self.dataset(db, named: dataset) != nil else {
+                    throw StoreError.unknownDataset(name: dataset, known: try Self.datasetNames(db))
                 }
                 sql += " WHERE dataset.name = ?"
                 arguments = [dataset]
             }
-            return try SnapshotSummary.fetchAll(db, sql: sql + " ORDER BY snapshot.id", arguments: arguments)
+            return try db.rows(sql + " ORDER BY snapshot.id", arguments).map(SnapshotSummary.init(row:))
         }
     }
 
@@ -98,26 +103,26 @@ extension LabelStore {
         """
 
     public func snapshotSummary(_ id: Int64) throws -> SnapshotSummary {
-        try reader.read { db in
-            guard let summary = try SnapshotSummary.fetchOne(db, sql: Self.summarySQL + " WHERE snapshot.id = ?", arguments: [id]) else {
-                throw StoreError.unknownSnapshot(id: id, latest: try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM snapshot"))
+        try read { db in
+            guard let row = try db.rows(Self.summarySQL + " WHERE snapshot.id = ?", [id]).first else {
+                throw StoreError.unknownSnapshot(id: id, latest: try db.scalar(Int64.self, "SELECT MAX(id) FROM snapshot"))
             }
-            return summary
+            return SnapshotSummary(row: row)
         }
     }
 
     /// A snapshot with its configuration, loss curve, prompt tensors and every class's label row.
     public func snapshotDetail(_ id: Int64) throws -> SnapshotDetail {
         let summary = try snapshotSummary(id)
-        return try reader.read { db in
-            let record = try SnapshotRecord.fetchOne(db, key: id)!
-            let context = try record.contextVectorsId.flatMap { try ContextVectorsRecord.fetchOne(db, key: $0) }
-            let labels = try LabelEntry.fetchAll(db, sql: """
+        return try read { db in
+            let record = try db.fetchOne(SnapshotRecord.self, id: id)!
+            let context = try record.contextVectorsId.flatMap { try db.fetchOne(ContextVectorsRecord.self, id: $0) }
+            let labels = try db.fetchAll(LabelEntry.self, """
                 SELECT class.name AS class_name, stage.name AS stage, class.label_index, sl.label_embedding_id,
                        le.token_count, le.width, le.content_sha256,
                        (SELECT MIN(x.snapshot_id) FROM snapshot_label x WHERE x.label_embedding_id = sl.label_embedding_id) AS introduced_by
                 \(Self.snapshotLabels) WHERE sl.snapshot_id = ? \(Self.stageLabelOrder)
-                """, arguments: [id])
+                """, [id])
             let tensors = try storedPromptTensors(db, snapshot: id).map {
                 PromptTensorInfo(name: $0.tensor.name, shape: $0.tensor.shape, l2Norm: $0.tensor.l2Norm, contentSha256: $0.contentSha256)
             }
@@ -196,7 +201,7 @@ extension LabelStore {
 }
 
 /// `parent` is written as null for a lineage's first snapshot rather than left out.
-public struct SnapshotSummary: Codable, Sendable, Equatable, FetchableRecord, EncodesNilAsNull {
+public struct SnapshotSummary: Codable, Sendable, Equatable, EncodesNilAsNull {
     public var id: Int64
     public var dataset: String
     public var method: Method
@@ -210,7 +215,7 @@ public struct SnapshotSummary: Codable, Sendable, Equatable, FetchableRecord, En
     /// The sweep run whose lineage the snapshot belongs to; nil for the add-classes lineage.
     public var run: RunTag?
 
-    public init(row: Row) throws {
+    public init(row: StoreRow) {
         id = row["id"]
         dataset = row["dataset"]
         method = row["method"]
@@ -221,11 +226,10 @@ public struct SnapshotSummary: Codable, Sendable, Equatable, FetchableRecord, En
         trainedClasses = row["trained_classes"]
         run = RunTag(json: row["run"])
     }
-
-    public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
 }
 
-public struct LabelEntry: Codable, Sendable, Equatable, FetchableRecord {
+public struct LabelEntry: StoreRecord, Equatable {
+    public static let databaseTableName = "snapshot_label"
     public var className: String
     public var stage: String
     public var labelIndex: Int
@@ -235,8 +239,6 @@ public struct LabelEntry: Codable, Sendable, Equatable, FetchableRecord {
     public var contentSha256: String
     /// The first snapshot that used this row: the one that trained it.
     public var introducedBy: Int64
-
-    public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
 }
 
 public struct VectorsInfo: Codable, Sendable, Equatable {

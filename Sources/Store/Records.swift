@@ -1,29 +1,23 @@
 import Foundation
-import GRDB
 // Snapshots are recorded by method, so every user of the store names it.
 @_exported import Methods
 
 // One record type per table (Migrations/0001_store.sql). Swift names are camelCase,
 // columns snake_case.
 
-public protocol StoreRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord {}
-
-extension StoreRecord {
-    public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
-    public static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
-}
+// (`StoreRecord`, Database/RecordCoding.swift). Each works on both backends.
 
 /// Where samples come from and which ones a metric is computed on.
-public enum Split: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+public enum Split: String, Codable, Sendable, CaseIterable, StoreValueConvertible {
     case train, val, test
 }
 
 /// The training method of a snapshot, stored by its raw value (`snapshot.method`).
-extension Method: DatabaseValueConvertible {}
+extension Method: StoreValueConvertible {}
 
 /// Evaluation label space: `task` uses each stage's own classes (the paper's protocol),
 /// `class` all classes seen up to the snapshot's stage.
-public enum Protocol: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+public enum Protocol: String, Codable, Sendable, CaseIterable, StoreValueConvertible {
     case task, `class`
 }
 
@@ -53,21 +47,16 @@ public struct ModelRecord: StoreRecord, Equatable {
     }
 }
 
-public struct DatasetRecord: StoreRecord, Equatable {
+public struct DatasetRecord: IdentifiedStoreRecord, Equatable {
     public static let databaseTableName = "dataset"
     public var id: Int64?
     public var name: String
     public var createdAt: Date
 
-    public enum Columns {
-        public static let id = Column("id")
-        public static let name = Column("name")
-    }
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-public struct StageRecord: StoreRecord, Equatable {
+public struct StageRecord: IdentifiedStoreRecord, Equatable {
     public static let databaseTableName = "stage"
     public var id: Int64?
     public var datasetId: Int64
@@ -77,16 +66,10 @@ public struct StageRecord: StoreRecord, Equatable {
     public var sourceFile: String?
     public var createdAt: Date
 
-    public enum Columns {
-        public static let datasetId = Column("dataset_id")
-        public static let name = Column("name")
-        public static let position = Column("position")
-    }
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-public struct ClassRecord: StoreRecord, Equatable {
+public struct ClassRecord: IdentifiedStoreRecord, Equatable {
     public static let databaseTableName = "class"
     public var id: Int64?
     public var datasetId: Int64
@@ -95,16 +78,10 @@ public struct ClassRecord: StoreRecord, Equatable {
     /// Place in the label space of the stage that introduced the class.
     public var labelIndex: Int
 
-    public enum Columns {
-        public static let datasetId = Column("dataset_id")
-        public static let stageId = Column("stage_id")
-        public static let labelIndex = Column("label_index")
-    }
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-public struct SampleRecord: StoreRecord {
+public struct SampleRecord: IdentifiedStoreRecord {
     public static let databaseTableName = "sample"
     public var id: Int64?
     public var classId: Int64
@@ -119,11 +96,10 @@ public struct SampleRecord: StoreRecord {
     /// 0: CLIP's centre crop; k >= 1: the k-th augmented view.
     public var view: Int = 0
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 /// Trainable label-token vectors `<M_i>` of one class (LAMM.md notation): token_count x width.
-public struct LabelEmbeddingRecord: StoreRecord {
+public struct LabelEmbeddingRecord: IdentifiedStoreRecord {
     public static let databaseTableName = "label_embedding"
     public var id: Int64?
     public var classId: Int64
@@ -133,11 +109,10 @@ public struct LabelEmbeddingRecord: StoreRecord {
     public var contentSha256: String
     public var createdAt: Date
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 /// Shared template vectors (CoOp's context), token_count x width.
-public struct ContextVectorsRecord: StoreRecord {
+public struct ContextVectorsRecord: IdentifiedStoreRecord {
     public static let databaseTableName = "context_vectors"
     public var id: Int64?
     public var tokenCount: Int
@@ -146,10 +121,9 @@ public struct ContextVectorsRecord: StoreRecord {
     public var contentSha256: String
     public var createdAt: Date
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-public struct SnapshotRecord: StoreRecord, Equatable {
+public struct SnapshotRecord: IdentifiedStoreRecord, Equatable {
     public static let databaseTableName = "snapshot"
     public var id: Int64?
     public var datasetId: Int64
@@ -165,14 +139,7 @@ public struct SnapshotRecord: StoreRecord, Equatable {
     /// The sweep run the snapshot belongs to (RunTag's JSON); nil for the add-classes lineage.
     public var run: String?
 
-    public enum Columns {
-        public static let id = Column("id")
-        public static let datasetId = Column("dataset_id")
-        public static let method = Column("method")
-        public static let run = Column("run")
-    }
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 public struct SnapshotLabelRecord: StoreRecord, Equatable {
@@ -182,7 +149,7 @@ public struct SnapshotLabelRecord: StoreRecord, Equatable {
     public var labelEmbeddingId: Int64
 }
 
-public struct BaselineRecord: StoreRecord, Equatable {
+public struct BaselineRecord: IdentifiedStoreRecord, Equatable {
     public static let databaseTableName = "baseline"
     public var id: Int64?
     public var stageId: Int64
@@ -193,11 +160,6 @@ public struct BaselineRecord: StoreRecord, Equatable {
     public var accuracy: Double
     public var computedAt: Date
 
-    public enum Columns {
-        public static let stageId = Column("stage_id")
-        public static let split = Column("split")
-        public static let `protocol` = Column("protocol")
-    }
 
     public init(stageId: Int64, split: Split, protocol: Protocol, correct: Int, total: Int, accuracy: Double, computedAt: Date) {
         self.stageId = stageId
@@ -209,10 +171,9 @@ public struct BaselineRecord: StoreRecord, Equatable {
         self.computedAt = computedAt
     }
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-public struct EvaluationRecord: StoreRecord, Equatable {
+public struct EvaluationRecord: IdentifiedStoreRecord, Equatable {
     public static let databaseTableName = "evaluation"
     public var id: Int64?
     public var snapshotId: Int64
@@ -225,13 +186,6 @@ public struct EvaluationRecord: StoreRecord, Equatable {
     public var seconds: Double
     public var evaluatedAt: Date
 
-    public enum Columns {
-        public static let id = Column("id")
-        public static let snapshotId = Column("snapshot_id")
-        public static let stageId = Column("stage_id")
-        public static let split = Column("split")
-        public static let `protocol` = Column("protocol")
-    }
 
     public init(snapshotId: Int64, stageId: Int64, split: Split, protocol: Protocol, correct: Int, total: Int,
                 accuracy: Double, seconds: Double, evaluatedAt: Date) {
@@ -246,7 +200,6 @@ public struct EvaluationRecord: StoreRecord, Equatable {
         self.evaluatedAt = evaluatedAt
     }
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 public struct PublishedResultRecord: StoreRecord, Equatable {
@@ -260,9 +213,6 @@ public struct PublishedResultRecord: StoreRecord, Equatable {
     public var cell: String
     public var value: Double
 
-    public enum Columns {
-        public static let tableNumber = Column("table_number")
-    }
 }
 
 /// A cached psi(z) of one label row's prompt, with one set of context vectors (context key 0
@@ -274,10 +224,6 @@ public struct TextFeatureRecord: StoreRecord {
     /// float32 little-endian (see `FloatBlob`).
     public var feature: Data
 
-    public enum Columns {
-        public static let labelEmbeddingId = Column("label_embedding_id")
-        public static let contextKey = Column("context_key")
-    }
 }
 
 /// The feature of an image file's content in one view (Migrations/0004_image_feature.sql).
@@ -289,11 +235,6 @@ public struct ImageFeatureRecord: StoreRecord {
     /// float32 little-endian (see `FloatBlob`).
     public var feature: Data
 
-    public enum Columns {
-        public static let contentSha256 = Column("content_sha256")
-        public static let view = Column("view")
-        public static let seed = Column("seed")
-    }
 }
 
 /// One named tensor of a MaPLe snapshot's prompt parameters (Migrations/0005_prompt_tensor.sql):
@@ -308,10 +249,6 @@ public struct PromptTensorRecord: StoreRecord, Equatable {
     public var data: Data
     public var contentSha256: String
 
-    public enum Columns {
-        public static let snapshotId = Column("snapshot_id")
-        public static let position = Column("position")
-    }
 }
 
 /// An image file's feature computed through one set of prompt parameters
@@ -323,15 +260,11 @@ public struct PromptedImageFeatureRecord: StoreRecord {
     /// float32 little-endian (see `FloatBlob`).
     public var feature: Data
 
-    public enum Columns {
-        public static let contentSha256 = Column("content_sha256")
-        public static let promptSha256 = Column("prompt_sha256")
-    }
 }
 
 /// A snapshot evaluated on a stage of another dataset, its classes matched by name
 /// (Migrations/0007_cross_evaluation.sql).
-public struct CrossEvaluationRecord: StoreRecord, Equatable {
+public struct CrossEvaluationRecord: IdentifiedStoreRecord, Equatable {
     public static let databaseTableName = "cross_evaluation"
     public var id: Int64?
     public var snapshotId: Int64
@@ -354,12 +287,7 @@ public struct CrossEvaluationRecord: StoreRecord, Equatable {
         (self.accuracy, self.baseline, self.evaluatedAt) = (accuracy, baseline, evaluatedAt)
     }
 
-    public enum Columns {
-        public static let id = Column("id")
-        public static let snapshotId = Column("snapshot_id")
-    }
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 /// A stored cross-dataset evaluation with the names of the dataset and stage it was on.
@@ -367,28 +295,4 @@ public struct StoredCrossEvaluation: Sendable, Equatable {
     public var record: CrossEvaluationRecord
     public var onDataset: String
     public var onStage: String
-}
-
-// Reusable requests.
-
-extension DerivableRequest<DatasetRecord> {
-    func filter(name: String) -> Self { filter(DatasetRecord.Columns.name == name) }
-}
-
-extension DerivableRequest<StageRecord> {
-    func filter(datasetId: Int64) -> Self { filter(StageRecord.Columns.datasetId == datasetId) }
-}
-
-extension DerivableRequest<ImageFeatureRecord> {
-    func matching(_ key: ImageFeatureKey) -> Self {
-        filter(ImageFeatureRecord.Columns.contentSha256 == key.contentSha256 && ImageFeatureRecord.Columns.view == key.view
-               && ImageFeatureRecord.Columns.seed == key.seed)
-    }
-}
-
-extension DerivableRequest<ClassRecord> {
-    /// A stage's classes, in label order.
-    func labelSpace(ofStage stageId: Int64) -> Self {
-        filter(ClassRecord.Columns.stageId == stageId).order(ClassRecord.Columns.labelIndex)
-    }
 }

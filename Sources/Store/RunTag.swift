@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// The parameters that make one run of a sweep (`lamm-store sweep`) a lineage of its own: a
 /// method's snapshots trained with the same shots and seed on a dataset's stages. Stored in

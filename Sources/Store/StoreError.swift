@@ -37,6 +37,13 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case promptTensorsOfMethod(method: Method)
     case promptTensorName(name: String)
     case promptTensorSize(name: String, shape: [Int], values: Int)
+    case badPostgresURL(url: String, reason: String)
+    case serverUnreachable(url: String, reason: String)
+    case authenticationFailed(url: String, user: String, reason: String)
+    case databaseMissing(url: String, database: String)
+    case connectionLost(url: String, writing: Bool)
+    case serverError(url: String, message: String)
+    case copyTargetNotEmpty(path: String)
 
     public var description: String {
         switch self {
@@ -107,6 +114,20 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
         case let .promptTensorSize(name, shape, values):
             let holds = PromptTensor.elementCount(of: shape).map { "holds \($0) values" } ?? "has a size below 1"
             return "prompt tensor '\(name)' has \(values) values, but its shape \(shape) \(holds); nothing was written."
+        case let .badPostgresURL(url, reason):
+            return "--db \(url) cannot be used: \(reason). Check --db / LAMM_STORE_DB."
+        case let .serverUnreachable(url, reason):
+            return "cannot reach the PostgreSQL server of \(url): \(reason). Check that the server runs and accepts connections at that host and port, or fix --db."
+        case let .authenticationFailed(url, user, reason):
+            return "the PostgreSQL server of \(url) refused user '\(user)': \(reason). Give the right password in the URL, PGPASSWORD or ~/.pgpass (mode 0600), or another user."
+        case let .databaseMissing(url, database):
+            return "the PostgreSQL server of \(url) has no database '\(database)'. Create it (`createdb \(database)`, or CREATE DATABASE \(database);), then run `lamm-store init --model DIR --db \(url)`."
+        case let .connectionLost(url, writing):
+            return "the connection to \(url) was lost" + (writing ? " before the transaction committed; the server rolls it back, so nothing was written. Run the command again." : "; nothing was written. Run the command again.")
+        case let .copyTargetNotEmpty(path):
+            return "\(path) already holds a store with data; copy moves a store into a new one. Name a new file, or an empty PostgreSQL database, with --to."
+        case let .serverError(url, message):
+            return "the PostgreSQL server of \(url) refused a statement: \(message). Nothing was written."
         }
     }
 

@@ -6,9 +6,10 @@ struct LAMMStoreCommand: ParsableCommand {
         commandName: "lamm-store",
         abstract: "Versioned label embeddings for continual learning of CLIP classifiers (LAMM).",
         discussion: """
-            A store (one SQLite file, --db or LAMM_STORE_DB, default ./lamm.sqlite) is bound to one CLIP \
-            checkpoint and keeps, per dataset, its stages (Set1, Set2, ...), their classes and image \
-            features, and immutable snapshots of the classes' label embeddings.
+            A store (one SQLite file, or a PostgreSQL database shared by a team: --db or LAMM_STORE_DB, \
+            default ./lamm.sqlite) is bound to one CLIP checkpoint and keeps, per dataset, its stages \
+            (Set1, Set2, ...), their classes and image features, and immutable snapshots of the classes' \
+            label embeddings.
             """,
         version: lammStoreVersion,
         subcommands: [
@@ -25,6 +26,7 @@ struct LAMMStoreCommand: ParsableCommand {
             CompareCommand.self,
             DemoCommand.self,
             VerifyCommand.self,
+            CopyCommand.self,
             TokenizeCommand.self,
             EncodeTextCommand.self,
             EncodeImagesCommand.self,

@@ -3,9 +3,10 @@ import Foundation
 import Reports
 import Store
 
-/// Where the store is: --db, else LAMM_STORE_DB, else ./lamm.sqlite.
+/// Where the store is: --db, else LAMM_STORE_DB, else ./lamm.sqlite. A postgres:// URL names a
+/// database on a PostgreSQL server (the shared store of a team).
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The store's SQLite file (default: $LAMM_STORE_DB, else ./lamm.sqlite).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("The store: an SQLite file, or a PostgreSQL database as postgres://user@host:5432/lamm (default: $LAMM_STORE_DB, else ./lamm.sqlite).", valueName: "path|url"))
     var db: String?
 
     var path: String {

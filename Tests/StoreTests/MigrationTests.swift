@@ -18,25 +18,40 @@ import Testing
             let text = try String(contentsOf: Self.migrationsDirectory.appendingPathComponent(file), encoding: .utf8)
             #expect(text == migration.sql, "\(file) differs from its embedded copy: run `python3 Tools/embed_migrations.py`")
         }
+        // PostgreSQL's form of each migration, under the same name.
+        let postgres = Self.migrationsDirectory.appendingPathComponent("postgres")
+        let postgresFiles = try FileManager.default.contentsOfDirectory(atPath: postgres.path).filter { $0.hasSuffix(".sql") }.sorted()
+        #expect(postgresFiles == files, "Migrations/postgres/ holds the PostgreSQL form of every file in Migrations/")
+        #expect(embeddedPostgresMigrations.map { $0.identifier + ".sql" } == postgresFiles)
+        for (file, migration) in zip(postgresFiles, embeddedPostgresMigrations) {
+            let text = try String(contentsOf: postgres.appendingPathComponent(file), encoding: .utf8)
+            #expect(text == migration.sql, "postgres/\(file) differs from its embedded copy: run `python3 Tools/embed_migrations.py`")
+        }
     }
 
-    @Test func migratesAFreshStoreAndSeedsThePublishedResults() throws {
-        let store = try LabelStore.inMemory()
-        try store.reader.read { db in
+    @Test(arguments: Backend.underTest) func migratesAFreshStoreAndSeedsThePublishedResults(backend: Backend) throws {
+        let store = try backend.emptyStore()
+        try store.executor.read { db in
+            let tables = Set(try db.scalars(String.self, db.dialect.tableNamesQuery))
             for table in ["model", "dataset", "stage", "class", "sample", "label_embedding", "context_vectors",
-                          "snapshot", "snapshot_label", "baseline", "evaluation", "published_result"] {
-                #expect(try db.tableExists(table), "table \(table)")
+                          "snapshot", "snapshot_label", "baseline", "evaluation", "published_result", "text_feature",
+                          "image_feature", "prompt_tensor", "prompted_image_feature", "cross_evaluation"] {
+                #expect(tables.contains(table), "table \(table)")
             }
-            #expect(try PublishedResultRecord.fetchCount(db) == 183)
-            let lamm = try PublishedResultRecord
-                .filter(Column("table_number") == 2 && Column("method") == "LAMM" && Column("setting") == "Set1" && Column("column_name") == "ImageNet")
-                .fetchOne(db)
+            #expect(try db.scalar(Int.self, "SELECT COUNT(*) FROM published_result") == 183)
+            let lamm = try db.fetchOne(PublishedResultRecord.self, """
+                SELECT * FROM published_result WHERE table_number = 2 AND method = 'LAMM' AND setting = 'Set1' AND column_name = 'ImageNet'
+                """)
             #expect(lamm?.value == 77.23)
-            let coopDegradation = try PublishedResultRecord
-                .filter(Column("table_number") == 2 && Column("method") == "CoOp" && Column("column_name") == "Degradation")
-                .fetchOne(db)
+            let coopDegradation = try db.fetchOne(PublishedResultRecord.self, """
+                SELECT * FROM published_result WHERE table_number = 2 AND method = 'CoOp' AND column_name = 'Degradation'
+                """)
             #expect(coopDegradation?.cell == "82.69 (-12.95)")
-            #expect(try Bool.fetchOne(db, sql: "PRAGMA foreign_keys") == true)
+            let applied = try db.scalars(String.self, "SELECT identifier FROM \(db.dialect.migrationsTable) ORDER BY identifier")
+            #expect(applied == db.dialect.migrations.map(\.identifier))
+        }
+        if backend == .sqlite {
+            #expect(try store.sqliteWriter!.read { try Bool.fetchOne($0, sql: "PRAGMA foreign_keys") } == true)
         }
     }
 
@@ -69,7 +84,7 @@ import Testing
 
         // The carried rows read back through today's records and queries.
         let hasImageSamples = SchemaRows.has("0004_image_feature", version)
-        let samples = try store.reader.read { try SampleRecord.order(Column("id")).fetchAll($0) }
+        let samples = try store.executor.read { try $0.fetchAll(SampleRecord.self, "SELECT * FROM sample ORDER BY id") }
         #expect(samples.map(\.id) == Array(1...(hasImageSamples ? 7 : 6)).map(Int64.init))
         for sample in samples.prefix(6) {
             #expect(sample.view == 0 && sample.imageSha256 == nil, "sample \(sample.id!) from before image features")
@@ -168,7 +183,7 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: path))
         let store = try LabelStore.open(path: path, access: .create)
         // WAL mode, so readers can run while a writer works.
-        #expect(try store.reader.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
+        #expect(try store.sqliteWriter!.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
     }
 }
 

@@ -1,12 +1,11 @@
 import Foundation
-import GRDB
 import Testing
 @testable import Store
 
 @Suite struct SnapshotTests {
     /// pets: Set1 = cat, dog; Set2 = hen, cow. Snapshot 1 trains Set1, snapshot 2 trains Set2.
-    func twoStageStore() throws -> (LabelStore, SnapshotRecord, SnapshotRecord) {
-        let store = try boundStore()
+    func twoStageStore(_ backend: Backend) throws -> (LabelStore, SnapshotRecord, SnapshotRecord) {
+        let store = try boundStore(backend)
         _ = try store.registerStage(dataset: "pets", stage: nil, data: stageData(["cat", "dog"]))
         let first = try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set1", method: .lamm,
                                                         trained: ["cat": vectors(1), "dog": vectors(2, tokens: 1)],
@@ -17,8 +16,8 @@ import Testing
         return (store, first, second)
     }
 
-    @Test func aNewStageReusesTheRowsOfEarlierClasses() throws {
-        let (store, first, second) = try twoStageStore()
+    @Test(arguments: Backend.underTest) func aNewStageReusesTheRowsOfEarlierClasses(backend: Backend) throws {
+        let (store, first, second) = try twoStageStore(backend)
         #expect(second.parentId == first.id)
         #expect(second.id! > first.id!)
         let a = try store.snapshotDetail(first.id!), b = try store.snapshotDetail(second.id!)
@@ -33,11 +32,11 @@ import Testing
         #expect(Array(vectorsB.prefix(2)) == vectorsA)
         #expect(vectorsB[2].vectors == vectors(3))
         // Rows are written once: four label rows for four classes over two snapshots.
-        #expect(try store.reader.read { try LabelEmbeddingRecord.fetchCount($0) } == 4)
+        #expect(try store.executor.read { try $0.scalar(Int.self, "SELECT COUNT(*) FROM label_embedding") } == 4)
     }
 
-    @Test func diffShowsOnlyTheNewStagesClasses() throws {
-        let (store, first, second) = try twoStageStore()
+    @Test(arguments: Backend.underTest) func diffShowsOnlyTheNewStagesClasses(backend: Backend) throws {
+        let (store, first, second) = try twoStageStore(backend)
         let diff = try store.diff(first.id!, second.id!)
         #expect(diff.unchanged == 2)
         #expect(diff.changed.map(\.className) == ["hen", "cow"])
@@ -51,8 +50,8 @@ import Testing
         #expect(try store.diff(second.id!, second.id!).changed.isEmpty)
     }
 
-    @Test func snapshotsAndTheirRowsAreImmutable() throws {
-        let (store, first, _) = try twoStageStore()
+    @Test(arguments: Backend.underTest) func snapshotsAndTheirRowsAreImmutable(backend: Backend) throws {
+        let (store, first, _) = try twoStageStore(backend)
         let before = try dump(store)
         for sql in ["UPDATE label_embedding SET vectors = x'00000000' WHERE id = 1",
                     "DELETE FROM label_embedding",
@@ -62,14 +61,14 @@ import Testing
                     "DELETE FROM snapshot_label",
                     "UPDATE class SET name = 'kitten' WHERE name = 'cat'",
                     "DELETE FROM sample",
-                    "DELETE FROM published_result"] {
-            #expect(throws: DatabaseError.self, "\(sql)") { try store.writer.write { try $0.execute(sql: sql) } }
+                    "DELETE FROM published_result"] + (backend == .postgres ? ["TRUNCATE snapshot_label", "TRUNCATE dataset CASCADE"] : []) {
+            #expect(throws: (any Error).self, "\(sql)") { try rawWrite(store, sql) }
         }
         #expect(try dump(store) == before)
     }
 
-    @Test func aFailingSnapshotWriteLeavesNoPartialSnapshot() throws {
-        let (store, _, _) = try twoStageStore()
+    @Test(arguments: Backend.underTest) func aFailingSnapshotWriteLeavesNoPartialSnapshot(backend: Backend) throws {
+        let (store, _, _) = try twoStageStore(backend)
         let before = try dump(store)
         // A coop lineage has no parent, so untrained classes have no row to inherit.
         #expect(throws: StoreError.missingLabelEmbedding(className: "dog", snapshotStage: "Set2")) {
@@ -86,8 +85,8 @@ import Testing
         #expect(try dump(store) == before)
     }
 
-    @Test func eachMethodKeepsItsOwnLineage() throws {
-        let (store, _, second) = try twoStageStore()
+    @Test(arguments: Backend.underTest) func eachMethodKeepsItsOwnLineage(backend: Backend) throws {
+        let (store, _, second) = try twoStageStore(backend)
         let coop = try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set1", method: .coop,
                                                        trained: ["cat": vectors(5), "dog": vectors(6)],
                                                        contextVectors: vectors(0.5, tokens: 4)))
@@ -102,18 +101,18 @@ import Testing
         #expect(second.contextVectorsId == nil)
     }
 
-    @Test func unknownSnapshotsAndCrossDatasetDiffsAreErrors() throws {
-        let (store, first, second) = try twoStageStore()
+    @Test(arguments: Backend.underTest) func unknownSnapshotsAndCrossDatasetDiffsAreErrors(backend: Backend) throws {
+        let (store, first, second) = try twoStageStore(backend)
         #expect(throws: StoreError.unknownSnapshot(id: 99, latest: second.id!)) { try store.snapshotDetail(99) }
-        #expect(throws: StoreError.unknownSnapshot(id: 99, latest: nil)) { try boundStore().snapshotDetail(99) }
+        #expect(throws: StoreError.unknownSnapshot(id: 99, latest: nil)) { try boundStore(backend).snapshotDetail(99) }
         _ = try store.registerStage(dataset: "farm", stage: nil, data: stageData(["ox"]))
         let farm = try store.writeSnapshot(NewSnapshot(dataset: "farm", stage: "Set1", method: .lamm, trained: ["ox": vectors(1)]))
         #expect(throws: StoreError.snapshotsOfDifferentDatasets(a: first.id!, b: farm.id!)) { try store.diff(first.id!, farm.id!) }
         #expect(throws: StoreError.unknownDataset(name: "zoo", known: ["pets", "farm"])) { try store.snapshots(dataset: "zoo") }
     }
 
-    @Test func verifyPassesAfterSeveralStagesAndFindsTampering() throws {
-        let (store, _, _) = try twoStageStore()
+    @Test(arguments: Backend.underTest) func verifyPassesAfterSeveralStagesAndFindsTampering(backend: Backend) throws {
+        let (store, _, _) = try twoStageStore(backend)
         _ = try store.registerStage(dataset: "pets", stage: nil, data: stageData(["owl", "bat"]))
         _ = try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set3", method: .lamm,
                                                 trained: ["owl": vectors(1), "bat": vectors(2)]))
@@ -122,15 +121,21 @@ import Testing
         #expect(report.checks.count >= 9)
 
         // Tamper below the triggers, as a broken tool writing the file directly might.
-        try store.writer.write { db in
-            try db.execute(sql: "DROP TRIGGER label_embedding_no_update")
-            try db.execute(sql: "UPDATE label_embedding SET vectors = zeroblob(length(vectors)) WHERE id = 2")
-            try db.execute(sql: "DROP TRIGGER snapshot_label_no_delete")
-            try db.execute(sql: "DELETE FROM snapshot_label WHERE snapshot_id = 2 AND class_id = 1")
+        let tampering = switch backend {
+        case .sqlite: ["DROP TRIGGER label_embedding_no_update",
+                       "UPDATE label_embedding SET vectors = zeroblob(length(vectors)) WHERE id = 2",
+                       "DROP TRIGGER snapshot_label_no_delete"]
+        case .postgres: ["ALTER TABLE label_embedding DISABLE TRIGGER label_embedding_no_update",
+                         "UPDATE label_embedding SET vectors = decode(repeat('00', octet_length(vectors)), 'hex') WHERE id = 2",
+                         "ALTER TABLE snapshot_label DISABLE TRIGGER snapshot_label_no_delete"]
         }
+        for sql in tampering + ["DELETE FROM snapshot_label WHERE snapshot_id = 2 AND class_id = 1"] { try rawWrite(store, sql) }
         let tampered = try store.verify()
         #expect(!tampered.ok)
         let problems = tampered.checks.flatMap(\.problems)
+        if backend == .postgres {
+            #expect(problems.contains("trigger label_embedding.label_embedding_no_update is disabled"), "\(problems)")
+        }
         #expect(problems.contains { $0.contains("label_embedding 2") && $0.contains("sha256") })
         #expect(problems.contains { $0.contains("snapshot 2 has no label row for class 'cat'") })
     }

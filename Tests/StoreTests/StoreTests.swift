@@ -1,11 +1,10 @@
 import Foundation
-import GRDB
 import Testing
 @testable import Store
 
 @Suite struct StoreTests {
-    @Test func bindingTheSameModelTwiceIsANoOpAndAnotherModelIsRefused() throws {
-        let store = try boundStore()
+    @Test(arguments: Backend.underTest) func bindingTheSameModelTwiceIsANoOpAndAnotherModelIsRefused(backend: Backend) throws {
+        let store = try boundStore(backend)
         #expect(try store.bindModel(testModel) == false)
         var other = testModel
         other.weightsSha256 = String(repeating: "cd", count: 32)
@@ -20,23 +19,23 @@ import Testing
         }
     }
 
-    @Test func stagesAreNumberedAndClassesIndexedInLabelOrder() throws {
-        let store = try boundStore()
+    @Test(arguments: Backend.underTest) func stagesAreNumberedAndClassesIndexedInLabelOrder(backend: Backend) throws {
+        let store = try boundStore(backend)
         let first = try store.registerStage(dataset: "pets", stage: nil, data: stageData(["cat", "dog"]))
         let second = try store.registerStage(dataset: "pets", stage: nil, data: stageData(["hen", "cow", "pig"]))
         #expect(first.stage == "Set1" && first.position == 0 && first.classes == 2 && first.train == 4 && first.test == 2)
         #expect(second.stage == "Set2" && second.position == 1 && second.classes == 3)
         let third = try store.registerStage(dataset: "pets", stage: "extra", data: stageData(["owl"]))
         #expect(third.position == 2)
-        let labels = try store.reader.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, label_index FROM class WHERE stage_id = ? ORDER BY label_index",
-                             arguments: [second.stageId]).map { "\($0["name"] as String)=\($0["label_index"] as Int)" }
+        let labels = try store.executor.read { db in
+            try db.rows("SELECT name, label_index FROM class WHERE stage_id = ? ORDER BY label_index",
+                        [second.stageId]).map { "\($0["name"] as String)=\($0["label_index"] as Int)" }
         }
         #expect(labels == ["hen=0", "cow=1", "pig=2"])
     }
 
-    @Test func aClassOfAnEarlierStageIsRefusedAndNothingIsWritten() throws {
-        let store = try boundStore()
+    @Test(arguments: Backend.underTest) func aClassOfAnEarlierStageIsRefusedAndNothingIsWritten(backend: Backend) throws {
+        let store = try boundStore(backend)
         _ = try store.registerStage(dataset: "pets", stage: nil, data: stageData(["cat", "dog"]))
         let before = try dump(store)
         var data = stageData(["hen", "dog"], file: "set2.csv")
@@ -49,26 +48,26 @@ import Testing
         _ = try store.registerStage(dataset: "farm", stage: nil, data: stageData(["dog"]))
     }
 
-    @Test func anExistingStageNameIsRefused() throws {
-        let store = try boundStore()
+    @Test(arguments: Backend.underTest) func anExistingStageNameIsRefused(backend: Backend) throws {
+        let store = try boundStore(backend)
         _ = try store.registerStage(dataset: "pets", stage: "base", data: stageData(["cat"]))
         #expect(throws: StoreError.stageExists(dataset: "pets", name: "base")) {
             try store.registerStage(dataset: "pets", stage: "base", data: stageData(["dog"]))
         }
     }
 
-    @Test func aStoreWithoutAModelRegistersNothing() throws {
-        let store = try LabelStore.inMemory()
-        #expect(throws: StoreError.noModel(path: ":memory:")) {
+    @Test(arguments: Backend.underTest) func aStoreWithoutAModelRegistersNothing(backend: Backend) throws {
+        let store = try backend.emptyStore()
+        #expect(throws: StoreError.noModel(path: store.path)) {
             try store.registerStage(dataset: "pets", stage: nil, data: stageData(["cat"]))
         }
     }
 
-    @Test func theSchemaRefusesSampleFeaturesOfTheWrongWidth() throws {
-        let store = try boundStore()
+    @Test(arguments: Backend.underTest) func theSchemaRefusesSampleFeaturesOfTheWrongWidth(backend: Backend) throws {
+        let store = try boundStore(backend)
         var data = stageData(["cat"])
         data.samples[0].feature = [1, 2, 3]
-        #expect(throws: DatabaseError.self) { try store.registerStage(dataset: "pets", stage: nil, data: data) }
+        #expect(throws: (any Error).self) { try store.registerStage(dataset: "pets", stage: nil, data: data) }
         #expect(try store.datasetNames().isEmpty)
     }
 }

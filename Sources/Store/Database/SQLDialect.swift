@@ -1,0 +1,50 @@
+/// What differs between the two backends, in one place. Everything else (tables, columns,
+/// statements) is the same text on both: `IS [NOT] DISTINCT FROM`, `ON CONFLICT DO NOTHING`,
+/// `RETURNING`, `?` placeholders (numbered `$n` for PostgreSQL by its executor).
+public enum SQLDialect: String, Sendable {
+    case sqlite
+    case postgres
+
+    /// Bound values per statement: under SQLite's 32,766 and PostgreSQL's 65,535.
+    static let maximumArguments = 30_000
+
+    /// The elements of a JSON array of strings bound to one placeholder, as a subquery.
+    public var jsonTextElements: String {
+        switch self {
+        case .sqlite: return "(SELECT value FROM json_each(?))"
+        case .postgres: return "(SELECT jsonb_array_elements_text(CAST(? AS jsonb)))"
+        }
+    }
+
+    /// The number of bytes of a blob (bytea) expression.
+    public func byteLength(_ expression: String) -> String {
+        switch self {
+        case .sqlite: return "length(\(expression))"
+        case .postgres: return "octet_length(\(expression))"
+        }
+    }
+
+    /// The store's own tables, by name.
+    public var tableNamesQuery: String {
+        switch self {
+        case .sqlite: return "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        case .postgres: return "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name"
+        }
+    }
+
+    /// The table that lists the migrations applied (Migrations/ for SQLite, Migrations/postgres/).
+    public var migrationsTable: String {
+        switch self {
+        case .sqlite: return "grdb_migrations"
+        case .postgres: return "lamm_store_migration"
+        }
+    }
+
+    /// The migrations of this backend, embedded in the binary.
+    public var migrations: [EmbeddedMigration] {
+        switch self {
+        case .sqlite: return embeddedMigrations
+        case .postgres: return embeddedPostgresMigrations
+        }
+    }
+}
