@@ -28,7 +28,7 @@ public struct PostgresLocation: Sendable, Equatable {
 
     /// Parses `text`; `environment` and `home` are the process's unless given (tests).
     public init(_ text: String, environment: [String: String] = ProcessInfo.processInfo.environment,
-                home: String = NSHomeDirectory()) throws {
+                home: String = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()) throws {
         guard Self.isPostgresURL(text), let components = URLComponents(string: text) else {
             throw StoreError.badPostgresURL(url: Self.redact(text), reason: "it is not a URL of the form postgres://user@host:5432/database")
         }
