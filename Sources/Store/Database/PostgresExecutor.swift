@@ -112,12 +112,24 @@ final class PostgresExecutor: StoreExecutor {
     }
 
     func close() throws {
-        try? connection.close().wait()
+        closeConnection(waiting: 5)
     }
 
     /// A store nobody closed closes its connection when it goes.
     deinit {
-        if !connection.isClosed { try? connection.close().wait() }
+        closeConnection(waiting: 0)
+    }
+
+    /// Closes the connection, waiting at most `seconds` (a connection the server dropped may
+    /// never report its close). The connection is kept until it is closed.
+    private func closeConnection(waiting seconds: Double) {
+        guard !connection.isClosed else { return }
+        let done = DispatchSemaphore(value: 0)
+        connection.close().whenComplete { [connection] _ in
+            _ = connection
+            done.signal()
+        }
+        if seconds > 0 { _ = done.wait(timeout: .now() + seconds) }
     }
 }
 
