@@ -236,6 +236,7 @@ struct PostgresDatabaseConnection: StoreDatabase {
             }
         }
         let query = PostgresQuery(unsafeSQL: arguments.isEmpty ? sql : Self.numberedPlaceholders(sql), binds: binds)
+        guard !executor.connection.isClosed else { throw StoreError.connectionLost(url: executor.location.redacted, writing: writing) }
         do {
             return try executor.connection.query(query, logger: executor.logger).wait()
         } catch {
