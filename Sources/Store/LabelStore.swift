@@ -406,7 +406,10 @@ extension LabelStore {
     static func requireNewClasses(_ db: any StoreDatabase, datasetId: Int64, datasetName: String, data: StageData) throws {
         let stageNames = Dictionary(uniqueKeysWithValues: try db.fetchAll(StageRecord.self, "SELECT * FROM stage WHERE dataset_id = ?", [datasetId])
             .map { ($0.id!, $0.name) })
-        let existing = try db.fetchAll(ClassRecord.self, "SELECT * FROM class WHERE dataset_id = ?", [datasetId])
+        // Only the given names are looked up: a small stage costs the same in a large dataset.
+        let names = String(decoding: try JSONEncoder().encode(data.classes), as: UTF8.self)
+        let existing = try db.fetchAll(ClassRecord.self, "SELECT * FROM class WHERE dataset_id = ? AND name IN \(db.dialect.jsonTextElements)",
+                                       [datasetId, names])
         let existingByName = Dictionary(uniqueKeysWithValues: existing.map { ($0.name, $0) })
         for className in data.classes {
             if let earlier = existingByName[className] {
