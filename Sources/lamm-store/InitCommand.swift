@@ -26,14 +26,15 @@ struct InitCommand: ParsableCommand {
     func run() throws {
         // Check the checkpoint completely before the store file is created or touched.
         let record = try ModelRecord.describing(checkpoint: checkpoint.directory.standardizedFileURL, name: name)
-        let (bound, model) = try store.withStore(.create) { labelStore in
-            (try labelStore.bindModel(record), try labelStore.requireModel())
+        // The store's own name for itself: a PostgreSQL URL without its password.
+        let (bound, model, shown) = try store.withStore(.create) { labelStore in
+            (try labelStore.bindModel(record), try labelStore.requireModel(), labelStore.path)
         }
         if output.json {
             try printJSON(model)
         } else {
-            print(bound ? "created store \(store.path) bound to \(model.name) (\(model.directory))"
-                        : "store \(store.path) is already bound to \(model.name); nothing changed")
+            print(bound ? "created store \(shown) bound to \(model.name) (\(model.directory))"
+                        : "store \(shown) is already bound to \(model.name); nothing changed")
             print("token embeddings \(model.tokenEmbeddingWidth) wide, image/text features \(model.featureWidth) wide, weights sha256 \(model.weightsSha256)")
         }
     }
