@@ -5,13 +5,12 @@ import Testing
 /// The commands on a PostgreSQL store of the test server (LAMM_TEST_POSTGRES, started by
 /// scripts/test): `copy` both ways, credentials, and the errors a user can meet.
 extension StoreCommandTests {
-    /// The test server's URL for a new, empty database, and that database's name.
+    /// The test server's URL for a new, empty database.
     func newPostgresDatabase() throws -> String {
         guard let server = ProcessInfo.processInfo.environment["LAMM_TEST_POSTGRES"] else {
             throw PostgresServerMissing()
         }
-        let name = "lamm_cli_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
-        return try PostgresExecutor.createDatabase(named: name, onServerOf: server)
+        return try PostgresExecutor.createScratchDatabase(prefix: "lamm_cli_", onServerOf: server)
     }
 
     /// `url` with its password taken out, and the password.

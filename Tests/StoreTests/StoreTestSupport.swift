@@ -38,8 +38,7 @@ func newDatabase() throws -> String {
     guard let server = ProcessInfo.processInfo.environment["LAMM_TEST_POSTGRES"] else {
         throw TestServerMissing()
     }
-    let name = "lamm_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
-    return try PostgresExecutor.createDatabase(named: name, onServerOf: server)
+    return try PostgresExecutor.createScratchDatabase(prefix: "lamm_test_", onServerOf: server)
 }
 
 struct TestServerMissing: Error, CustomStringConvertible {

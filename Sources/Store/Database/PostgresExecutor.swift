@@ -89,8 +89,9 @@ final class PostgresExecutor: StoreExecutor {
         try transaction("BEGIN", locks: locks, writing: true, body)
     }
 
-    /// A transaction that writes, without the READ ONLY of `read`, for writes a reader makes
-    /// on the side (cached features), which no other writer's data depends on.
+    /// Runs `body` between `begin` and COMMIT on the one connection, after taking the advisory
+    /// lock of each of `locks`; any error rolls back. `writing` is for the message of a lost
+    /// connection.
     private func transaction<T>(_ begin: String, locks: [String], writing: Bool, _ body: (any StoreDatabase) throws -> T) throws -> T {
         try busy.withLock { _ in
             let database = PostgresDatabaseConnection(executor: self, writing: writing)
@@ -362,7 +363,8 @@ extension StoreError {
         }
     }
 
-    /// The SQLSTATE of a server refusal, for callers that tell some apart.
+    /// Whether the server refused a write because the transaction or the role may not write
+    /// (told apart by the server's message, which is all `serverError` keeps).
     var isReadOnlyRefusal: Bool {
         if case let .serverError(_, message) = self {
             return message.contains("read-only transaction") || message.contains("permission denied")
@@ -397,10 +399,10 @@ extension PostgresExecutor {
         return components.string ?? url
     }
 
-    static func dropDatabase(named name: String, onServerOf url: String) throws {
-        precondition(name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" }, "a plain database name")
-        let admin = try connect(try PostgresLocation(url))
-        defer { try? admin.close() }
-        try admin.executeOutsideTransaction("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    /// A new, empty database with a unique name starting `prefix` on the server of `url`:
+    /// a scratch store for tests.
+    static func createScratchDatabase(prefix: String, onServerOf url: String) throws -> String {
+        let name = prefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        return try createDatabase(named: name, onServerOf: url)
     }
 }
