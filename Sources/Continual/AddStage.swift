@@ -120,13 +120,13 @@ struct PreparedStage {
 /// or the stage prepared just before it in the same run.
 indirect enum ParentSnapshot {
     case none
-    case stored(context: StoredContext?, rows: [SnapshotClassRow], prompts: MaPLePrompts?)
+    case stored(snapshot: Int64, context: StoredContext?, rows: [SnapshotClassRow], prompts: MaPLePrompts?)
     case prepared(PreparedStage)
 
     var context: TokenVectors? {
         switch self {
         case .none: return nil
-        case .stored(let context, _, _): return context?.vectors
+        case .stored(_, let context, _, _): return context?.vectors
         case .prepared(let stage): return stage.context
         }
     }
@@ -134,7 +134,7 @@ indirect enum ParentSnapshot {
     var rows: [(name: String, vectors: TokenVectors)] {
         switch self {
         case .none: return []
-        case .stored(_, let rows, _): return rows.map { ($0.classRecord.name, $0.vectors) }
+        case .stored(_, _, let rows, _): return rows.map { ($0.classRecord.name, $0.vectors) }
         case .prepared(let stage): return stage.rows
         }
     }
@@ -143,7 +143,7 @@ indirect enum ParentSnapshot {
     var prompts: MaPLePrompts? {
         switch self {
         case .none: return nil
-        case .stored(_, _, let prompts): return prompts
+        case .stored(_, _, _, let prompts): return prompts
         case .prepared(let stage): return stage.prompts
         }
     }
@@ -173,14 +173,6 @@ extension ContinualSession {
         }
         guard Self.trainableMethods.contains(request.method) else { throw ContinualError.methodUnavailable(method: request.method.rawValue) }
         var warnings: [String] = []
-        let datasetName: String
-        if let dataset = request.dataset {
-            datasetName = dataset
-        } else {
-            let known = try store.datasetNames()
-            guard known.count <= 1 else { throw StoreError.ambiguousDataset(known: known) }
-            datasetName = known.first ?? "default"
-        }
         var data = try request.data ?? StageImport.load(csv: request.csv, csvName: request.csvName, features: request.features,
                                                         featuresName: request.featuresName, featureWidth: model.featureWidth)
         var encoded: EncodedImages?
@@ -202,21 +194,35 @@ extension ContinualSession {
                 }
             }
         }
-        let (stageName, existing) = try resolveStage(dataset: datasetName, requested: request.stage, data: data)
-        if existing == nil {
-            try store.requireNewClasses(dataset: datasetName, data: data)
-            for plan in earlier where plan.existing == nil {
-                if let repeated = data.classes.first(where: plan.data.classes.contains) {
-                    throw StoreError.classRegisteredEarlier(file: data.sourceFile, line: data.firstLine[repeated] ?? 0, className: repeated,
-                                                            dataset: datasetName, stage: plan.stageName)
+        let (byClass, shots) = try trainingRows(data, request: request, warnings: &warnings)
+        // Everything the plan knows of the store comes from one state of it, whatever other
+        // writers commit meanwhile; the commit checks that state again under the write lock.
+        let (datasetName, stageName, existing, position, storedParent) = try store.consistentRead {
+            let datasetName: String
+            if let dataset = request.dataset {
+                datasetName = dataset
+            } else {
+                let known = try store.datasetNames()
+                guard known.count <= 1 else { throw StoreError.ambiguousDataset(known: known) }
+                datasetName = known.first ?? "default"
+            }
+            let (stageName, existing) = try resolveStage(dataset: datasetName, requested: request.stage, data: data)
+            if existing == nil {
+                try store.requireNewClasses(dataset: datasetName, data: data)
+                for plan in earlier where plan.existing == nil {
+                    if let repeated = data.classes.first(where: plan.data.classes.contains) {
+                        throw StoreError.classRegisteredEarlier(file: data.sourceFile, line: data.firstLine[repeated] ?? 0, className: repeated,
+                                                                dataset: datasetName, stage: plan.stageName)
+                    }
                 }
             }
+            try hooks.planning?()
+            let registered = try store.datasetNames().contains(datasetName) ? try store.stages(of: store.resolveDataset(datasetName).id!).count : 0
+            let position = existing?.position ?? max(registered, (earlier.last?.position ?? -1) + 1)
+            let storedParent = earlier.isEmpty
+                ? try parent(of: request.method, run: request.run, dataset: datasetName, stage: stageName, position: position) : nil
+            return (datasetName, stageName, existing, position, storedParent)
         }
-        let registered = try store.datasetNames().contains(datasetName) ? try store.stages(of: store.resolveDataset(datasetName).id!).count : 0
-        let position = existing?.position ?? max(registered, (earlier.last?.position ?? -1) + 1)
-        let (byClass, shots) = try trainingRows(data, request: request, warnings: &warnings)
-        let storedParent = earlier.isEmpty
-            ? try parent(of: request.method, run: request.run, dataset: datasetName, stage: stageName, position: position) : nil
         return StagePlan(request: request, datasetName: datasetName, stageName: stageName, existing: existing, position: position,
                          data: data, encoded: encoded, labels: labels, trainingRows: byClass, shots: shots, warnings: warnings,
                          storedParent: storedParent)
@@ -340,6 +346,7 @@ extension ContinualSession {
         var commit = StageCommit(dataset: plan.datasetName, stage: plan.stageName, data: data,
                                  baseline: baseline.map { ($0.correct, $0.total) }, snapshot: snapshot)
         commit.imageFeatures = plan.encoded?.computed ?? [:]
+        commit.planned = PlannedState(position: plan.position, parent: plannedParent(parentSnapshot))
         // The snapshot's rows: the parent's classes of earlier stages, then this stage's.
         let inherited = parentRows.filter { trained[$0.name] == nil }
         return PreparedStage(plan: plan, commit: commit, baseline: baseline, result: result, warnings: warnings,
@@ -347,8 +354,19 @@ extension ContinualSession {
                              context: contextVectors ?? parentContext, prompts: prompts)
     }
 
-    /// Writes prepared stages, in order, in one transaction, and reports each.
+    /// The parent a stage's commit expects to find as its lineage's latest.
+    func plannedParent(_ parent: ParentSnapshot) -> PlannedParent {
+        switch parent {
+        case .none: return .none
+        case .stored(let snapshot, _, _, _): return .snapshot(snapshot)
+        case .prepared: return .previousInCommit
+        }
+    }
+
+    /// Writes prepared stages, in order, in one transaction, and reports each. The commit checks
+    /// again, under the write lock, what their plans read of the store.
     func write(_ stages: [PreparedStage]) throws -> [AddStageResult] {
+        try hooks.beforeCommit?()
         let committed = try store.commit(stages.map(\.commit))
         return try zip(stages, committed).map { stage, committed in
             var summary = AddStageResult(snapshot: try store.snapshotSummary(committed.snapshot!.id!), registration: committed.registered,
@@ -368,7 +386,7 @@ extension ContinualSession {
     func textFeatures(of parent: ParentSnapshot) throws -> [Float] {
         switch parent {
         case .none: return []
-        case .stored(let context, let rows, _): return try textFeatures(rows, context: context)
+        case .stored(_, let context, let rows, _): return try textFeatures(rows, context: context)
         case .prepared: return try promptFeatures(parent.rows.map(\.vectors), context: parent.context)
         }
     }
@@ -394,7 +412,7 @@ extension ContinualSession {
             throw ContinualError.missingEarlierStage(method: method.rawValue, dataset: dataset, stage: stage,
                                                      missing: stages.first { $0.position == position - 1 }!.name)
         }
-        return .stored(context: try context(ofSnapshot: latest.id),
+        return .stored(snapshot: latest.id, context: try context(ofSnapshot: latest.id),
                        rows: try store.labelRows(snapshot: latest.id).filter { $0.stage.position < position },
                        prompts: try maplePrompts(ofSnapshot: latest.id))
     }

@@ -19,6 +19,17 @@ public final class ContinualSession {
     /// psi(y_i) of CLIP's original prompts, encoded once per prompt.
     var clipFeatureCache = FrozenTextFeatures()
     var visionTowerCache: VisionTower?
+    /// Called at fixed points of adding a stage, so that tests can interleave writers exactly.
+    public var hooks = WriteHooks()
+
+    public struct WriteHooks {
+        /// Inside the plan's one read of the store, between looking up the stage and the parent.
+        public var planning: (() throws -> Void)?
+        /// After training, before the commit takes the write lock.
+        public var beforeCommit: (() throws -> Void)?
+
+        public init() {}
+    }
 
     /// Loads the store's model (from `modelDirectory` if given, else the directory recorded at
     /// `init`) and checks that it is the checkpoint the store is bound to.

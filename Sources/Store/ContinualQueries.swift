@@ -34,6 +34,9 @@ public struct StageCommit: Sendable {
     public var snapshot: NewSnapshot?
     /// Image features encoded for this stage, cached for later stages.
     public var imageFeatures: [ImageFeatureKey: [Float]] = [:]
+    /// What the stage's plan read of the store, checked again under the write lock; nil
+    /// checks nothing (a caller that planned nothing).
+    public var planned: PlannedState?
 
     public init(dataset: String, stage: String, data: StageData, baseline: (correct: Int, total: Int)?, snapshot: NewSnapshot?) {
         self.dataset = dataset
@@ -42,6 +45,29 @@ public struct StageCommit: Sendable {
         self.baseline = baseline
         self.snapshot = snapshot
     }
+}
+
+/// What a stage was planned and trained on: its position among its dataset's stages and the
+/// snapshot it continues. A commit whose plan no longer holds (another writer registered a
+/// stage or extended the lineage meanwhile) writes nothing: the snapshot is never attached to
+/// a lineage it was not trained on.
+public struct PlannedState: Sendable, Equatable {
+    public var position: Int
+    public var parent: PlannedParent
+
+    public init(position: Int, parent: PlannedParent) {
+        self.position = position
+        self.parent = parent
+    }
+}
+
+public enum PlannedParent: Sendable, Equatable {
+    /// The first snapshot of its lineage.
+    case none
+    /// The stored snapshot with this id, the lineage's latest when planned.
+    case snapshot(Int64)
+    /// The snapshot written just before it in the same commit.
+    case previousInCommit
 }
 
 /// An image file's content and view: 0 is CLIP's centre crop, k >= 1 the k-th augmented view
@@ -354,17 +380,24 @@ extension LabelStore {
     /// Commits stages in order, all in one transaction: a stage's snapshot is the parent of the
     /// next one's of the same method. An error in any leaves the store as it was.
     public func commit(_ commits: [StageCommit]) throws -> [CommittedStage] {
-        try write(datasets: commits.map(\.dataset)) { db in try commits.map { try commit(db, $0) } }
+        try write(datasets: commits.map(\.dataset)) { db in
+            var previous: Int64?
+            return try commits.map {
+                let committed = try commit(db, $0, previousInCommit: previous)
+                if let id = committed.snapshot?.id { previous = id }
+                return committed
+            }
+        }
     }
 
-    func commit(_ db: any StoreDatabase, _ commit: StageCommit) throws -> CommittedStage {
+    func commit(_ db: any StoreDatabase, _ commit: StageCommit, previousInCommit: Int64? = nil) throws -> CommittedStage {
         var registered: RegisteredStage
         var newlyRegistered = false
         if let existing = try db.fetchOne(StageRecord.self, """
             SELECT stage.* FROM stage JOIN dataset ON dataset.id = stage.dataset_id WHERE dataset.name = ? AND stage.name = ?
             """, [commit.dataset, commit.stage]) {
             // Checked again under the write lock: another process may have registered the stage,
-            // with other samples, while this one trained.
+            // with other samples, while this one trained. The same samples are the same stage.
             guard try Self.stageMatches(db, existing.id!, commit.data) else {
                 throw StoreError.stageChangedMeanwhile(dataset: commit.dataset, stage: commit.stage)
             }
@@ -376,6 +409,22 @@ extension LabelStore {
         } else {
             registered = try registerStage(db, dataset: commit.dataset, stage: commit.stage, data: commit.data)
             newlyRegistered = true
+        }
+        if let planned = commit.planned {
+            var changes: [String] = []
+            if registered.position != planned.position {
+                let others = try db.scalars(String.self, "SELECT name FROM stage WHERE dataset_id = (SELECT dataset_id FROM stage WHERE id = ?) ORDER BY position",
+                                            [registered.stageId]).filter { $0 != commit.stage }
+                changes.append("stage \(commit.stage) would be its stage \(registered.position + 1), where it was planned as stage \(planned.position + 1) "
+                               + "(the dataset's other stages are now \(others.joined(separator: ", ")))")
+            }
+            if let snapshot = commit.snapshot,
+               let change = try Self.plannedParentChange(db, planned.parent, of: snapshot, previousInCommit: previousInCommit) {
+                changes.append(change)
+            }
+            if !changes.isEmpty {
+                throw StoreError.planChangedMeanwhile(dataset: commit.dataset, stage: commit.stage, change: changes.joined(separator: "; and "))
+            }
         }
         if let baseline = commit.baseline, baseline.total > 0 {
             let record = BaselineRecord(stageId: registered.stageId, split: .test, protocol: .task, correct: baseline.correct,
@@ -389,5 +438,36 @@ extension LabelStore {
         }
         let snapshot = try commit.snapshot.map { try writeSnapshot(db, $0) }
         return CommittedStage(registered: registered, newlyRegistered: newlyRegistered, snapshot: snapshot)
+    }
+
+    /// The dataset's latest snapshot of a method and run.
+    static func latestSnapshot(_ db: any StoreDatabase, dataset: String, method: Method, run: RunTag?) throws -> SnapshotRecord? {
+        try db.fetchOne(SnapshotRecord.self, """
+            SELECT snapshot.* FROM snapshot JOIN dataset ON dataset.id = snapshot.dataset_id
+            WHERE dataset.name = ? AND snapshot.method = ? AND snapshot.run IS NOT DISTINCT FROM ? ORDER BY snapshot.id DESC LIMIT 1
+            """, [dataset, method, run?.json])
+    }
+
+    /// How a snapshot's lineage changed since its stage was planned (another writer extended
+    /// it), or nil.
+    static func plannedParentChange(_ db: any StoreDatabase, _ planned: PlannedParent, of snapshot: NewSnapshot,
+                                    previousInCommit: Int64?) throws -> String? {
+        let expected: Int64?
+        switch planned {
+        case .none: expected = nil
+        case .snapshot(let id): expected = id
+        case .previousInCommit: expected = previousInCommit
+        }
+        let latest = try latestSnapshot(db, dataset: snapshot.dataset, method: snapshot.method, run: snapshot.run)
+        guard latest?.id != expected else { return nil }
+        let lineage = snapshot.method.rawValue + (snapshot.run.map { " (\($0.description))" } ?? "")
+        var change = "the latest \(lineage) snapshot is now "
+        if let latest {
+            let stage = try db.scalar(String.self, "SELECT name FROM stage WHERE id = ?", [latest.stageId]) ?? "?"
+            change += "snapshot \(latest.id!) (stage \(stage))"
+        } else {
+            change += "none"
+        }
+        return change + ", where this command trained from " + (expected.map { "snapshot \($0)" } ?? "no snapshot (the lineage's first)")
     }
 }

@@ -27,6 +27,20 @@ final class WaitNotice: Sendable {
     }
 }
 
+/// The read transaction `LabelStore.consistentRead` holds open on this thread, which the store's
+/// reads inside it reuse.
+final class PinnedRead: @unchecked Sendable {
+    let store: ObjectIdentifier
+    let db: any StoreDatabase
+
+    init(store: ObjectIdentifier, db: any StoreDatabase) {
+        self.store = store
+        self.db = db
+    }
+
+    @TaskLocal static var current: PinnedRead?
+}
+
 /// The one type that owns a lamm-store database, in an SQLite file or on a PostgreSQL server
 /// (`postgres://...`): it opens it, applies the embedded migrations of its backend, and offers
 /// write methods named after what they do, each one transaction. Every operation is written
@@ -252,15 +266,28 @@ public final class LabelStore: Sendable {
         }
     }
 
-    /// A read transaction, with SQLite's errors turned into the store's.
+    /// A read transaction, with SQLite's errors turned into the store's. Inside
+    /// `consistentRead`, it is that read's transaction.
     func read<T>(_ body: (any StoreDatabase) throws -> T) throws -> T {
-        try Self.mapped(path) { try executor.read(body) }
+        if let pinned = PinnedRead.current, pinned.store == ObjectIdentifier(self) { return try body(pinned.db) }
+        return try Self.mapped(path) { try executor.read(body) }
+    }
+
+    /// Runs `body` with every read of this store in it made in one read transaction, so that
+    /// what it reads is one state of the store, whatever other writers commit meanwhile (a
+    /// snapshot on SQLite's WAL, REPEATABLE READ on PostgreSQL). `body` must not write.
+    public func consistentRead<T>(_ body: () throws -> T) throws -> T {
+        if let pinned = PinnedRead.current, pinned.store == ObjectIdentifier(self) { return try body() }
+        return try read { db in
+            try PinnedRead.$current.withValue(PinnedRead(store: ObjectIdentifier(self), db: db)) { try body() }
+        }
     }
 
     /// A write transaction, with SQLite's errors turned into the store's. Writers of the same
     /// `datasets` run one after the other (on PostgreSQL, others run at the same time).
     func write<T>(datasets: [String], _ updates: (any StoreDatabase) throws -> T) throws -> T {
         guard access != .read else { throw StoreError.readOnly(path: path) }
+        precondition(PinnedRead.current?.store != ObjectIdentifier(self), "a store is written inside its own consistentRead")
         return try Self.mapped(path) { try executor.write(locks: datasets.map { "dataset " + $0 }, updates) }
     }
 
@@ -268,6 +295,8 @@ public final class LabelStore: Sendable {
     /// file can be written and no other process holds the write lock, else skipped. Returns
     /// whether it was made.
     func writeIfFree(_ updates: (any StoreDatabase) throws -> Void) throws -> Bool {
+        // Inside a consistent read, the cache is left to be written next time.
+        if PinnedRead.current?.store == ObjectIdentifier(self) { return false }
         if access != .read { return try write(datasets: []) { try updates($0); return true } }
         if executor.dialect == .postgres {
             // The server lets readers and writers run at once; a role that may not write skips.

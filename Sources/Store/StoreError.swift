@@ -34,6 +34,7 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case damagedBlob(path: String, table: String, row: String, column: String, bytes: Int, expected: Int)
     case damagedLineage(path: String, snapshot: Int64)
     case stageChangedMeanwhile(dataset: String, stage: String)
+    case planChangedMeanwhile(dataset: String, stage: String, change: String)
     case promptTensorsOfMethod(method: Method)
     case promptTensorName(name: String)
     case promptTensorSize(name: String, shape: [Int], values: Int)
@@ -106,6 +107,9 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
             return "the store \(path) is damaged: the parents of snapshot \(snapshot) form a loop. Run `lamm-store verify` and restore the store from a copy."
         case let .stageChangedMeanwhile(dataset, stage):
             return "stage \(stage) of dataset '\(dataset)' was registered by another process with other content while this one trained; nothing was written. Name a new stage with --stage, or use the same file as the other process."
+        case let .planChangedMeanwhile(dataset, stage, change):
+            return "while this command trained stage \(stage), another writer changed dataset '\(dataset)': \(change). Nothing was written: "
+                + "the training was for the store as it was, so it is lost rather than attached to a lineage it never had. Run the command again to train from the store as it is now."
         case let .promptTensorsOfMethod(method):
             return "a \(method.rawValue) snapshot holds no prompt tensors (only maple and maple+lamm snapshots do); nothing was written."
         case let .promptTensorName(name):

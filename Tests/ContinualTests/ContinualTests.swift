@@ -13,18 +13,26 @@ let tinyModel = URL(fileURLWithPath: #filePath).deletingLastPathComponent().dele
 /// A file store bound to the tiny fixture model, and stage files written beside it.
 final class Workspace {
     let directory: URL
+    /// The store's file, or its PostgreSQL URL.
+    let storePath: String
     let store: LabelStore
     let session: ContinualSession
 
-    init() throws {
+    init(backend: Backend = .sqlite) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("continual-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        store = try LabelStore.open(path: directory.appendingPathComponent("store.sqlite").path, access: .create)
+        storePath = backend == .sqlite ? directory.appendingPathComponent("store.sqlite").path : try newPostgresDatabase()
+        store = try LabelStore.open(path: storePath, access: .create)
         try store.bindModel(try ModelRecord.describing(checkpoint: tinyModel))
         session = try ContinualSession(store: store)
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }
+
+    /// A session of its own on the same store, as another process would open it.
+    func anotherSession() throws -> ContinualSession {
+        try ContinualSession(store: try LabelStore.open(path: storePath, access: .write))
+    }
 
     /// A stage whose image features cluster around one random centre per class.
     func stage(_ name: String, classes: [String], train: Int = 6, test: Int = 4, seed: UInt64 = 1,
