@@ -194,7 +194,6 @@ extension ContinualSession {
                 }
             }
         }
-        let (byClass, shots) = try trainingRows(data, request: request, warnings: &warnings)
         // Everything the plan knows of the store comes from one state of it, whatever other
         // writers commit meanwhile; the commit checks that state again under the write lock.
         let (datasetName, stageName, existing, position, storedParent) = try store.consistentRead {
@@ -223,6 +222,7 @@ extension ContinualSession {
                 ? try parent(of: request.method, run: request.run, dataset: datasetName, stage: stageName, position: position) : nil
             return (datasetName, stageName, existing, position, storedParent)
         }
+        let (byClass, shots) = try trainingRows(data, request: request, warnings: &warnings)
         return StagePlan(request: request, datasetName: datasetName, stageName: stageName, existing: existing, position: position,
                          data: data, encoded: encoded, labels: labels, trainingRows: byClass, shots: shots, warnings: warnings,
                          storedParent: storedParent)
