@@ -54,6 +54,11 @@ public struct CLIPCheckpointFiles: Sendable {
     public var weights: URL
     public var configuration: CLIPConfiguration
 
+    /// Every file of a checkpoint directory that loading it may read: both layouts'
+    /// configuration and weights, and the tokenizer's vocabulary files.
+    public static let namesRead = ["config.json", "model.safetensors", "open_clip_config.json", "open_clip_model.safetensors",
+                                   "vocab.json", "merges.txt", "bpe_simple_vocab_16e6.txt.gz"]
+
     public init(directory: URL) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {

@@ -133,9 +133,18 @@ public enum NPY {
         }
     }
 
-    /// Writes version 1.0, `<f4`, C order; the header is padded so the data starts on a
-    /// 64-byte boundary, as numpy does.
+    /// Writes version 1.0, `<f4`, C order (see `encode`).
     public static func write(_ matrix: FloatMatrix, to url: URL) throws {
+        do {
+            try encode(matrix).write(to: url, options: .atomic)
+        } catch {
+            throw NPYError.unwritable(file: url.path, reason: error.localizedDescription)
+        }
+    }
+
+    /// The bytes of a version 1.0 file, `<f4`, C order; the header is padded so the data starts
+    /// on a 64-byte boundary, as numpy does.
+    public static func encode(_ matrix: FloatMatrix) -> Data {
         var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(matrix.rows), \(matrix.columns)), }"
         let unpadded = magic.count + 2 + 2 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
@@ -150,11 +159,7 @@ public enum NPY {
                 withUnsafeBytes(of: &bits) { data.append(contentsOf: $0) }
             }
         }
-        do {
-            try data.write(to: url, options: .atomic)
-        } catch {
-            throw NPYError.unwritable(file: url.path, reason: error.localizedDescription)
-        }
+        return data
     }
 
     /// The header dict: `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`.

@@ -39,23 +39,10 @@ public struct ExportedSnapshot: Codable, Sendable, Equatable {
     public var promptTensors: [ExportedPromptTensor]? = nil
 }
 
-public enum ExportError: Error, CustomStringConvertible, LocalizedError {
-    case unwritable(path: String, reason: String)
-
-    public var description: String {
-        switch self {
-        case let .unwritable(path, reason):
-            return "cannot write \(path) (\(reason)). Check that its folder exists and is writable."
-        }
-    }
-
-    public var errorDescription: String? { description }
-}
-
 extension LabelStore {
     /// Writes a snapshot's label rows as .npy: every class's token rows stacked in label order,
     /// [total tokens, width] (no model needed).
-    public func exportLabelRows(snapshot: Int64, to out: String) throws -> ExportedSnapshot {
+    public func exportLabelRows(snapshot: Int64, to out: OutputFile) throws -> ExportedSnapshot {
         _ = try snapshotSummary(snapshot)
         let labels = try labelVectors(snapshot: snapshot)
         let prompts = try promptTensors(snapshot: snapshot)
@@ -66,13 +53,9 @@ extension LabelStore {
             classes.append(ExportedClass(className: label.className, stage: label.stage, firstRow: row, tokens: label.vectors.tokenCount))
             row += label.vectors.tokenCount
         }
-        do {
-            try NPY.write(FloatMatrix(rows: row, columns: width, values: labels.flatMap(\.vectors.values)), to: URL(fileURLWithPath: out))
-        } catch {
-            throw ExportError.unwritable(path: out, reason: "\(error)")
-        }
+        try out.write(NPY.encode(FloatMatrix(rows: row, columns: width, values: labels.flatMap(\.vectors.values))))
         let exportedPrompts = prompts.map { ExportedPromptTensor(name: $0.name, shape: $0.shape, tensor: nil) }
-        return ExportedSnapshot(snapshot: snapshot, out: out, format: ExportFormat.npy.rawValue, rows: row, width: width, classes: classes,
+        return ExportedSnapshot(snapshot: snapshot, out: out.path, format: ExportFormat.npy.rawValue, rows: row, width: width, classes: classes,
                                 promptTensors: exportedPrompts.isEmpty ? nil : exportedPrompts)
     }
 }
@@ -89,7 +72,7 @@ extension ContinualSession {
     ///   logit_scale              [1]          tau: logits = tau * cos(image feature, text feature)
     /// with the snapshot, dataset, method, stage, class order, template, context positions and
     /// prompt tensors' order in the metadata. .npy writes the label rows alone (no model needed).
-    public func export(snapshot: Int64, to out: String, format: ExportFormat) throws -> ExportedSnapshot {
+    public func export(snapshot: Int64, to out: OutputFile, format: ExportFormat) throws -> ExportedSnapshot {
         guard format == .safetensors else { return try store.exportLabelRows(snapshot: snapshot, to: out) }
         let classifier = try classifier(snapshot: snapshot)
         let prompts = try store.promptTensors(snapshot: snapshot)
@@ -104,29 +87,25 @@ extension ContinualSession {
         var writer = SafetensorsWriter(metadata: metadata)
         var classes: [ExportedClass] = []
         var row = 0
-        do {
-            for cls in classifier.classes {
-                let tokens = cls.labelPositions.count
-                try writer.add("label_embedding.\(cls.className)", floats: cls.labelVectors, shape: [tokens, classifier.width])
-                try writer.add("prompt_ids.\(cls.className)", integers: cls.tokenIDs, shape: [cls.tokenIDs.count], as: .i32)
-                try writer.add("label_positions.\(cls.className)", integers: cls.labelPositions, shape: [tokens], as: .i32)
-                classes.append(ExportedClass(className: cls.className, stage: cls.stage, firstRow: row, tokens: tokens))
-                row += tokens
-            }
-            if let context = classifier.context {
-                try writer.add("context", floats: context, shape: [classifier.contextPositions.count, classifier.width])
-            }
-            for tensor in prompts {
-                try writer.add("prompt.\(tensor.name)", floats: tensor.values, shape: tensor.shape)
-            }
-            try writer.add("text_features", floats: classifier.textFeatures, shape: [classifier.classes.count, classifier.dimension])
-            try writer.add("logit_scale", floats: [classifier.logitScale], shape: [1])
-            try writer.write(to: URL(fileURLWithPath: out))
-        } catch {
-            throw ExportError.unwritable(path: out, reason: "\(error)")
+        for cls in classifier.classes {
+            let tokens = cls.labelPositions.count
+            try writer.add("label_embedding.\(cls.className)", floats: cls.labelVectors, shape: [tokens, classifier.width])
+            try writer.add("prompt_ids.\(cls.className)", integers: cls.tokenIDs, shape: [cls.tokenIDs.count], as: .i32)
+            try writer.add("label_positions.\(cls.className)", integers: cls.labelPositions, shape: [tokens], as: .i32)
+            classes.append(ExportedClass(className: cls.className, stage: cls.stage, firstRow: row, tokens: tokens))
+            row += tokens
         }
+        if let context = classifier.context {
+            try writer.add("context", floats: context, shape: [classifier.contextPositions.count, classifier.width])
+        }
+        for tensor in prompts {
+            try writer.add("prompt.\(tensor.name)", floats: tensor.values, shape: tensor.shape)
+        }
+        try writer.add("text_features", floats: classifier.textFeatures, shape: [classifier.classes.count, classifier.dimension])
+        try writer.add("logit_scale", floats: [classifier.logitScale], shape: [1])
+        try out.write(Data(writer.serialized()))
         let exportedPrompts = prompts.map { ExportedPromptTensor(name: $0.name, shape: $0.shape, tensor: "prompt.\($0.name)") }
-        return ExportedSnapshot(snapshot: snapshot, out: out, format: format.rawValue, rows: row, width: classifier.width, classes: classes,
+        return ExportedSnapshot(snapshot: snapshot, out: out.path, format: format.rawValue, rows: row, width: classifier.width, classes: classes,
                                 promptTensors: exportedPrompts.isEmpty ? nil : exportedPrompts)
     }
 }

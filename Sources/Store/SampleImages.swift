@@ -20,4 +20,9 @@ extension LabelStore {
             }
         }
     }
+
+    /// Every image file the store's samples were encoded from (evaluating MaPLe snapshots reads them again).
+    public func imagePaths() throws -> [String] {
+        try read { db in try db.scalars(String.self, "SELECT DISTINCT image_path FROM sample WHERE image_path IS NOT NULL ORDER BY image_path") }
+    }
 }

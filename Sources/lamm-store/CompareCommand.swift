@@ -1,5 +1,6 @@
 import ArgumentParser
 import Continual
+import Formats
 import Foundation
 import Reports
 import Store
@@ -32,29 +33,27 @@ struct CompareCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        // Refuse an unwritable output before any evaluation is computed and stored.
-        for (option, path) in [("--html", html), ("--csv", csv)] {
+        // Refuse an output that cannot or must not be written before any evaluation is computed and stored.
+        var outputs: [(file: OutputFile, contents: (Comparison) -> String)] = []
+        for (option, path, contents) in [("--html", html, { (comparison: Comparison) in comparison.html() }),
+                                         ("--csv", csv, { (comparison: Comparison) in comparison.csv })] {
             guard let path else { continue }
-            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue,
-                  FileManager.default.isWritableFile(atPath: folder) else {
-                throw OptionError.missingFolder(option: option, path: path, folder: folder)
-            }
+            let earlier = outputs.map { OutputFile.Protected($0.file.path, what: "also the \($0.file.option) file") }
+            outputs.append((try OutputFile(option: option, path: path, protecting: store.protectedFiles + earlier), contents))
         }
         let comparison = try store.withStore(.read) { labelStore in
             if let dataset = dataset.name { _ = try labelStore.resolveDataset(dataset) }
             guard try !labelStore.datasetNames().isEmpty else { throw CompareError.emptyStore }
             let session = try ContinualSession(store: labelStore, modelDirectory: options.model.directory)
+            // Evaluating reads the checkpoint and, for MaPLe, the stages' images.
+            let inputs = checkpointFiles(session.modelDirectory) + (try labelStore.imagePaths()).map {
+                OutputFile.Protected($0, what: "an image of the store's stages, which this command reads")
+            }
+            outputs = try outputs.map { (try $0.file.protecting(inputs), $0.contents) }
             return try session.compare(dataset: dataset.name, split: options.split, protocol: options.labelSpace.protocol)
         }
-        for (option, path, contents) in [("--html", html, { comparison.html() }), ("--csv", csv, { comparison.csv })] {
-            guard let path else { continue }
-            do {
-                try Data(contents().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-            } catch {
-                throw OptionError.unwritable(option: option, path: path, reason: error.localizedDescription)
-            }
+        for output in outputs {
+            try output.file.write(output.contents(comparison))
         }
         if output.json {
             try printJSON(comparison)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Continual
+import Formats
 import Foundation
 import Reports
 import Store
@@ -36,10 +37,12 @@ struct ExportCommand: ParsableCommand {
         guard let format = ExportFormat(path: out) else {
             throw OptionError.unsupportedExtension(option: "--out", path: out, extensions: ["safetensors", "npy"])
         }
+        let file = try OutputFile(option: "--out", path: out, protecting: store.protectedFiles)
         let exported = try store.withStore(.read) { labelStore in
             // The label rows alone need no model; the classifier needs the store's checkpoint.
-            guard format == .safetensors else { return try labelStore.exportLabelRows(snapshot: snapshot, to: out) }
-            return try ContinualSession(store: labelStore, modelDirectory: model.directory).export(snapshot: snapshot, to: out, format: format)
+            guard format == .safetensors else { return try labelStore.exportLabelRows(snapshot: snapshot, to: file) }
+            let session = try ContinualSession(store: labelStore, modelDirectory: model.directory)
+            return try session.export(snapshot: snapshot, to: file.protecting(checkpointFiles(session.modelDirectory)), format: format)
         }
         let prompts = exported.promptTensors ?? []
         if output.json {

@@ -1,4 +1,6 @@
 import ArgumentParser
+import CLIP
+import Formats
 import Foundation
 import Reports
 import Store
@@ -11,6 +13,17 @@ struct StoreOptions: ParsableArguments {
 
     var path: String {
         db ?? ProcessInfo.processInfo.environment["LAMM_STORE_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "lamm.sqlite"
+    }
+
+    /// Where the store's path came from, for messages.
+    var source: String {
+        if db != nil { return "--db" }
+        return ProcessInfo.processInfo.environment["LAMM_STORE_DB"].flatMap { $0.isEmpty ? nil : $0 } != nil ? "LAMM_STORE_DB" : "--db, by default"
+    }
+
+    /// The store's own files, which no output may replace (none on PostgreSQL).
+    var protectedFiles: [OutputFile.Protected] {
+        PostgresLocation.isPostgresURL(path) ? [] : OutputFile.Protected.sqliteDatabase(path, option: source)
     }
 
     /// Opens the store for the body and closes it afterwards, on success or error, so that no
@@ -76,6 +89,13 @@ struct ProgressOptions: ParsableArguments {
 
     /// JSON output is read by programs: it comes without progress.
     func printer(json: Bool) -> ProgressPrinter { ProgressPrinter(quiet: quiet || json) }
+}
+
+/// The files of the checkpoint in `directory` that loading it reads, which no output may replace.
+func checkpointFiles(_ directory: URL) -> [OutputFile.Protected] {
+    CLIPCheckpointFiles.namesRead.map {
+        OutputFile.Protected(directory.appendingPathComponent($0).path, what: "a file of the CLIP checkpoint \(directory.path), which this command reads")
+    }
 }
 
 /// JSON as every command prints it: snake_case keys, ISO 8601 dates, sorted keys.
