@@ -142,11 +142,13 @@ public final class LabelStore: Sendable {
         }
         try checkSQLiteHeader(path: path)
         let behind = try inspect(path: path)
+        if access != .read { try requireSingleName(path) }
         do {
             if access == .read {
                 if behind {
                     // An older store is brought up to date once, by a short write.
                     guard fileManager.isWritableFile(atPath: path) else { throw StoreError.schemaBehindReadOnly(path: path) }
+                    try requireSingleName(path)
                     try LabelStore(writer: DatabaseQueue(path: path, configuration: configuration(access: .write, path: path)),
                                    path: path, access: .write).close()
                 }
@@ -307,7 +309,8 @@ public final class LabelStore: Sendable {
                 return false
             }
         }
-        guard FileManager.default.isWritableFile(atPath: path) else { return false }
+        // A file with two names may be written through the other at the same time (see requireSingleName).
+        guard FileManager.default.isWritableFile(atPath: path), !Self.hasOtherNames(path) else { return false }
         var configuration = Self.configuration(access: .write, path: path)
         configuration.busyMode = .immediateError
         do {
@@ -322,6 +325,36 @@ public final class LabelStore: Sendable {
         } catch let error as DatabaseError {
             throw StoreError(error, path: path)
         }
+    }
+
+    /// Refuses to write a store file that has more than one name (hard links): SQLite keeps
+    /// the write-ahead log and its index beside the name a database is opened by, so two
+    /// processes writing through two names each keep their own log, and corrupt the file.
+    static func requireSingleName(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_nlink > 1 else { return }
+        throw StoreError.hardLinked(path: path, names: Int(info.st_nlink), others: otherNames(of: path, info: info))
+    }
+
+    /// Whether the store file has more than one name (see `requireSingleName`).
+    static func hasOtherNames(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && info.st_nlink > 1
+    }
+
+    /// The other names of the file `path` in its own folder (the same device and inode), as
+    /// paths beside the one given; names in other folders are not searched for.
+    static func otherNames(of path: String, info: stat) -> [String] {
+        let link = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil
+        let file = link ? URL(fileURLWithPath: path).resolvingSymlinksInPath().path : path
+        let folder = (file as NSString).deletingLastPathComponent
+        let own = (file as NSString).lastPathComponent
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder) else { return [] }
+        return names.filter { name in
+            var other = stat()
+            return name != own && lstat((folder as NSString).appendingPathComponent(name), &other) == 0
+                && other.st_dev == info.st_dev && other.st_ino == info.st_ino
+        }.sorted().map { (folder as NSString).appendingPathComponent($0) }
     }
 
     /// Refuses a file that is not SQLite before SQLite touches it, an empty one included (it

@@ -45,6 +45,7 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case connectionLost(url: String, writing: Bool)
     case serverError(url: String, message: String)
     case copyTargetNotEmpty(path: String)
+    case hardLinked(path: String, names: Int, others: [String])
 
     public var description: String {
         switch self {
@@ -130,6 +131,12 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
             return "the connection to \(url) was lost" + (writing ? " before the transaction committed; the server rolls it back, so nothing was written. Run the command again." : "; nothing was written. Run the command again.")
         case let .copyTargetNotEmpty(path):
             return "\(path) already holds a store with data; copy moves a store into a new one. Name a new file, or an empty PostgreSQL database, with --to."
+        case let .hardLinked(path, names, others):
+            let also = others.isEmpty ? "its other names are in other folders" : "it is also \(others.joined(separator: ", "))"
+            let remove = others.isEmpty ? "remove the other names" : "remove the other name\(others.count > 1 ? "s" : "") (rm \(others.joined(separator: " ")))"
+            return "the store \(path) has \(names) names (hard links): \(also). SQLite keeps the write-ahead log beside the name a store is opened by, "
+                + "so writing through two names would corrupt it; nothing was written. Give the store a file of its own "
+                + "(cp \(path) NEW.sqlite, then --db NEW.sqlite), or \(remove); reading commands still work."
         case let .serverError(url, message):
             return "the PostgreSQL server of \(url) refused a statement: \(message). Nothing was written."
         }

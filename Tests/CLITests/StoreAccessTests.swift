@@ -44,6 +44,33 @@ extension StoreCommandTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
     }
 
+    /// Two hard-linked names of one store file would each get their own write-ahead log: no
+    /// command writes through either (the other is named), reading still works.
+    @Test func aStoreWithTwoNamesIsReadButNotWritten() throws {
+        try initStore()
+        let first = try smallStage()
+        #expect(try run(["add-classes", first.csv, "--features", first.npy, "--epochs", "1", "--quiet"]).status == 0)
+        let other = scratch.path("other-name.sqlite")
+        try FileManager.default.linkItem(atPath: db, toPath: other)
+        let second = try smallStage("set2", classes: ["fish", "frog"])
+        let add = ["add-classes", second.csv, "--features", second.npy, "--epochs", "1", "--quiet"]
+        try expectFailure(add, mentions: ["the store \(db) has 2 names (hard links): it is also \(other)", "nothing was written",
+                                          "cp \(db) NEW.sqlite", "rm \(other)"])
+        try expectFailure(["init", "--model", Self.model], mentions: ["has 2 names (hard links)"])
+        let before = try contents()
+        let throughOther = try CLI.run(add + ["--db", other])
+        #expect(throughOther.status == 1 && throughOther.stderr.contains("the store \(other) has 2 names (hard links): it is also \(db)"),
+                "\(throughOther.stderr)")
+        // Reading works, and stores nothing on the side (an evaluation, cached features).
+        for command in [["snapshots"], ["verify"], ["show", "--snapshot", "1"], ["compare"], ["eval", "--snapshot", "1"]] {
+            let result = try run(command)
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+        }
+        #expect(try contents() == before, "a reading command wrote into the store through one of its two names")
+        try FileManager.default.removeItem(atPath: other)
+        #expect(try run(add).status == 0)
+    }
+
     /// Another process holds `BEGIN IMMEDIATE` (this test, through its own connection): every
     /// reading command runs meanwhile; a writer says it waits, and finishes once it is released.
     @Test func readersRunWhileAnotherProcessHoldsTheWriteLock() throws {
