@@ -132,6 +132,9 @@ public final class LabelStore: Sendable {
         if PostgresLocation.isPostgresURL(path) {
             return try PostgresSchema.open(PostgresLocation(path), access: access)
         }
+        // SQLite would read these as no file, or as a URI naming another file with its own
+        // parameters: a store is named by its plain path, which is all SQLite is ever given.
+        if path.hasPrefix("file:") || path == ":memory:" { throw StoreError.sqliteSpecialName(path: path) }
         let fileManager = FileManager.default
         var isDirectory: ObjCBool = false
         let exists = fileManager.fileExists(atPath: path, isDirectory: &isDirectory)
@@ -216,8 +219,20 @@ public final class LabelStore: Sendable {
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN || error.resultCode == .SQLITE_READONLY {
             let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
             guard !FileManager.default.isWritableFile(atPath: folder) else { throw error }
-            return try DatabaseQueue(path: "file:\(path)?immutable=1", configuration: configuration(access: .read, path: path))
+            return try DatabaseQueue(path: immutableURI(path), configuration: configuration(access: .read, path: path))
         }
+    }
+
+    /// The URI that opens the file at `path` as immutable: `file:` and the absolute path with
+    /// every byte but letters, digits, `/`, `-`, `.`, `_` and `~` percent-encoded, so that a `?`,
+    /// `#` or `%` in a file name is part of the name, not the start of parameters.
+    static func immutableURI(_ path: String) -> String {
+        var absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        // `file://` would start an authority.
+        while absolute.hasPrefix("//") { absolute.removeFirst() }
+        let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/-._~".utf8)
+        let encoded = absolute.utf8.map { plain.contains($0) ? String(UnicodeScalar($0)) : String(format: "%%%02X", $0) }.joined()
+        return "file:\(encoded)?immutable=1"
     }
 
     /// Closes the database. A writer first checkpoints the write-ahead log into the main file

@@ -46,6 +46,7 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case serverError(url: String, message: String)
     case copyTargetNotEmpty(path: String)
     case hardLinked(path: String, names: Int, others: [String])
+    case sqliteSpecialName(path: String)
 
     public var description: String {
         switch self {
@@ -137,6 +138,12 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
             return "the store \(path) has \(names) names (hard links): \(also). SQLite keeps the write-ahead log beside the name a store is opened by, "
                 + "so writing through two names would corrupt it; nothing was written. Give the store a file of its own "
                 + "(cp \(path) NEW.sqlite, then --db NEW.sqlite), or \(remove); reading commands still work."
+        case let .sqliteSpecialName(path) where path == ":memory:":
+            return "the store ':memory:' would be no file at all (SQLite keeps a database of that name in memory and drops it at exit). "
+                + "Give the path of the store's file, or postgres://...; a file named so can be given as ./:memory:."
+        case let .sqliteSpecialName(path):
+            return "the store \(path) is an SQLite URI (it starts with file:), which lamm-store does not open: it could name another file, "
+                + "with parameters of its own. Give the store's plain path, or postgres://...; a file whose name starts with file: can be given as ./\(path)."
         case let .serverError(url, message):
             return "the PostgreSQL server of \(url) refused a statement: \(message). Nothing was written."
         }

@@ -44,6 +44,41 @@ extension StoreCommandTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
     }
 
+    /// SQLite reads `file:...` as a URI, which could name another file with parameters of its
+    /// own, and `:memory:` as no file: both are refused. A name holding `?`, `#` or `%` is the
+    /// file of that name.
+    @Test func sqliteURIsAreRefusedAndOddNamesArePlainPaths() throws {
+        let other = scratch.path("users.db")
+        let queue = try DatabaseQueue(path: other)
+        try queue.write { try $0.execute(sql: "CREATE TABLE users(id INTEGER PRIMARY KEY); INSERT INTO users VALUES (7)") }
+        try queue.close()
+        let before = try Data(contentsOf: URL(fileURLWithPath: other))
+        try initStore()
+        for uri in ["file:users.db", "file:\(other)", "file://\(other)", "file:users.db?mode=rwc", "file:new.sqlite"] {
+            for command in [["init", "--model", Self.model, "--db", uri], ["copy", "--from", db, "--to", uri]] {
+                let result = try CLI.run(command, in: scratch.url)
+                #expect(result.status == 1, "\(command): \(result.stdout)")
+                #expect(result.stderr.contains("the store \(uri) is an SQLite URI (it starts with file:)") && result.stderr.contains("./\(uri)"),
+                        "\(command): \(result.stderr)")
+                #expect(try Data(contentsOf: URL(fileURLWithPath: other)) == before, "\(command) changed \(other)")
+            }
+        }
+        #expect(!exists(scratch.path("new.sqlite")))
+        let memory = try CLI.run(["init", "--model", Self.model, "--db", ":memory:"], in: scratch.url)
+        #expect(memory.status == 1 && memory.stderr.contains("the store ':memory:' would be no file at all"), "\(memory.stderr)")
+        // Plain paths, whatever their characters.
+        let plain = try CLI.run(["init", "--model", Self.model, "--db", "./file:users.db"], in: scratch.url)
+        #expect(plain.status == 0 && exists(scratch.path("file:users.db")), "\(plain.stderr)")
+        let odd = scratch.path("a?b#c%41.sqlite")
+        let stage = try smallStage()
+        for command in [["init", "--model", Self.model], ["add-classes", stage.csv, "--features", stage.npy, "--epochs", "1", "--quiet"], ["verify"]] {
+            let result = try CLI.run(command + ["--db", odd])
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+        }
+        #expect(exists(odd) && !exists(scratch.path("a")) && !exists(scratch.path("aA.sqlite")))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: other)) == before)
+    }
+
     /// Two hard-linked names of one store file would each get their own write-ahead log: no
     /// command writes through either (the other is named), reading still works.
     @Test func aStoreWithTwoNamesIsReadButNotWritten() throws {
@@ -175,6 +210,20 @@ struct MountedStoreTests {
         #expect(!result.stdout.contains("read failed"), "\(result.stdout)")
         #expect(result.stdout.contains("cannot be written") && result.stdout.contains("write rc=1"), "\(result.stdout)")
         #expect(result.stdout.contains("unchanged"))
+    }
+
+    /// A store in a folder that cannot be written is read as immutable, through a URI that
+    /// takes a `?`, `#` or `%` in its name as part of the name.
+    @Test func aStoreWhoseNameHoldsURICharactersIsReadFromAReadOnlyFolder() throws {
+        try makeStore()
+        let result = try script("""
+            mkdir "$HERE/ro" && mount -t tmpfs tmpfs "$HERE/ro" && cp "$HERE/s.sqlite" "$HERE/ro/a?b#c%41.sqlite" && mount -o remount,ro "$HERE/ro"
+            for c in "snapshots" "verify" "show --snapshot 1"; do
+                $BIN $c --db "$HERE/ro/a?b#c%41.sqlite" > /dev/null 2> "$HERE/err" && echo "read ok: $c" || { echo "read failed: $c"; cat "$HERE/err"; }
+            done
+            """)
+        #expect(result.stdout.components(separatedBy: "read ok:").count == 4, "\(result.stdout)")
+        #expect(!result.stdout.contains("read failed"), "\(result.stdout)")
     }
 
     @Test func aFullDiskIsAClearErrorAndLeavesAWorkingStore() throws {
