@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "CLIP", dependencies: ["Formats", "Kernels", "CZlib"],
                 resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz"), .copy("Resources/LICENSE-CLIP.txt")]),
         // JPEG and PNG decoding, CLIP's image preprocessing.
-        .target(name: "Images", dependencies: ["CJPEG", "CPNG"]),
+        .target(name: "Images", dependencies: ["CJPEG", "CPNG", "Formats"]),
         // The store of versioned label embeddings: one set of operations over SQLite (a file) and
         // PostgreSQL (a shared server).
         .target(name: "Store", dependencies: ["Formats", "Methods", grdb, crypto, postgres, nioPosix, nioSSL, logging]),

@@ -13,6 +13,7 @@ import Formats
 
 public enum CLIPCheckpointError: Error, LocalizedError, CustomStringConvertible, Equatable {
     case notADirectory(path: String)
+    case notAFile(path: String, kind: FileKind)
     case missingConfiguration(directory: String)
     case missingWeights(path: String)
     case missingTensor(path: String, tensor: String)
@@ -23,6 +24,8 @@ public enum CLIPCheckpointError: Error, LocalizedError, CustomStringConvertible,
         switch self {
         case let .notADirectory(path):
             "checkpoint directory \(path) does not exist or is not a directory; pass the directory holding config.json and model.safetensors"
+        case let .notAFile(path, kind):
+            "\(path) is \(kind), not a regular file; nothing was read from it. A CLIP checkpoint directory holds its configuration and weights as files: put the checkpoint's own file there"
         case let .missingConfiguration(directory):
             "\(directory) holds neither config.json (Hugging Face) nor open_clip_config.json (open_clip); pass a CLIP checkpoint directory"
         case let .missingWeights(path):
@@ -66,12 +69,14 @@ public struct CLIPCheckpointFiles: Sendable {
         }
         let hfConfig = directory.appendingPathComponent("config.json")
         let openCLIPConfig = directory.appendingPathComponent("open_clip_config.json")
-        if FileManager.default.fileExists(atPath: hfConfig.path) {
+        // Each file's kind is told before it is opened: opening a FIFO waits for a writer forever.
+        let hfKind = try Self.kind(of: hfConfig), openCLIPKind = try Self.kind(of: openCLIPConfig)
+        if hfKind == .regular {
             layout = .huggingFace
             configurationFile = hfConfig
             configuration = try CLIPConfiguration.decodeHuggingFace(try Data(contentsOf: hfConfig), source: hfConfig.path)
             weights = directory.appendingPathComponent("model.safetensors")
-        } else if FileManager.default.fileExists(atPath: openCLIPConfig.path) {
+        } else if openCLIPKind == .regular {
             layout = .openCLIP
             configurationFile = openCLIPConfig
             configuration = try CLIPConfiguration.decodeOpenCLIP(try Data(contentsOf: openCLIPConfig), source: openCLIPConfig.path)
@@ -79,9 +84,16 @@ public struct CLIPCheckpointFiles: Sendable {
         } else {
             throw CLIPCheckpointError.missingConfiguration(directory: directory.path)
         }
-        guard FileManager.default.fileExists(atPath: weights.path) else {
+        guard try Self.kind(of: weights) == .regular else {
             throw CLIPCheckpointError.missingWeights(path: weights.path)
         }
+    }
+
+    /// `.regular` or `.missing`; anything else that is there (a FIFO, a device, a folder) is refused.
+    static func kind(of file: URL) throws -> FileKind {
+        let kind = FileKind(path: file.path)
+        guard kind == .regular || kind == .missing else { throw CLIPCheckpointError.notAFile(path: file.path, kind: kind) }
+        return kind
     }
 }
 

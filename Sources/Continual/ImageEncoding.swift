@@ -59,9 +59,7 @@ extension ContinualSession {
         var bad = Set<String>()
         for path in Set(input.samples.filter { $0.feature.isEmpty }.compactMap(\.imagePath)).sorted() {
             do {
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    throw ImageError(file: path, reason: .cannotRead(FileManager.default.fileExists(atPath: path) ? "permission or I/O error" : "no such file"))
-                }
+                let data = try ImageDecoder.contents(ofFile: path)
                 contents[path] = (data, FloatBlob.sha256(data))
             } catch let error as ImageError {
                 guard options.skipBadImages else { throw error }

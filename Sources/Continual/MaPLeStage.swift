@@ -20,9 +20,8 @@ extension ContinualSession {
 
     /// The image at `path`, decoded, after checking that it is still the registered content.
     func registeredImage(path: String, sha256: String?, snapshot: Int64?) throws -> RGBImage {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ContinualError.imageChanged(path: path, snapshot: snapshot)
-        }
+        guard FileManager.default.fileExists(atPath: path) else { throw ContinualError.imageChanged(path: path, snapshot: snapshot) }
+        let data = try ImageDecoder.contents(ofFile: path)
         if let sha256, FloatBlob.sha256(data) != sha256 { throw ContinualError.imageChanged(path: path, snapshot: snapshot) }
         return try ImageDecoder.decode(data, name: path)
     }

@@ -122,6 +122,11 @@ public final class SafetensorsFile: @unchecked Sendable {
     public init(url: URL) throws {
         self.url = url
         let path = url.path
+        // Opening a FIFO would wait for a writer forever; a device or a folder holds no tensors.
+        let kind = FileKind(path: path)
+        guard kind == .regular || kind == .missing else {
+            throw SafetensorsError.cannotOpen(path: path, reason: "it is \(kind), not a regular file")
+        }
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw SafetensorsError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }

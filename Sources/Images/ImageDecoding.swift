@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// Decodes JPEG and PNG files to RGB8, as PIL's `Image.open(path).convert("RGB")` does. The
@@ -8,19 +9,24 @@ public enum ImageDecoder {
     public static let defaultMaxPixels = 100_000_000
 
     public static func decode(contentsOf url: URL, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
-        let name = url.path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: name, isDirectory: &isDirectory) else {
-            throw ImageError(file: name, reason: .cannotRead("no such file"))
+        try decode(try contents(ofFile: url.path), name: url.path, maxPixels: maxPixels)
+    }
+
+    /// The bytes of the image file at `path`, which must be a regular file: its kind is told
+    /// before it is opened (opening a FIFO waits for a writer forever; a folder or a device
+    /// holds no image).
+    public static func contents(ofFile path: String) throws -> Data {
+        switch FileKind(path: path) {
+        case .regular: break
+        case .missing: throw ImageError(file: path, reason: .cannotRead("no such file"))
+        case let .unreachable(reason): throw ImageError(file: path, reason: .cannotRead(reason))
+        case let kind: throw ImageError(file: path, reason: .notAFile(kind))
         }
-        if isDirectory.boolValue { throw ImageError(file: name, reason: .cannotRead("it is a directory")) }
-        let data: Data
         do {
-            data = try Data(contentsOf: url, options: .mappedIfSafe)
+            return try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
         } catch {
-            throw ImageError(file: name, reason: .cannotRead(error.localizedDescription))
+            throw ImageError(file: path, reason: .cannotRead(error.localizedDescription))
         }
-        return try decode(data, name: name, maxPixels: maxPixels)
     }
 
     /// Decodes in-memory file contents; `name` is the file named in errors.

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// Why an image file could not be decoded. One type for every case, so a caller can skip bad
@@ -6,6 +7,8 @@ public struct ImageError: Error, LocalizedError, CustomStringConvertible, Equata
     public enum Reason: Sendable, Equatable {
         /// No file at the path (or it cannot be read).
         case cannotRead(String)
+        /// The path names something that is no regular file: a folder, a FIFO, a device.
+        case notAFile(FileKind)
         /// The file has no bytes.
         case empty
         /// The first bytes are neither JPEG's nor PNG's signature.
@@ -32,6 +35,8 @@ public struct ImageError: Error, LocalizedError, CustomStringConvertible, Equata
         switch reason {
         case let .cannotRead(why):
             return "cannot read image \(file): \(why); check the path in the CSV and the file's permissions"
+        case let .notAFile(kind):
+            return "image \(file) is \(kind), not a regular file; nothing was read from it. Check the path in the CSV, or name a JPEG or PNG file"
         case .empty:
             return "image \(file) is empty (0 bytes); replace the file or remove its row"
         case let .unknownFormat(firstBytes):

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import GRDB
 import Synchronization
@@ -136,12 +137,19 @@ public final class LabelStore: Sendable {
         // parameters: a store is named by its plain path, which is all SQLite is ever given.
         if path.hasPrefix("file:") || path == ":memory:" { throw StoreError.sqliteSpecialName(path: path) }
         let fileManager = FileManager.default
-        var isDirectory: ObjCBool = false
-        let exists = fileManager.fileExists(atPath: path, isDirectory: &isDirectory)
-        if exists, isDirectory.boolValue { throw StoreError.isFolder(path: path) }
-        if !exists {
+        // Told before anything opens the path: opening a FIFO waits for a writer forever.
+        switch FileKind(path: path) {
+        case .regular:
+            break
+        case .missing:
             guard access == .create else { throw StoreError.noStore(path: path) }
             return try create(path: path)
+        case .folder:
+            throw StoreError.isFolder(path: path)
+        case let .unreachable(reason):
+            throw StoreError.unopenable(path: path, reason: reason)
+        case let kind:
+            throw StoreError.notAFile(path: path, kind: kind)
         }
         try checkSQLiteHeader(path: path)
         let behind = try inspect(path: path)

@@ -47,6 +47,7 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case copyTargetNotEmpty(path: String)
     case hardLinked(path: String, names: Int, others: [String])
     case sqliteSpecialName(path: String)
+    case notAFile(path: String, kind: FileKind)
 
     public var description: String {
         switch self {
@@ -144,6 +145,8 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
         case let .sqliteSpecialName(path):
             return "the store \(path) is an SQLite URI (it starts with file:), which lamm-store does not open: it could name another file, "
                 + "with parameters of its own. Give the store's plain path, or postgres://...; a file whose name starts with file: can be given as ./\(path)."
+        case let .notAFile(path, kind):
+            return "\(path) is \(kind), not a store file; nothing was opened. Give --db (or LAMM_STORE_DB) the path of the store's SQLite file, or a postgres:// URL."
         case let .serverError(url, message):
             return "the PostgreSQL server of \(url) refused a statement: \(message). Nothing was written."
         }

@@ -36,13 +36,16 @@ enum CLI {
         }
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) throws -> CLIResult {
-        try runProgram(try binary().path, arguments, environment: environment, in: directory)
+    static func run(_ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil,
+                    timeout: TimeInterval? = nil) throws -> CLIResult {
+        try runProgram(try binary().path, arguments, environment: environment, in: directory, timeout: timeout)
     }
 
-    /// Runs any program and captures what it prints.
+    /// Runs any program and captures what it prints. With `timeout`, a program still running
+    /// after that many seconds is killed (its status is then the signal's, 9), so that a test of
+    /// something that could hang fails instead.
     static func runProgram(_ program: String, _ arguments: [String], environment: [String: String] = [:],
-                           in directory: URL? = nil) throws -> CLIResult {
+                           in directory: URL? = nil, timeout: TimeInterval? = nil) throws -> CLIResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: program)
         process.arguments = arguments
@@ -55,6 +58,10 @@ enum CLI {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        let pid = process.processIdentifier
+        let killer = DispatchWorkItem { _ = kill(pid, SIGKILL) }
+        if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer) }
+        defer { killer.cancel() }
         // Read before waiting so a large output cannot fill the pipe and stall the child.
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         let errData = err.fileHandleForReading.readDataToEndOfFile()

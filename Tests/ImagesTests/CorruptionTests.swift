@@ -108,7 +108,7 @@ struct CorruptionTests {
                 case let .tooLarge(width, height, maxPixels):
                     #expect(width * height > maxPixels, "\(name)")
                     if let header = Self.headerSize(bytes) { #expect(header == (width, height), "\(name)") }
-                case .cannotRead, .empty:
+                case .cannotRead, .notAFile, .empty:
                     Issue.record("\(name): refused as unreadable or empty: \(error)")
                 case .truncated, .corrupt, .unsupported:
                     break

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// Everything that can go wrong when loading a CLIP vocabulary or tokenizing text.
@@ -8,6 +9,8 @@ public enum TokenizerError: Error, Equatable, LocalizedError, CustomStringConver
     case vocabularyLargerThanModel(directory: URL, tokens: Int, rows: Int)
     /// A vocabulary file does not exist.
     case missingFile(URL)
+    /// A vocabulary file is there but is no regular file (a FIFO, a device, a folder).
+    case notAFile(URL, kind: FileKind)
     /// A vocabulary file exists but could not be read.
     case unreadableFile(URL, reason: String)
     /// `vocab.json` is not a JSON object of token strings to integer ids.
@@ -36,6 +39,9 @@ public enum TokenizerError: Error, Equatable, LocalizedError, CustomStringConver
         case .missingFile(let url):
             return "Vocabulary file \(url.path) does not exist. Check the path, or use the model directory "
                 + "that holds vocab.json + merges.txt or bpe_simple_vocab_16e6.txt.gz."
+        case .notAFile(let url, let kind):
+            return "Vocabulary file \(url.path) is \(kind), not a regular file; nothing was read from it. Put the checkpoint's own "
+                + "vocabulary file there, or remove it (without vocab.json + merges.txt or bpe_simple_vocab_16e6.txt.gz, CLIP's own vocabulary is used)."
         case .unreadableFile(let url, let reason):
             return "Cannot read vocabulary file \(url.path): \(reason). Check its permissions."
         case .malformedVocabulary(let url, let reason):

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// A BPE vocabulary as read from disk: token strings by id and the merge rules in order.
@@ -118,7 +119,12 @@ struct Vocabulary: Sendable {
     }
 
     private static func read(_ url: URL) throws -> Data {
-        guard FileManager.default.fileExists(atPath: url.path) else { throw TokenizerError.missingFile(url) }
+        switch FileKind(path: url.path) {
+        case .regular: break
+        case .missing: throw TokenizerError.missingFile(url)
+        // Opening a FIFO would wait for a writer forever.
+        case let kind: throw TokenizerError.notAFile(url, kind: kind)
+        }
         do {
             return try Data(contentsOf: url)
         } catch {
