@@ -136,6 +136,21 @@ extension StoreCommandTests {
     }
 }
 
+extension StoreCommandTests {
+    /// Needs no server: nothing listens on port 1, and the other URLs do not parse.
+    @Test func urlPasswordsAreNeverPrintedEvenWhenTheURLIsMalformed() throws {
+        for url in ["postgres://lamm:Qz7@Wx9@127.0.0.1:1/lamm", "postgres://lamm:Qz7@Wx9@127.0.0.1:99999/lamm",
+                    "postgres://lamm:Qz7/Wx9@127.0.0.1:1/lamm", "postgres://lamm:Qz7?Wx9@Kv3@127.0.0.1:1/lamm",
+                    "postgres://lamm:Qz7%2FWx9@127.0.0.1:1/lamm?nonsense=1"] {
+            let result = try runOn(url, ["snapshots"], environment: ["PGPASSWORD": "", "HOME": scratch.url.path])
+            #expect(result.status == 1 && result.stderr.contains("lamm"), "\(url): \(result.stderr)")
+            for secret in ["Qz7", "Wx9", "Kv3"] {
+                #expect(!result.stderr.contains(secret) && !result.stdout.contains(secret), "\(url): \(result.stderr)")
+            }
+        }
+    }
+}
+
 /// The PostgreSQL tests run where a test server is named, and always in CI (where a missing
 /// server is a failure, not a skip).
 let postgresTestsRun = ProcessInfo.processInfo.environment["LAMM_TEST_POSTGRES"] != nil || ProcessInfo.processInfo.environment["CI"] != nil

@@ -50,17 +50,26 @@ public struct PostgresLocation: Sendable, Equatable {
         } else {
             port = 5432
         }
-        user = components.user?.removingPercentEncoding.flatMap { $0.isEmpty ? nil : $0 } ?? query["user"] ?? environment["PGUSER"]
+        // The user, password and database come percent-encoded and are decoded once (a `%25`
+        // in a password is a `%`); the query's values are decoded already.
+        func decoded(_ part: String?, _ what: String) throws -> String? {
+            guard let part else { return nil }
+            guard let text = part.removingPercentEncoding else {
+                throw StoreError.badPostgresURL(url: Self.redact(text), reason: "the \(what) is not percent-encoded UTF-8 text")
+            }
+            return text
+        }
+        user = try decoded(components.percentEncodedUser, "user name").flatMap { $0.isEmpty ? nil : $0 } ?? query["user"] ?? environment["PGUSER"]
             ?? ProcessInfo.processInfo.userName
-        let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
-        database = (path.removingPercentEncoding.flatMap { $0.isEmpty ? nil : $0 }) ?? query["dbname"] ?? environment["PGDATABASE"] ?? user
+        let path = components.percentEncodedPath.hasPrefix("/") ? String(components.percentEncodedPath.dropFirst()) : components.percentEncodedPath
+        database = try decoded(path, "database name").flatMap { $0.isEmpty ? nil : $0 } ?? query["dbname"] ?? environment["PGDATABASE"] ?? user
         let modeText = query["sslmode"] ?? environment["PGSSLMODE"] ?? "prefer"
         guard let mode = SSLMode(rawValue: modeText) else {
             throw StoreError.badPostgresURL(url: Self.redact(text), reason: "sslmode '\(modeText)' is not one of \(SSLMode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         sslMode = mode
         sslRootCertificate = query["sslrootcert"] ?? environment["PGSSLROOTCERT"]
-        password = components.password?.removingPercentEncoding ?? query["password"] ?? environment["PGPASSWORD"]
+        password = try decoded(components.percentEncodedPassword, "password") ?? query["password"] ?? environment["PGPASSWORD"]
         if password == nil {
             let file = environment["PGPASSFILE"] ?? (home as NSString).appendingPathComponent(".pgpass")
             password = Self.passwordFromFile(file, host: socketFolder ?? host, port: port, database: database, user: user)
@@ -77,15 +86,17 @@ public struct PostgresLocation: Sendable, Equatable {
         return text
     }
 
-    /// `text` with any password between `//user:` and `@` blanked, for URLs that do not parse.
+    /// `text` without its password, for URLs that do not parse: everything between `//user:`
+    /// and the last `@` is taken out (a password may hold an unencoded `@`, `/`, `?` or `#`, so
+    /// no earlier one can be trusted to end it), and so is the value of a `password=` parameter.
     public static func redact(_ text: String) -> String {
-        guard let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].firstIndex(of: "@") else {
-            return text.replacingOccurrences(of: #"password=[^&]*"#, with: "password=***", options: .regularExpression)
+        var shown = text
+        if let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].lastIndex(of: "@") {
+            let credentials = text[scheme.upperBound..<at]
+            let user = credentials.prefix { $0 != ":" }
+            shown = String(text[..<scheme.upperBound]) + user + String(text[at...])
         }
-        let credentials = text[scheme.upperBound..<at]
-        let user = credentials.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
-        return (String(text[..<scheme.upperBound]) + user + String(text[at...]))
-            .replacingOccurrences(of: #"password=[^&]*"#, with: "password=***", options: .regularExpression)
+        return shown.replacingOccurrences(of: #"password=[^&]*"#, with: "password=***", options: .regularExpression)
     }
 
     /// The password a libpq password file gives: the first line
