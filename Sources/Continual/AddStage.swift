@@ -167,6 +167,9 @@ extension ContinualSession {
     /// (`earlier`, not yet written), encoding its images: nothing is trained or written.
     func planStage(_ request: AddStageRequest, after earlier: [StagePlan],
                    progress: ((AddStageEvent) -> Void)?) throws -> StagePlan {
+        var request = request
+        request.dataset = try request.dataset.map { try Names.checked($0, as: .dataset, option: "--dataset") }
+        request.stage = try request.stage.map { try Names.checked($0, as: .stage, option: "--stage") }
         try request.configuration.validate()
         guard (0...ImageEncodingOptions.maximumViews).contains(request.images.views) else {
             throw TrainingError.outOfRange(option: "--views", value: "\(request.images.views)", allowed: "0 to \(ImageEncodingOptions.maximumViews)")
@@ -183,6 +186,7 @@ extension ContinualSession {
         }
         try requireImages(data, method: request.method)
         let labels = try data.classes.map { try template.label(for: $0, tokenizer: tokenizer) }
+        try requireDistinctTokens(labels, data: data, among: [])
         if request.method.trainsContext {
             // The context vectors take the place of the prefix words, so they may lengthen the prompt.
             let contextVectors = request.configuration.contextLength
@@ -214,6 +218,9 @@ extension ContinualSession {
                                                                 dataset: datasetName, stage: plan.stageName)
                     }
                 }
+                let registered = try store.registeredClasses(dataset: datasetName).map { (name: $0.className, stage: $0.stage) }
+                    + earlier.filter { $0.existing == nil }.flatMap { plan in plan.data.classes.map { (name: $0, stage: plan.stageName) } }
+                try requireDistinctTokens(labels, data: data, among: registered)
             }
             try hooks.planning?()
             let registered = try store.datasetNames().contains(datasetName) ? try store.stages(of: store.resolveDataset(datasetName).id!).count : 0
@@ -226,6 +233,21 @@ extension ContinualSession {
         return StagePlan(request: request, datasetName: datasetName, stageName: stageName, existing: existing, position: position,
                          data: data, encoded: encoded, labels: labels, trainingRows: byClass, shots: shots, warnings: warnings,
                          storedParent: storedParent)
+    }
+
+    /// Refuses two classes of one dataset that CLIP reads as the same words ("Cat" and "cat": its
+    /// tokenizer lowercases and folds white space), within the stage and against `registered`:
+    /// they would have one prompt, so no label space could tell them apart.
+    func requireDistinctTokens(_ labels: [ClassLabel], data: StageData, among registered: [(name: String, stage: String)]) throws {
+        var seen: [[Int]: (name: String, stage: String?)] = [:]
+        for other in registered { seen[tokenizer.encode(other.name)] = (other.name, other.stage) }
+        for label in labels {
+            if let other = seen[label.tokenIDs] {
+                throw ContinualError.sameTokens(file: data.sourceFile, line: data.firstLine[label.name] ?? 0, className: label.name,
+                                                other: other.name, otherStage: other.stage)
+            }
+            seen[label.tokenIDs] = (label.name, nil)
+        }
     }
 
     /// Trains a planned stage from its parent: the stage prepared before it in the same run, or
@@ -453,7 +475,8 @@ extension ContinualSession {
     }
 
     /// The stage to add to: the one named (which must then hold the same data if it exists),
-    /// else a registered stage with identical content, else Set<n+1>.
+    /// else a registered stage with identical content, else Set<n+1>. Data with a registered
+    /// stage's classes but other samples or features is that stage changed, which is refused.
     func resolveStage(dataset: String, requested: String?, data: StageData) throws -> (String, StageRecord?) {
         guard let datasetRecord = try? store.resolveDataset(dataset) else { return (requested ?? "Set1", nil) }
         let stages = try store.stages(of: datasetRecord.id!)
@@ -462,22 +485,37 @@ extension ContinualSession {
             try requireSameContent(existing, data, dataset: dataset)
             return (requested, existing)
         }
-        for stage in stages where try store.stageMatches(stage.id!, data) { return (stage.name, stage) }
+        var sameClasses: (StageRecord, StageDifference)?
+        for stage in stages {
+            guard let difference = try store.stageDifference(stage.id!, data) else { return (stage.name, stage) }
+            if case .classes = difference {} else if sameClasses == nil { sameClasses = (stage, difference) }
+        }
+        if let (stage, difference) = sameClasses {
+            throw ContinualError.registeredStageChanged(file: data.sourceFile, dataset: dataset, stage: stage.name,
+                                                        detail: describe(difference, stage: stage.name, data: data))
+        }
         return ("Set\(stages.count + 1)", nil)
     }
 
     func requireSameContent(_ stage: StageRecord, _ data: StageData, dataset: String) throws {
-        guard try !store.stageMatches(stage.id!, data) else { return }
-        let registered = try store.classes(ofStage: stage.id!).map(\.name)
-        let detail: String
-        if let differing = zip(registered, data.classes).first(where: { $0 != $1 }) {
-            detail = "class \(differing.0.isEmpty ? "?" : "'\(displayName(differing.0))'") where the file has '\(displayName(differing.1))'"
-        } else if registered.count != data.classes.count {
-            detail = "\(registered.count) classes registered, \(data.classes.count) in the file"
-        } else {
-            let counts = try store.samples(stage: stage.id!, split: .train).count
-            detail = "the samples differ (\(counts) train rows registered)"
+        guard let difference = try store.stageDifference(stage.id!, data) else { return }
+        throw ContinualError.stageContentDiffers(dataset: dataset, stage: stage.name, detail: describe(difference, stage: stage.name, data: data))
+    }
+
+    /// A difference between `data` and the registered stage, as a message says it.
+    func describe(_ difference: StageDifference, stage: String, data: StageData) -> String {
+        switch difference {
+        case let .classes(registered):
+            if let differing = zip(registered, data.classes).first(where: { $0 != $1 }) {
+                return "class '\(displayName(differing.0))' where the file has '\(displayName(differing.1))'"
+            }
+            return "\(registered.count) classes registered, \(data.classes.count) in the file"
+        case let .sampleCount(registered):
+            return "\(registered) samples registered, \(data.samples.count) in the file"
+        case let .sampleLabel(row):
+            return "sample \(row) (0-based, in file order) has another class or split than stage \(stage)'s"
+        case let .feature(row):
+            return "the image features differ from stage \(stage)'s, first at sample \(row) (0-based, in file order)"
         }
-        throw ContinualError.stageContentDiffers(dataset: dataset, stage: stage.name, detail: detail)
     }
 }

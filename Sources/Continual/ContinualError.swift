@@ -6,6 +6,8 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
     case modelDirectoryMissing(directory: String)
     case noTrainingRows(file: String, classes: [String])
     case stageContentDiffers(dataset: String, stage: String, detail: String)
+    case registeredStageChanged(file: String, dataset: String, stage: String, detail: String)
+    case sameTokens(file: String, line: Int, className: String, other: String, otherStage: String?)
     case lineageOutOfOrder(method: String, latestStage: String, stage: String)
     case missingEarlierStage(method: String, dataset: String, stage: String, missing: String)
     case nothingToEvaluate(snapshot: Int64, split: String, stages: [String])
@@ -27,6 +29,13 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
             return "\(file): class\(classes.count == 1 ? "" : "es") \(classes.map { "'\(displayName($0))'" }.joined(separator: ", ")) \(classes.count == 1 ? "has" : "have") no training rows (split train). Add at least one train row per class, or use --method zeroshot."
         case let .stageContentDiffers(dataset, stage, detail):
             return "stage \(stage) of dataset '\(dataset)' is registered with other content (\(detail)). Use the same file as before, or name a new stage with --stage."
+        case let .registeredStageChanged(file, dataset, stage, detail):
+            return "\(file) has the classes of stage \(stage) of dataset '\(displayName(dataset))', but \(detail). A registered stage never changes: "
+                + "give the files stage \(stage) was registered from (the same CSV and features), or other classes for a new stage."
+        case let .sameTokens(file, line, className, other, otherStage):
+            return "\(file)\(line > 0 ? ", line \(line)" : ""): class '\(displayName(className))' is the same words to CLIP as class '\(displayName(other))' "
+                + (otherStage.map { "of stage \($0)" } ?? "earlier in the file")
+                + " (its tokenizer ignores case and extra white space), so both would have one prompt. Rename one of them, or merge their rows into one class."
         case let .lineageOutOfOrder(method, latestStage, stage):
             return "method \(method) has already trained the later stage \(latestStage); stage \(stage) cannot follow it. Train stages in order (use another dataset to start over)."
         case let .missingEarlierStage(method, dataset, stage, missing):

@@ -100,9 +100,10 @@ extension DasslSplit {
             var items: [Item] = []
             for (index, entry) in entries.enumerated() {
                 guard let triple = entry as? [Any], triple.count == 3, let path = triple[0] as? String,
-                      let label = nonNegativeJSONInteger(triple[1]), let className = triple[2] as? String else {
+                      let label = nonNegativeJSONInteger(triple[1]), let givenName = triple[2] as? String else {
                     throw DasslSplitError.malformed(file: file, detail: "\(split)[\(index)] is not [path, label, classname]")
                 }
+                let className = Names.normalised(givenName)
                 if let known = result.classNames[label], known != className {
                     throw DasslSplitError.labelMismatch(file: file, split: split, index: index, label: label, className: className, expected: known)
                 }

@@ -28,8 +28,7 @@ public struct StageFile: Sendable {
     /// The values of the `split` column.
     public static let splits = ["train", "val", "test"]
     static let allowedColumns = ["class", "split", "image"]
-    /// Longer than any real class name; a prompt holds fewer tokens anyway.
-    public static let maximumClassNameLength = 200
+    public static let maximumClassNameLength = Names.maximumLength
 
     /// Reads and checks a stage file. `csvName`/`featuresName` are the paths as the user gave
     /// them, for messages.
@@ -64,7 +63,7 @@ public struct StageFile: Sendable {
         var file = StageFile(sourceFile: csvName, classes: [], rows: [], firstLine: [:])
         var classIndex: [String: Int] = [:]
         for (r, record) in table.records.enumerated() {
-            let name = record.fields[classColumn]
+            let name = Names.normalised(record.fields[classColumn])
             guard !name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                 throw StageImportError.emptyClassName(file: csvName, line: record.line)
             }

@@ -109,23 +109,33 @@ extension LabelStore {
     /// Whether a registered stage holds exactly `data`: the same classes in the same order and
     /// the same samples (class, split, feature) in the same order.
     public func stageMatches(_ stageId: Int64, _ data: StageData) throws -> Bool {
-        try read { db in try Self.stageMatches(db, stageId, data) }
+        try stageDifference(stageId, data) == nil
+    }
+
+    /// How `data` differs from the registered stage's content, the first difference found; nil
+    /// when it is the same stage.
+    public func stageDifference(_ stageId: Int64, _ data: StageData) throws -> StageDifference? {
+        try read { db in try Self.stageDifference(db, stageId, data) }
     }
 
     static func stageMatches(_ db: any StoreDatabase, _ stageId: Int64, _ data: StageData) throws -> Bool {
+        try stageDifference(db, stageId, data) == nil
+    }
+
+    static func stageDifference(_ db: any StoreDatabase, _ stageId: Int64, _ data: StageData) throws -> StageDifference? {
         let classes = try labelSpace(db, stage: stageId)
-        guard classes.map(\.name) == data.classes else { return false }
+        guard classes.map(\.name) == data.classes else { return .classes(registered: classes.map(\.name)) }
         let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
         let samples = try db.fetchAll(SampleRecord.self, """
             SELECT sample.* FROM sample JOIN class ON class.id = sample.class_id
             WHERE class.stage_id = ? ORDER BY sample.id
             """, [stageId])
-        guard samples.count == data.samples.count else { return false }
-        for (stored, given) in zip(samples, data.samples) {
-            guard index[stored.classId] == given.classIndex, stored.split == given.split,
-                  stored.feature == FloatBlob.encode(given.feature) else { return false }
+        guard samples.count == data.samples.count else { return .sampleCount(registered: samples.count) }
+        for (row, (stored, given)) in zip(samples, data.samples).enumerated() {
+            if index[stored.classId] != given.classIndex || stored.split != given.split { return .sampleLabel(row: row) }
+            if stored.feature != FloatBlob.encode(given.feature) { return .feature(row: row) }
         }
-        return true
+        return nil
     }
 
     /// A registered stage as the StageData it was registered from: its classes in label order

@@ -18,6 +18,17 @@ extension LabelStore {
         try read { db in try Self.datasetNames(db) }
     }
 
+    /// Every class of the dataset with the stage that registered it, in stage then label order;
+    /// none for a dataset not in the store.
+    public func registeredClasses(dataset name: String) throws -> [(className: String, stage: String)] {
+        try read { db in
+            try db.rows("""
+                SELECT class.name AS class_name, stage.name AS stage_name FROM class JOIN stage ON stage.id = class.stage_id
+                JOIN dataset ON dataset.id = class.dataset_id WHERE dataset.name = ? ORDER BY stage.position, class.label_index
+                """, [name]).map { (className: $0["class_name"], stage: $0["stage_name"]) }
+        }
+    }
+
     /// The dataset named `name`, or, when `name` is nil, the store's only dataset.
     public func resolveDataset(_ name: String?) throws -> DatasetRecord {
         try read { db in
@@ -62,7 +73,8 @@ extension LabelStore {
     }
 
     static func contentDump(_ db: any StoreDatabase) throws -> String {
-        try db.scalars(String.self, db.dialect.tableNamesQuery).map { table in
+        // Receipts of writes are not content (Migrations/0008_write_receipt.sql).
+        try db.scalars(String.self, db.dialect.tableNamesQuery).filter { $0 != "write_receipt" }.map { table in
             let rows = try db.rows("SELECT * FROM \"\(table)\"").map(\.description).sorted()
             return "\(table): " + rows.joined(separator: "; ")
         }.joined(separator: "\n")

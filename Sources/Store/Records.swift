@@ -296,3 +296,14 @@ public struct StoredCrossEvaluation: Sendable, Equatable {
     public var onDataset: String
     public var onStage: String
 }
+
+/// The first way a stage's data differs from a registered stage (`LabelStore.stageDifference`).
+public enum StageDifference: Equatable, Sendable {
+    /// Other classes, or the same in another order.
+    case classes(registered: [String])
+    case sampleCount(registered: Int)
+    /// The sample at `row` (0-based, in file order) has another class or split.
+    case sampleLabel(row: Int)
+    /// The sample at `row` has another image feature.
+    case feature(row: Int)
+}

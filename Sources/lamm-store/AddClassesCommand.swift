@@ -1,5 +1,6 @@
 import ArgumentParser
 import Continual
+import Formats
 import Foundation
 import Store
 
@@ -29,7 +30,7 @@ struct AddClassesCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Image features, one row per CSV data row.", valueName: "FILE.npy"))
     var features: String?
 
-    @Option(name: .long, help: "Stage name (default: the registered stage with the same content, else Set<n+1>).")
+    @Option(name: .long, help: "Stage name (default: the registered stage with the same content, else Set<n+1>).", transform: Names.normalised)
     var stage: String?
 
     @OptionGroup var dataset: DatasetOptions
@@ -42,9 +43,7 @@ struct AddClassesCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if stage?.trimmingCharacters(in: .whitespaces).isEmpty == true {
-            throw ValidationError("--stage must not be empty; name the stage, e.g. --stage Set2.")
-        }
+        if let stage { try validateName(stage, as: .stage, option: "--stage") }
     }
 
     func run() throws {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Continual
+import Formats
 import Foundation
 
 struct ClassifyCommand: ParsableCommand {
@@ -34,7 +35,7 @@ struct ClassifyCommand: ParsableCommand {
     var files: [String] = []
 
     var stageNames: [String]? {
-        stages.map { $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
+        stages.map { $0.split(separator: ",", omittingEmptySubsequences: false).map { Names.normalised($0.trimmingCharacters(in: .whitespaces)) } }
     }
 
     func validate() throws {
@@ -48,6 +49,7 @@ struct ClassifyCommand: ParsableCommand {
         if let names = stageNames, names.contains(where: \.isEmpty) {
             throw ValidationError("--stages must name stages, comma-separated, e.g. --stages Set1,Set2.")
         }
+        if let names = stageNames { _ = try distinct(names, option: "--stages") { $0 } }
     }
 
     func run() throws {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Continual
+import Formats
 import Foundation
 import Reports
 import Store
@@ -26,7 +27,7 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var dataset: DatasetOptions
 
-    @Option(name: .long, help: ArgumentHelp("Evaluate on another dataset's stages (or one), classes matched by name.", valueName: "DATASET[:STAGE]"))
+    @Option(name: .long, help: ArgumentHelp("Evaluate on another dataset's stages (or one), classes matched by name.", valueName: "DATASET[:STAGE]"), transform: Names.normalised)
     var on: String?
 
     @OptionGroup var options: EvaluationOptions

@@ -50,13 +50,11 @@ struct OutputOptions: ParsableArguments {
 
 /// The dataset a command works on; each command's discussion says what it does without one.
 struct DatasetOptions: ParsableArguments {
-    @Option(name: .customLong("dataset"), help: "The dataset, by name.")
+    @Option(name: .customLong("dataset"), help: "The dataset, by name.", transform: Names.normalised)
     var name: String?
 
     func validate() throws {
-        if name?.trimmingCharacters(in: .whitespaces).isEmpty == true {
-            throw ValidationError("--dataset must not be empty; name the dataset, e.g. --dataset pets.")
-        }
+        if let name { try validateName(name, as: .dataset, option: "--dataset") }
     }
 }
 
@@ -89,6 +87,21 @@ struct ProgressOptions: ParsableArguments {
 
     /// JSON output is read by programs: it comes without progress.
     func printer(json: Bool) -> ProgressPrinter { ProgressPrinter(quiet: quiet || json) }
+}
+
+/// A usage error when `name`, given to `option`, breaks the rules for names the store keeps.
+func validateName(_ name: String, as kind: Names.Kind, option: String) throws {
+    do { _ = try Names.checked(name, as: kind, option: option) } catch let error as NameError { throw ValidationError(error.description) }
+}
+
+/// A list option's values, or a usage error naming the first value given twice (`--methods
+/// lamm,lamm`): a repeated value would run or count the same thing twice.
+func distinct<T: Hashable>(_ values: [T], option: String, spelling: (T) -> String) throws -> [T] {
+    var seen = Set<T>()
+    for value in values where !seen.insert(value).inserted {
+        throw ValidationError("\(option): '\(spelling(value))' is given twice; give each value once.")
+    }
+    return values
 }
 
 /// The files of the checkpoint in `directory` that loading it reads, which no output may replace.

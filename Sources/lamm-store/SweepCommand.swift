@@ -37,14 +37,18 @@ struct SweepCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     /// The comma-separated values of `option`, each parsed, or a usage error naming the bad one.
-    static func list<T>(_ text: String, option: String, _ parse: (String) -> T?) throws -> [T] {
-        try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+    /// Each value given once: `--shots 1,1` is a usage error, not two runs of one grid cell.
+    static func list<T: Hashable>(_ text: String, option: String, _ parse: (String) -> T?) throws -> [T] {
+        let values = try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
             let value = part.trimmingCharacters(in: .whitespaces)
             guard let parsed = parse(value) else {
                 throw ValidationError("\(option): '\(value)' is not a valid value; give a comma-separated list such as \(option == "--methods" ? "lamm,coop" : "1,2,4").")
             }
-            return parsed
+            return (parsed, value)
         }
+        let parsed = values.map(\.0)
+        _ = try distinct(parsed, option: option) { value in values.first { $0.0 == value }!.1 }
+        return parsed
     }
 
     var grid: (shots: [Int], seeds: [UInt64], methods: [Method]) {
