@@ -7,6 +7,9 @@ public enum TrainingError: Error, Equatable, LocalizedError, CustomStringConvert
     case outOfRange(option: String, value: String, allowed: String)
     /// The loss or a trained vector stopped being a finite number.
     case diverged(epoch: Int, epochs: Int, step: Int, term: String, value: Float, learningRate: Float)
+    /// The loss stayed finite but grew past `LAMMConfiguration.divergenceFactor` times its value
+    /// at the first step; `term` grew the most.
+    case lossGrew(epoch: Int, epochs: Int, step: Int, total: Float, first: Float, term: String, value: Float, learningRate: Float)
     /// A class's prompt with the context vectors does not fit the text tower's positions.
     case promptTooLong(className: String, tokens: Int, maximum: Int, contextVectors: Int)
     /// A method the trainer has no training for.
@@ -26,6 +29,10 @@ public enum TrainingError: Error, Equatable, LocalizedError, CustomStringConvert
         case let .diverged(epoch, epochs, step, term, value, learningRate):
             return "training diverged in epoch \(epoch)/\(epochs), step \(step): \(term) is \(value). Nothing was written. "
                 + "Try a lower --lr (it was \(learningRate)), or a smaller weight of that term."
+        case let .lossGrew(epoch, epochs, step, total, first, term, value, learningRate):
+            return "training diverged in epoch \(epoch)/\(epochs), step \(step): the total loss is \(total), more than "
+                + "\(Int(LAMMConfiguration.divergenceFactor))x its \(first) at the first step (\(term) grew most, to \(value)). Nothing was written. "
+                + "Try a lower --lr (it was \(learningRate))."
         case let .promptTooLong(className, tokens, maximum, contextVectors):
             return "class '\(displayName(className))' needs a prompt of \(tokens) tokens with --n-ctx \(contextVectors) context vectors, "
                 + "but the text tower has \(maximum) positions; use a smaller --n-ctx or a shorter class name."
@@ -70,6 +77,21 @@ extension LAMMConfiguration {
 extension LAMMConfiguration {
     /// A diverged run stops at once: a NaN or infinite loss term, or a trained vector that is no
     /// longer finite (the step after a huge gradient), names the first term that went.
+    /// Training whose loss grows this many times past its first step's (at least 1) has diverged,
+    /// even while every number stays finite: a stage trained so is worse than CLIP's words.
+    public static let divergenceFactor: Float = 100
+
+    /// Stops training whose total loss grew past `divergenceFactor` times the first step's,
+    /// naming the term that grew the most.
+    func requireBounded(_ terms: LossTerms, first: LossTerms, epoch: Int, step: Int) throws {
+        guard terms.total > Self.divergenceFactor * max(first.total, 1) else { return }
+        let growth: [(String, Float, Float)] = [("L_CE", terms.ce, first.ce), ("L_WC", terms.wc, first.wc),
+                                                ("L_COS", terms.cos, first.cos), ("L_KD", terms.kd, first.kd)]
+        let (term, value, _) = growth.max { $0.1 - $0.2 < $1.1 - $1.2 }!
+        throw TrainingError.lossGrew(epoch: epoch + 1, epochs: epochs, step: step + 1, total: terms.total, first: first.total,
+                                     term: term, value: value, learningRate: learningRate)
+    }
+
     func requireFinite(_ terms: LossTerms, _ values: [Float], epoch: Int, step: Int) throws {
         let named: [(String, Float)] = [("L_CE", terms.ce), ("L_WC", terms.wc), ("L_COS", terms.cos), ("L_KD", terms.kd),
                                         ("the total loss", terms.total)]

@@ -18,6 +18,7 @@ extension LAMMConfiguration {
         var optimizer = SGD(momentum: momentum, weightDecay: weightDecay)
         var curve: [EpochLoss] = []
         var step = 0
+        var first = LossTerms()
         var order = Array(0..<sampleCount)
         for epoch in 0..<epochs {
             let learningRate = schedule.learningRate(epoch: epoch)
@@ -28,6 +29,8 @@ extension LAMMConfiguration {
                 optimizer.step(&values, gradient: gradient, learningRate: learningRate)
                 step += 1
                 try requireFinite(terms, values, epoch: epoch, step: s)
+                if step == 1 { first = terms }
+                try requireBounded(terms, first: first, epoch: epoch, step: s)
                 sum.ce += terms.ce; sum.wc += terms.wc; sum.cos += terms.cos; sum.kd += terms.kd; sum.total += terms.total
                 if let progress {
                     let elapsed = Date().timeIntervalSince(start)

@@ -25,6 +25,22 @@ extension StoreCommandTests {
                           mentions: ["diverged", "epoch 1/3", "--lr"])
     }
 
+    /// A run whose loss stays finite but explodes (L_WC grows with the square of the step) is
+    /// divergence too: stopped naming the epoch and the term, nothing written.
+    @Test func aRunWhoseLossExplodesWhileFiniteStopsAndWritesNothing() throws {
+        try initStore()
+        let (csv, rows) = try stageCSV("set1.csv", classes: ["dog", "cat", "bird"], perClass: 4)
+        let npy = try features("set1.npy", rows: rows)
+        for method in ["lamm", "coop+lamm"] {
+            let result = try expectFailure(["add-classes", csv, "--features", npy, "--method", method, "--lr", "1e6", "--epochs", "3"],
+                                           mentions: ["diverged", "epoch ", "more than 100x", "L_WC grew most", "Nothing was written", "lower --lr"])
+            #expect(result.status == 1)
+            #expect(!result.stderr.contains("nan") && !result.stderr.contains("inf"), "\(result.stderr)")
+        }
+        // A sane learning rate trains as before.
+        #expect(try run(["add-classes", csv, "--features", npy, "--epochs", "3"]).status == 0)
+    }
+
     @Test func shotsAreWhatWasSampled() throws {
         try initStore()
         let (csv, rows) = try stageCSV("set1.csv", classes: ["dog", "cat"], perClass: 4)   // 3 train rows a class
