@@ -522,6 +522,20 @@ WHEN (SELECT dataset_id FROM snapshot WHERE id = NEW.snapshot_id) IS (SELECT dat
 BEGIN SELECT RAISE(ABORT, 'a cross-dataset evaluation is of a stage of another dataset than the snapshot''s'); END;
 
 """##),
+    ("0008_write_receipt", ##"""
+-- The idempotency key of each committed write. A write transaction inserts its key (a UUID made
+-- before it began) with what it writes, so it commits with them or not at all. When the
+-- connection to a PostgreSQL server is lost while COMMIT is under way, the client cannot know
+-- from the connection whether the server committed; it reconnects and looks the key up, and says
+-- truthfully whether the write was written. SQLite, in-process, always knows: it records no keys,
+-- and keeps the table only so that both backends have one schema. Receipts are not the store's
+-- content: `copy` leaves them, and dumps and `verify` ignore them.
+CREATE TABLE write_receipt (
+    key TEXT PRIMARY KEY,
+    committed_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+"""##),
 ]
 
 /// The PostgreSQL schema migrations, in the order they apply.
@@ -1214,6 +1228,18 @@ END
 $$;
 CREATE TRIGGER cross_evaluation_other_dataset BEFORE INSERT ON cross_evaluation
 FOR EACH ROW EXECUTE FUNCTION cross_evaluation_other_dataset();
+
+"""##),
+    ("0008_write_receipt", ##"""
+-- PostgreSQL form of ../0008_write_receipt.sql. Shipped migrations are never edited: change
+-- the schema in a new file, for both backends.
+--
+-- The idempotency key of each committed write, inserted in the write's own transaction; looked
+-- up after a connection lost during COMMIT, to tell whether the write was written.
+CREATE TABLE write_receipt (
+    key text PRIMARY KEY,
+    committed_at text NOT NULL
+);
 
 """##),
 ]

@@ -43,6 +43,8 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case authenticationFailed(url: String, user: String, reason: String)
     case databaseMissing(url: String, database: String)
     case connectionLost(url: String, writing: Bool)
+    case commitNotWritten(url: String, key: String)
+    case commitOutcomeUnknown(url: String, key: String, reason: String)
     case serverError(url: String, message: String)
     case copyTargetNotEmpty(path: String)
     case hardLinked(path: String, names: Int, others: [String])
@@ -131,6 +133,13 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
             return "the PostgreSQL server of \(url) has no database '\(database)'. Create it (`createdb \(database)`, or CREATE DATABASE \(database);), then run `lamm-store init --model DIR --db \(url)`."
         case let .connectionLost(url, writing):
             return "the connection to \(url) was lost" + (writing ? " before the transaction committed; the server rolls it back, so nothing was written. Run the command again." : "; nothing was written. Run the command again.")
+        case let .commitNotWritten(url, key):
+            return "the connection to \(url) was lost while the write committed; asked on a new connection, the server has no write \(key), "
+                + "so nothing was written. Run the command again."
+        case let .commitOutcomeUnknown(url, key, reason):
+            return "the connection to \(url) was lost while the write committed, and the server could not be asked again (\(reason)), "
+                + "so whether it was written is not known. When the server is back, `lamm-store snapshots` shows it; "
+                + "the write's key is \(key) (SELECT * FROM write_receipt WHERE key = '\(key)')."
         case let .copyTargetNotEmpty(path):
             return "\(path) already holds a store with data; copy moves a store into a new one. Name a new file, or an empty PostgreSQL database, with --to."
         case let .hardLinked(path, names, others):

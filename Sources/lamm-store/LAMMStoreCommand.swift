@@ -35,11 +35,18 @@ struct LAMMStoreCommand: ParsableCommand {
 
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
+        // Options end at `--`; after it, `--json` would be an argument such as a file name.
+        let json = arguments.prefix { $0 != "--" }.contains("--json")
         if let name = unknownHelpTopic(arguments) {
             let names = configuration.subcommands.compactMap { $0.configuration.commandName }
-            exit(withError: ValidationError("help: there is no command '\(name)'; the commands are \(names.joined(separator: ", "))."))
+            fail(ValidationError("help: there is no command '\(name)'; the commands are \(names.joined(separator: ", "))."), json: json)
         }
-        main(arguments)
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            fail(error, json: json)
+        }
     }
 
     /// ArgumentParser answers `help` with a name it does not know by the root's help and status 0;

@@ -1,20 +1,22 @@
 import Foundation
 import Testing
 
-/// Option values that parse but cannot be used are run-time errors: exit status 1, a message
-/// naming the option, the file and what to do, and no usage text.
+/// Option values that parse but cannot be used are found as the command runs: a message naming the
+/// option, the file and what to do, and no usage text; exit status 1, or 64 when the command line
+/// alone is wrong.
 extension StoreCommandTests {
-    func expectRunError(_ arguments: [String], mentions: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expectRunError(_ arguments: [String], mentions: [String], status: Int32 = 1, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let result = try expectFailure(arguments, mentions: mentions, sourceLocation: sourceLocation)
-        #expect(result.status == 1, "exit status of \(arguments): \(result.status)", sourceLocation: sourceLocation)
+        #expect(result.status == status, "exit status of \(arguments): \(result.status)", sourceLocation: sourceLocation)
         #expect(!result.stderr.uppercased().contains("USAGE"), "usage printed for \(arguments): \(result.stderr)", sourceLocation: sourceLocation)
     }
 
     @Test func exportRefusesAnUnknownExtension() throws {
         let (_, second) = try storeWithSnapshots()
         let out = scratch.path("labels.txt")
+        // The command line alone is wrong: a usage error, found when the command runs.
         try expectRunError(["export", "--snapshot", "\(second)", "--out", out],
-                           mentions: ["--out \(out)", ".safetensors or .npy", "give a file name"])
+                           mentions: ["--out \(out)", ".safetensors or .npy", "give a file name"], status: 64)
         #expect(!FileManager.default.fileExists(atPath: out))
     }
 

@@ -288,6 +288,10 @@ enum SchemaRows {
                 VALUES (2, 3, 'test', 2, '["owl"]', 1, 2, 50, 25, ?)
                 """, [date])
         }
+        if has("0008_write_receipt", version) {
+            // The key of a committed write (PostgreSQL records them; the schema is one).
+            try run("INSERT INTO write_receipt (key, committed_at) VALUES ('6f1c1d9e-2f34-4c55-9a8b-0d3e2c1b4a59', ?)", [date])
+        }
     }
 
     /// Run tag of snapshot 5, a sweep's (from 0006_run on).

@@ -106,7 +106,7 @@ import Testing
                 // The server goes away mid-transaction (as when a machine or the network fails).
                 try admin.executor.write(locks: []) { try $0.execute("SELECT pg_terminate_backend(CAST(? AS integer), 10000)", [pid]) }
                 // Once the server has closed it, as a dead network would leave it.
-                for _ in 0..<500 where !((db as? PostgresDatabaseConnection)?.executor.connection.isClosed ?? true) {
+                for _ in 0..<500 where !((db as? PostgresDatabaseConnection)?.connection.isClosed ?? true) {
                     Thread.sleep(forTimeInterval: 0.01)
                 }
                 _ = try store.registerStage(db, dataset: "pets", stage: nil, data: stageData(["hen"]))

@@ -11,25 +11,47 @@ import Synchronization
 /// state; MVCC never makes them wait). Writers take a transaction-scoped advisory lock per
 /// dataset they write, so two writers of one dataset run one after the other and writers of
 /// different datasets at once.
+///
+/// A connection the server dropped (a restart, a network failure) is replaced before the next
+/// transaction, waiting for the server up to `reconnectWindow`: a command that trained for an
+/// hour while the server restarted still commits. Every write carries an idempotency key
+/// (Migrations/0008_write_receipt.sql); when the connection is lost while COMMIT is under way, the
+/// executor reconnects and looks the key up, so the write is reported as written or not written,
+/// never guessed.
 final class PostgresExecutor: StoreExecutor {
     let location: PostgresLocation
-    let connection: PostgresConnection
     let logger: Logger
-    /// Serialises the transactions of this process's threads on the one connection.
-    private let busy = Mutex<Void>(())
+    /// The connection, replaced when the server dropped it; held while a transaction runs, which
+    /// serialises the transactions of this process's threads.
+    private let current: Mutex<PostgresConnection>
     var dialect: SQLDialect { .postgres }
+
+    /// Whether writes record their idempotency key: once the store's schema, which holds the
+    /// receipts, is in place (not for the migrations that make it, nor a database of another kind).
+    private let keyed = Mutex(false)
+    func keyWrites() { keyed.withLock { $0 = true } }
+
+    /// How long a lost connection is tried again before the command gives up (seconds).
+    let reconnectWindow = Mutex<TimeInterval>(30)
 
     private init(location: PostgresLocation, connection: PostgresConnection, logger: Logger) {
         self.location = location
-        self.connection = connection
+        self.current = Mutex(connection)
         self.logger = logger
     }
+
+    /// Whether the connection is closed (as the server left it), for tests.
+    var isClosed: Bool { current.withLock { $0.isClosed } }
 
     /// Connects, with the password and TLS `location` names. Errors are the store's, naming the
     /// URL without its password.
     static func connect(_ location: PostgresLocation) throws -> PostgresExecutor {
         var logger = Logger(label: "lamm-store.postgres")
         logger.logLevel = .critical
+        return PostgresExecutor(location: location, connection: try openConnection(location, logger: logger), logger: logger)
+    }
+
+    private static func openConnection(_ location: PostgresLocation, logger: Logger) throws -> PostgresConnection {
         let tls: PostgresConnection.Configuration.TLS
         do {
             tls = try tlsConfiguration(location)
@@ -49,11 +71,29 @@ final class PostgresExecutor: StoreExecutor {
         configuration.options.connectTimeout = .seconds(10)
         configuration.options.additionalStartupParameters = [("application_name", "lamm-store")]
         do {
-            let connection = try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
-                                                            configuration: configuration, id: 1, logger: logger).wait()
-            return PostgresExecutor(location: location, connection: connection, logger: logger)
+            return try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
+                                                  configuration: configuration, id: 1, logger: logger).wait()
         } catch {
             throw StoreError(connecting: error, location: location)
+        }
+    }
+
+    /// A new connection in place of a lost one, tried again (every 0.25 s, then up to every 2 s)
+    /// while the server cannot be reached, for at most `reconnectWindow`. A refusal that waiting
+    /// cannot cure (a wrong password, a dropped database) is thrown at once.
+    private func reconnect(_ connection: inout PostgresConnection) throws {
+        connection.close().whenComplete { _ in }
+        let deadline = Date().addingTimeInterval(reconnectWindow.withLock { $0 })
+        var pause = 0.25
+        while true {
+            do {
+                connection = try Self.openConnection(location, logger: logger)
+                return
+            } catch let error as StoreError {
+                guard case .serverUnreachable = error, Date() < deadline else { throw error }
+            }
+            Thread.sleep(forTimeInterval: pause)
+            pause = min(2 * pause, 2)
         }
     }
 
@@ -89,26 +129,60 @@ final class PostgresExecutor: StoreExecutor {
         try transaction("BEGIN", locks: locks, writing: true, body)
     }
 
-    /// Runs `body` between `begin` and COMMIT on the one connection, after taking the advisory
-    /// lock of each of `locks`; any error rolls back. `writing` is for the message of a lost
-    /// connection.
+    /// Runs `body` between `begin` and COMMIT on the connection, after taking the advisory lock
+    /// of each of `locks`; any error rolls back. A connection found lost before the transaction
+    /// began is replaced first. A write records its idempotency key before COMMIT; a connection
+    /// lost during COMMIT is replaced and the key looked up.
     private func transaction<T>(_ begin: String, locks: [String], writing: Bool, _ body: (any StoreDatabase) throws -> T) throws -> T {
-        try busy.withLock { _ in
-            let database = PostgresDatabaseConnection(executor: self, writing: writing)
-            try database.executeStatement(begin, [])
+        try current.withLock { connection in
+            if connection.isClosed { try reconnect(&connection) }
+            var database = PostgresDatabaseConnection(connection: connection, location: location, logger: logger, writing: writing)
+            do {
+                try database.executeStatement(begin, [])
+            } catch StoreError.connectionLost {
+                // Dropped while idle (the close not yet seen): nothing had begun.
+                try reconnect(&connection)
+                database = PostgresDatabaseConnection(connection: connection, location: location, logger: logger, writing: writing)
+                try database.executeStatement(begin, [])
+            }
+            let key = UUID().uuidString.lowercased()
+            let keyed = writing && self.keyed.withLock { $0 }
+            let result: T
             do {
                 // Sorted, so that two writers locking the same datasets cannot deadlock.
-                for key in Set(locks).sorted() {
-                    try database.executeStatement("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [.text("lamm-store " + key)])
+                for lock in Set(locks).sorted() {
+                    try database.executeStatement("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [.text("lamm-store " + lock)])
                 }
-                let result = try body(database)
-                try database.executeStatement("COMMIT", [])
-                return result
+                result = try body(database)
+                if keyed {
+                    try database.executeStatement("INSERT INTO write_receipt (key, committed_at) VALUES (?, CAST(now() AS text))", [.text(key)])
+                }
             } catch {
                 // A lost connection has rolled back on the server already.
                 if !connection.isClosed { _ = try? database.executeStatement("ROLLBACK", []) }
                 throw error
             }
+            do {
+                try database.executeStatement("COMMIT", [])
+            } catch StoreError.connectionLost where !writing {
+                // A read has all it read; the next transaction reconnects.
+                return result
+            } catch StoreError.connectionLost {
+                // The server may have committed before the connection went: ask it.
+                guard keyed else {
+                    throw StoreError.commitOutcomeUnknown(url: location.redacted, key: key, reason: "a schema change carries no key to ask about")
+                }
+                do {
+                    try reconnect(&connection)
+                    let lookup = PostgresDatabaseConnection(connection: connection, location: location, logger: logger, writing: false)
+                    let found = try lookup.scalar(Int.self, "SELECT COUNT(*) FROM write_receipt WHERE key = ?", [key]) ?? 0
+                    guard found == 1 else { throw StoreError.commitNotWritten(url: location.redacted, key: key) }
+                } catch let error as StoreError {
+                    if case .commitNotWritten = error { throw error }
+                    throw StoreError.commitOutcomeUnknown(url: location.redacted, key: key, reason: error.description)
+                }
+            }
+            return result
         }
     }
 
@@ -124,6 +198,7 @@ final class PostgresExecutor: StoreExecutor {
     /// Closes the connection, waiting at most `seconds` (a connection the server dropped may
     /// never report its close). The connection is kept until it is closed.
     private func closeConnection(waiting seconds: Double) {
+        let connection = current.withLock { $0 }
         guard !connection.isClosed else { return }
         let done = DispatchSemaphore(value: 0)
         connection.close().whenComplete { [connection] _ in
@@ -136,7 +211,9 @@ final class PostgresExecutor: StoreExecutor {
 
 /// The executor's connection inside a transaction, as a `StoreDatabase`.
 struct PostgresDatabaseConnection: StoreDatabase {
-    let executor: PostgresExecutor
+    let connection: PostgresConnection
+    let location: PostgresLocation
+    let logger: Logger
     let writing: Bool
     var dialect: SQLDialect { .postgres }
 
@@ -237,11 +314,11 @@ struct PostgresDatabaseConnection: StoreDatabase {
             }
         }
         let query = PostgresQuery(unsafeSQL: arguments.isEmpty ? sql : Self.numberedPlaceholders(sql), binds: binds)
-        guard !executor.connection.isClosed else { throw StoreError.connectionLost(url: executor.location.redacted, writing: writing) }
+        guard !connection.isClosed else { throw StoreError.connectionLost(url: location.redacted, writing: writing) }
         do {
-            return try executor.connection.query(query, logger: executor.logger).wait()
+            return try connection.query(query, logger: logger).wait()
         } catch {
-            throw StoreError(running: error, location: executor.location, writing: writing)
+            throw StoreError(running: error, location: location, writing: writing)
         }
     }
 
@@ -377,7 +454,7 @@ extension PostgresExecutor {
     /// Runs one statement outside any transaction (CREATE DATABASE and DROP DATABASE cannot
     /// run inside one).
     func executeOutsideTransaction(_ sql: String) throws {
-        try busy.withLock { _ in
+        try current.withLock { connection in
             do {
                 _ = try connection.simpleQuery(sql).wait()
             } catch {

@@ -8,6 +8,8 @@ enum PostgresSchema {
         let executor = try PostgresExecutor.connect(location)
         do {
             try prepare(executor, access: access)
+            // The schema is current, its receipts table there: from now on every write is keyed.
+            executor.keyWrites()
         } catch {
             try? executor.close()
             throw error
