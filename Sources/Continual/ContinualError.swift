@@ -8,6 +8,7 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
     case stageContentDiffers(dataset: String, stage: String, detail: String)
     case registeredStageChanged(file: String, dataset: String, stage: String, detail: String)
     case sameTokens(file: String, line: Int, className: String, other: String, otherStage: String?)
+    case runOptionsDiffer(method: String, shots: Int, seed: UInt64, dataset: String, snapshot: Int64, differences: [OptionDifference])
     case lineageOutOfOrder(method: String, latestStage: String, stage: String)
     case missingEarlierStage(method: String, dataset: String, stage: String, missing: String)
     case nothingToEvaluate(snapshot: Int64, split: String, stages: [String])
@@ -36,6 +37,12 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
             return "\(file)\(line > 0 ? ", line \(line)" : ""): class '\(displayName(className))' is the same words to CLIP as class '\(displayName(other))' "
                 + (otherStage.map { "of stage \($0)" } ?? "earlier in the file")
                 + " (its tokenizer ignores case and extra white space), so both would have one prompt. Rename one of them, or merge their rows into one class."
+        case let .runOptionsDiffer(method, shots, seed, dataset, snapshot, differences):
+            return "the run \(method), \(shots) shots, seed \(seed) of dataset '\(displayName(dataset))' was trained (snapshot \(snapshot)) with "
+                + differences.map { "\($0.option) \($0.stored)" }.joined(separator: ", ") + "; this sweep gives "
+                + differences.map { "\($0.option) \($0.requested)" }.joined(separator: ", ")
+                + ". A run's training options are part of it: sweep with the run's options to continue it, or register the stages "
+                + "under another dataset name to train the grid with others. Nothing was trained."
         case let .lineageOutOfOrder(method, latestStage, stage):
             return "method \(method) has already trained the later stage \(latestStage); stage \(stage) cannot follow it. Train stages in order (use another dataset to start over)."
         case let .missingEarlierStage(method, dataset, stage, missing):

@@ -80,14 +80,31 @@ extension ContinualSession {
         let data = try stages.map { try store.registeredStageData(stage: $0.id!) }
         for (method, _) in grid { for stage in data { try requireImages(stage, method: method) } }
 
+        func configuration(_ method: Method, _ run: RunTag) -> LAMMConfiguration {
+            var configuration = request.configurations[method] ?? LAMMConfiguration.defaults(for: method)
+            configuration.shots = run.shots
+            configuration.seed = run.seed
+            return configuration
+        }
+        // A run's training options are part of it: a run in the store with other options is
+        // neither continued nor called complete with these (checked for every run first).
+        for (method, run) in grid {
+            let existing = try store.snapshots(dataset: datasetName).filter { $0.method == method && $0.run == run }
+            guard let first = existing.first else { continue }
+            let differences = try optionDifferences(stored: store.snapshotDetail(first.id).config,
+                                                    requested: configuration(method, run), trainingProtocol: request.trainingProtocol)
+            guard differences.isEmpty else {
+                throw ContinualError.runOptionsDiffer(method: method.rawValue, shots: run.shots, seed: run.seed, dataset: datasetName,
+                                                      snapshot: first.id, differences: differences)
+            }
+        }
+
         var runs: [SweepRun] = []
         for (index, (method, run)) in grid.enumerated() {
             let existing = try store.snapshots(dataset: datasetName).filter { $0.method == method && $0.run == run }
             var snapshots = stages.compactMap { stage in existing.last { $0.stage == stage.name }?.id }
             var trained: [String] = []
-            var configuration = request.configurations[method] ?? LAMMConfiguration.defaults(for: method)
-            configuration.shots = run.shots
-            configuration.seed = run.seed
+            let configuration = configuration(method, run)
             for (stage, stageData) in zip(stages, data).dropFirst(snapshots.count) {
                 progress?(.run(index: index, of: grid.count, method: method, shots: run.shots, seed: run.seed, stage: stage.name))
                 var add = AddStageRequest(csv: URL(fileURLWithPath: stageData.sourceFile), csvName: stageData.sourceFile, features: nil,
@@ -103,6 +120,35 @@ extension ContinualSession {
                                  snapshots: snapshots, trainedStages: trained))
         }
         return SweepResult(dataset: datasetName, stages: stages.map(\.name), runs: runs)
+    }
+
+    /// The command-line names of the training options.
+    static let optionNames = [
+        "learning_rate": "--lr", "momentum": "--momentum", "weight_decay": "--weight-decay", "batch_size": "--batch-size",
+        "epochs": "--epochs", "warmup_epochs": "--warmup-epochs", "warmup_learning_rate": "--warmup-lr", "lambda_wc": "--lambda-wc",
+        "lambda_cos": "--lambda-cos", "lambda_kd": "--lambda-kd", "temperature": "--temperature", "label_tokens": "--label-tokens",
+        "label_initialisation": "--label-init", "context_length": "--n-ctx", "prompt_depth": "--prompt-depth",
+    ]
+
+    /// The options in which a stored snapshot's configuration (as `SnapshotConfiguration` is
+    /// stored) differs from `requested`, each as (stored, requested) text naming the option.
+    func optionDifferences(stored: JSONValue, requested: LAMMConfiguration, trainingProtocol: Protocol) throws -> [OptionDifference] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let asked = try JSONValue(parsing: String(decoding: try encoder.encode(requested), as: UTF8.self))
+        guard case let .object(config) = stored, case let .object(was)? = config["lamm"], case let .object(now) = asked else {
+            return [OptionDifference(option: "the training options", stored: "not recorded", requested: "given")]
+        }
+        var differences: [OptionDifference] = []
+        if case let .string(storedProtocol)? = config["training_protocol"], storedProtocol != trainingProtocol.rawValue {
+            differences.append(OptionDifference(option: "--protocol", stored: storedProtocol, requested: trainingProtocol.rawValue))
+        }
+        for key in Set(was.keys).union(now.keys).sorted() where key != "seed" && key != "shots" && was[key] != now[key] {
+            differences.append(OptionDifference(option: Self.optionNames[key] ?? key, stored: (was[key] ?? .null).optionText,
+                                                requested: (now[key] ?? .null).optionText))
+        }
+        return differences
     }
 
     /// The grid's values, each checked before anything is trained.
@@ -127,6 +173,26 @@ extension ContinualSession {
             var configuration = request.configurations[method] ?? LAMMConfiguration.defaults(for: method)
             configuration.shots = request.shots[0]
             try configuration.validate()
+        }
+    }
+}
+
+/// A training option whose value differs between a run in the store and a sweep.
+public struct OptionDifference: Sendable, Equatable {
+    public var option: String
+    public var stored: String
+    public var requested: String
+}
+
+extension JSONValue {
+    /// The value as an option is written on a command line.
+    var optionText: String {
+        switch self {
+        case .null: return "its default"
+        case let .bool(value): return "\(value)"
+        case let .number(value): return value == value.rounded() && abs(value) < 1e15 ? "\(Int64(value))" : "\(Float(value))"
+        case let .string(value): return value
+        case .array, .object: return "\(self)"
         }
     }
 }

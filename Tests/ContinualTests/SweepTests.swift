@@ -1,4 +1,4 @@
-import Continual
+@testable import Continual
 import Foundation
 import Store
 import Testing
@@ -37,5 +37,48 @@ import Training
         // The stages were reused, never registered again.
         #expect(try w.session.store.stages(of: w.session.store.resolveDataset("pets").id!).count == 2)
         #expect(try w.session.store.verify().ok)
+    }
+
+    /// A run's training options are part of it: a finished run is not called complete, nor a
+    /// stopped one finished, with other options; the sweep says which differ and trains nothing.
+    @Test func aRunIsNeverContinuedOrSkippedWithOtherOptions() throws {
+        let w = try Workspace()
+        _ = try w.session.addStage(try w.stage("set1", classes: ["dog", "cat"]))
+        _ = try w.session.addStage(try w.stage("set2", classes: ["fish", "frog"], seed: 2))
+        var configuration = LAMMConfiguration()
+        configuration.epochs = 2
+        let request = SweepRequest(dataset: "pets", shots: [2], seeds: [1], methods: [.coop], configurations: [.coop: configuration])
+        let first = try w.session.sweep(request)
+        #expect(first.runs.map(\.status) == [.trained])
+        let before = try w.store.contentDump()
+        var other = configuration
+        other.epochs = 4
+        other.learningRate = 0.01
+        for changed in [other, configuration] {
+            var again = request
+            again.configurations = [.coop: changed]
+            if changed == configuration { again.trainingProtocol = .class }
+            do {
+                _ = try w.session.sweep(again)
+                Issue.record("a run with other options was called complete")
+            } catch let error as ContinualError {
+                guard case let .runOptionsDiffer(method, shots, seed, _, snapshot, differences) = error else { throw error }
+                #expect(method == "coop" && shots == 2 && seed == 1 && snapshot == first.runs[0].snapshots[0])
+                if changed == other {
+                    #expect(differences == [OptionDifference(option: "--epochs", stored: "2", requested: "4"),
+                                            OptionDifference(option: "--lr", stored: "0.002", requested: "0.01")])
+                    #expect("\(error)".contains("with --epochs 2, --lr 0.002; this sweep gives --epochs 4, --lr 0.01"))
+                } else {
+                    #expect(differences == [OptionDifference(option: "--protocol", stored: "task", requested: "class")])
+                }
+            }
+        }
+        #expect(try w.store.contentDump() == before)
+        // The same options: complete, nothing trained; a new seed with other options is a new run.
+        #expect(try w.session.sweep(request).runs.map(\.status) == [.skipped])
+        var newSeed = request
+        newSeed.seeds = [2]
+        newSeed.configurations = [.coop: other]
+        #expect(try w.session.sweep(newSeed).runs.map(\.status) == [.trained])
     }
 }
