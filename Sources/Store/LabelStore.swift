@@ -179,16 +179,47 @@ public final class LabelStore: Sendable {
         }
     }
 
-    /// A new store; if making it fails (a full disk, say), no file is left behind.
+    /// A new store. It is made whole under a temporary name in the same folder and then given
+    /// its name in one step that never replaces a file, so that no process ever sees a store half
+    /// made: when two processes create one store at once, one names it and the other opens it.
+    /// If making it fails (a full disk, say), no file is left behind.
     static func create(path: String) throws -> LabelStore {
+        let url = URL(fileURLWithPath: path)
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).new-\(UUID().uuidString)").path
+        func removeTemporary() {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: temporary + suffix) }
+        }
         do {
-            return try LabelStore(writer: DatabasePool(path: path, configuration: configuration(access: .create, path: path)),
-                                  path: path, access: .create)
+            try LabelStore(writer: DatabasePool(path: temporary, configuration: configuration(access: .create, path: path)),
+                           path: path, access: .create).close()
         } catch {
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            removeTemporary()
             if let error = error as? DatabaseError { throw StoreError(error, path: path) }
             throw error
         }
+        defer { removeTemporary() }
+        // Written through, the log is in the main file: the store is that one file.
+        guard renameWithoutReplacing(temporary, path) else {
+            guard errno == EEXIST else { throw StoreError.unopenable(path: path, reason: String(cString: strerror(errno))) }
+            // Another process made the store meanwhile (or a file appeared): open what is there.
+            return try open(path: path, access: .create)
+        }
+        return try open(path: path, access: .create)
+    }
+
+    /// Renames `from` to `to` unless `to` exists, in one step (Linux's renameat2 with
+    /// RENAME_NOREPLACE; where the file system has no such rename, a hard link then the removal
+    /// of the old name, which fails alike when `to` exists). False with errno set otherwise.
+    static func renameWithoutReplacing(_ from: String, _ to: String) -> Bool {
+        typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
+        if let symbol = dlsym(nil, "renameat2") {
+            let renameat2 = unsafeBitCast(symbol, to: RenameAt2.self)
+            if renameat2(AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */) == 0 { return true }
+            guard errno == EINVAL || errno == ENOSYS else { return false }
+        }
+        guard link(from, to) == 0 else { return false }
+        unlink(from)
+        return true
     }
 
     /// Reads the file's marks without changing it: a lamm-store has our application id, or
