@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Methods"),
         // Layer forward/backward functions over flat Float buffers.
         .target(name: "Kernels", dependencies: ["COpenBLAS"]),
-        // CLIP: configuration, checkpoint loading, tokenizer, text tower.
+        // CLIP: configuration, checkpoint loading, tokenizer, text and vision towers, their prompts.
         // CLIP's own BPE vocabulary ships as a resource: the default when a checkpoint has none.
         .target(name: "CLIP", dependencies: ["Formats", "Kernels", "CZlib"],
                 resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz"), .copy("Resources/LICENSE-CLIP.txt")]),

@@ -1,7 +1,8 @@
 import COpenBLAS
 
-// Kernels module: layer forward/backward functions (Layers.swift, Attention.swift) over flat
-// Float buffers, with every large product through OpenBLAS's cblas_sgemm.
+// Kernels module: layer forward/backward functions (Layers.swift, Attention.swift,
+// BidirectionalAttention.swift) over flat Float buffers, with every large product through
+// OpenBLAS's cblas_sgemm.
 
 public func blasThreadCount() -> Int { Int(openblas_get_num_threads()) }
 

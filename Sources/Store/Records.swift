@@ -2,10 +2,8 @@ import Foundation
 // Snapshots are recorded by method, so every user of the store names it.
 @_exported import Methods
 
-// One record type per table (Migrations/0001_store.sql). Swift names are camelCase,
-// columns snake_case.
-
-// (`StoreRecord`, Database/RecordCoding.swift). Each works on both backends.
+// One record type per table (Migrations/). Swift names are camelCase, columns snake_case
+// (`StoreRecord`, Database/RecordCoding.swift); each works on both backends.
 
 /// Where samples come from and which ones a metric is computed on.
 public enum Split: String, Codable, Sendable, CaseIterable, StoreValueConvertible {

@@ -20,7 +20,7 @@ public enum LabelInitialisation: String, Codable, Sendable, CaseIterable {
 
 /// The methods `Trainer` trains (LAMM.md): LAMM the label vectors `<M_i>` with the hierarchical
 /// loss; CoOp the shared context vectors with cross-entropy; CoOp+LAMM both, with the hierarchical
-/// loss. Zero-shot CLIP has nothing to train; MaPLe's prompts are not implemented yet.
+/// loss. Zero-shot CLIP has nothing to train; MaPLe's prompts are `MaPLeTrainer`'s.
 extension Trainer {
     public static let methods: [Method] = [.lamm, .coop, .coopLAMM]
 }

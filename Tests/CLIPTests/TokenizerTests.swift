@@ -138,15 +138,28 @@ import Testing
         }
     }
 
-    /// The word cache is shared between threads.
+    /// The word cache is shared between threads: four threads fill an empty cache at once, each
+    /// in another order, and agree with a tokenizer of its own that no other thread touched.
     @Test func concurrentTokenizingAgrees() async throws {
-        let tokenizer = try TokenizerFixtures.tokenizer(.huggingFace)
+        let reference = try TokenizerFixtures.tokenizer(.openCLIP)
+        // A tokenizer of its own, whose cache no other test has filled.
+        let tokenizer = try CLIPTokenizer(openCLIPVocabulary: TokenizerFixtures.openCLIPVocabulary)
         let texts = TokenizerFixtures.answers.prefix(300).map(\.text)
-        let expected = texts.map { tokenizer.encode($0) }
+        let expected = texts.map { reference.encode($0) }
         let results = await withTaskGroup(of: [[Int]].self) { group in
-            for _ in 0..<4 { group.addTask { texts.map { tokenizer.encode($0) } } }
+            for k in 0..<4 {
+                group.addTask {
+                    // Rotated, so that the threads write different words into the cache at once.
+                    let start = k * texts.count / 4
+                    let order = Array(texts.indices[start...]) + Array(texts.indices[..<start])
+                    var encoded = [[Int]](repeating: [], count: texts.count)
+                    for i in order { encoded[i] = tokenizer.encode(texts[i]) }
+                    return encoded
+                }
+            }
             return await group.reduce(into: []) { $0.append($1) }
         }
+        #expect(results.count == 4)
         for result in results { #expect(result == expected) }
     }
 

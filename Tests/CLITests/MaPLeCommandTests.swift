@@ -90,6 +90,14 @@ extension StoreCommandTests {
         // classify takes the image files through the prompted tower; precomputed features cannot show them.
         let classify = try run(["classify", "--snapshot", "\(id2)", "--top", "2", scratch.path("img/a3.png"), "--json"])
         #expect(classify.status == 0, "\(classify.stderr)")
+        let classified = try #require(try CLI.json(classify) as? [[String: Any]])
+        let top = try #require(classified.first?["top"] as? [[String: Any]])
+        #expect(classified.count == 1 && top.count == 2, "\(classified)")
+        let probabilities = top.compactMap { $0["probability"] as? Double }
+        #expect(probabilities.count == 2 && probabilities[0] >= probabilities[1] && probabilities.allSatisfy { $0 > 0 && $0 <= 1 }
+                && probabilities.reduce(0, +) <= 1 + 1e-6, "\(top)")
+        #expect(top.allSatisfy { ["apple", "boat", "car", "dog"].contains($0["class"] as? String ?? "") && ["Set1", "Set2"].contains($0["stage"] as? String ?? "") },
+                "\(top)")
         try expectFailure(["classify", "--snapshot", "\(id2)", scratch.path("img/missing.png")], mentions: ["img/missing.png", "no such file"])
         try expectFailure(["classify", "--snapshot", "\(id2)", "--features", try features("rows.npy", rows: 2)],
                           mentions: ["snapshot \(id2)", method, "pass the image files instead"])
@@ -116,6 +124,12 @@ extension StoreCommandTests {
         #expect(snapshots.last?["parent"] as? Int == snapshots.first?["id"] as? Int)
         let eval = try run(["eval", "--snapshot", "\(snapshots.last?["id"] as? Int ?? 0)", "--json"])
         #expect(eval.status == 0, "\(eval.stderr)")
+        // Both stages scored under the second snapshot's prompts, beside zero-shot CLIP, on their test rows.
+        let evaluated = try #require((try CLI.json(eval) as? [String: Any])?["stages"] as? [[String: Any]])
+        #expect(evaluated.map { $0["stage"] as? String } == ["Set1", "Set2"])
+        #expect(evaluated.allSatisfy { (0...100).contains($0["accuracy"] as? Double ?? -1) && $0["baseline"] as? Double != nil }, "\(evaluated)")
+        #expect(evaluated.map { $0["total"] as? Int } == [2, 1], "\(evaluated)")
+        #expect(evaluated.allSatisfy { $0["correct"] as? Int ?? -1 <= $0["total"] as? Int ?? 0 })
         #expect(try run(["verify"]).status == 0)
     }
 

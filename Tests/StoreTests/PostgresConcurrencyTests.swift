@@ -53,7 +53,13 @@ import Testing
         #expect(try reader.wait(timeout: 30) == ["pets", "farm"], "a reader waited, or saw an uncommitted row")
         // A second writer of pets waits its turn.
         let second = Background { try open().registerStage(dataset: "pets", stage: nil, data: stageData(["dog"])).stage }
-        Thread.sleep(forTimeInterval: 0.5)
+        // It waits on the server for pets' advisory lock, which the first writer holds.
+        var waiting = 0
+        for _ in 0..<300 where waiting == 0 {
+            waiting = try setup.read { try $0.scalar(Int.self, "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") } ?? 0
+            if waiting == 0 { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        #expect(waiting == 1, "a second writer of pets did not wait for the pets lock")
         #expect(!second.finished, "a second writer of pets did not wait for the first")
         release.signal()
         #expect(try holder.wait(timeout: 30) == true)

@@ -67,7 +67,11 @@ import Testing
         let store = try boundStore(backend)
         var data = stageData(["cat"])
         data.samples[0].feature = [1, 2, 3]
-        #expect(throws: (any Error).self) { try store.registerStage(dataset: "pets", stage: nil, data: data) }
+        #expect {
+            try store.registerStage(dataset: "pets", stage: nil, data: data)
+        } throws: { error in
+            "\(error)".contains("a sample feature must have the model's feature width")
+        }
         #expect(try store.datasetNames().isEmpty)
     }
 }

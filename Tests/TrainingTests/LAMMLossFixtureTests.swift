@@ -19,6 +19,8 @@ import Testing
 
     func compare(_ name: String, _ actual: [Float], _ expected: [Float], tolerance: Float) {
         #expect(actual.count == expected.count, "\(name): \(actual.count) values, expected \(expected.count)")
+        // A count mismatch fails above; comparing further would read past the shorter array.
+        guard actual.count == expected.count else { return }
         let scale = max(expected.map(abs).max() ?? 0, 1e-12)
         var worst: (Float, Int) = (0, 0)
         for i in expected.indices where abs(actual[i] - expected[i]) > worst.0 { worst = (abs(actual[i] - expected[i]), i) }
