@@ -30,8 +30,9 @@ import Testing
     }
 
     /// The whole hierarchical loss against central differences through the text tower, with
-    /// respect to every label-vector entry: step 1e-2 in Float, checked to 1e-2 of the largest
-    /// gradient entry (the Float forward limits the difference quotient to about 1e-3 relative).
+    /// respect to every trained entry (context and label vectors): step 1e-2 in Float, checked to
+    /// 1e-3 of the largest gradient entry (measured worst: 2.6e-4; the Float forward limits the
+    /// difference quotient to a few 1e-4).
     @Test(arguments: [(Method.lamm, LabelTokens.all), (.lamm, .first), (.coop, .all), (.coopLAMM, .all), (.coopLAMM, .first)])
     func wholeLossMatchesFiniteDifferences(method: Method, labelTokens: LabelTokens) throws {
         var configuration = LAMMConfiguration()
@@ -60,7 +61,7 @@ import Testing
         #expect(parameters.contextRows == (method.trainsContext ? 4 : 0))
         let scale = gradient.map(abs).max()!
         var worst: (Float, Int) = (0, 0)
-        for i in stride(from: 0, to: gradient.count, by: 3) {
+        for i in gradient.indices {
             var plus = parameters, minus = parameters
             plus.values[i] += 1e-2
             minus.values[i] -= 1e-2
@@ -68,7 +69,8 @@ import Testing
             let error = abs(numeric - gradient[i])
             if error > worst.0 { worst = (error, i) }
         }
-        #expect(worst.0 <= 1e-2 * scale, "worst |numeric - analytic| = \(worst.0) at entry \(worst.1) of \(gradient.count), scale \(scale)")
+        print("\(method.rawValue) \(labelTokens): worst |numeric - analytic| \(worst.0 / scale) of the largest entry, over all \(gradient.count) entries")
+        #expect(worst.0 <= 1e-3 * scale, "worst |numeric - analytic| = \(worst.0) at entry \(worst.1) of \(gradient.count), scale \(scale)")
     }
 
     @Test func onlyTheFirstTokenIsTrainedWithLabelTokensFirst() throws {
