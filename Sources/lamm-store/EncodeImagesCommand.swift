@@ -9,13 +9,13 @@ import Kernels
 struct EncodeImagesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "encode-images",
-        abstract: "Print CLIP's L2-normalised image features of JPEG or PNG files."
+        abstract: "Print CLIP's L2-normalised image features of JPEG or PNG files.",
+        discussion: "With --json, one array of {\"file\", \"feature\"} objects."
     )
 
     @OptionGroup var checkpoint: CheckpointOptions
 
-    @Flag(name: .long, help: "Print one JSON array of {\"file\", \"feature\"} objects.")
-    var json = false
+    @OptionGroup var output: OutputOptions
 
     @Argument(help: "The image files.")
     var files: [String] = []
@@ -27,7 +27,7 @@ struct EncodeImagesCommand: ParsableCommand {
     func run() throws {
         let tower = try VisionTower(directory: checkpoint.directory)
         let preprocessing = CLIPPreprocessing(imageSize: tower.imageSize)
-        let printer = ProgressPrinter(quiet: json || files.count < 32)
+        let printer = ProgressPrinter(quiet: output.json || files.count < 32)
         let d = tower.projectionDim
         var features: [Float] = []
         let start = Date()
@@ -38,6 +38,6 @@ struct EncodeImagesCommand: ParsableCommand {
             printer.images(done: done, total: files.count, imagesPerSecond: Double(done) / elapsed,
                            remaining: elapsed / Double(done) * Double(files.count - done))
         }
-        try printFeatures(files, features, dimension: d, nameKey: "file", json: json)
+        try printFeatures(files, features, dimension: d, nameKey: "file", json: output.json)
     }
 }

@@ -11,7 +11,7 @@ struct EncodeTextCommand: ParsableCommand {
         discussion: """
             Loads the checkpoint from the model directory (Hugging Face or open_clip layout) and runs \
             each text, framed by start and end of text, through the text tower. Put -- before texts \
-            that start with a dash.
+            that start with a dash. With --json, one array of {"text", "feature"} objects.
             """
     )
 
@@ -20,8 +20,7 @@ struct EncodeTextCommand: ParsableCommand {
     @Flag(name: .long, help: "Cut texts longer than the context instead of refusing them.")
     var truncate = false
 
-    @Flag(name: .long, help: "Print one JSON array of {\"text\", \"feature\"} objects.")
-    var json = false
+    @OptionGroup var output: OutputOptions
 
     @Argument(help: "The texts to encode.")
     var texts: [String] = []
@@ -37,6 +36,6 @@ struct EncodeTextCommand: ParsableCommand {
         let context = checkpoint.configuration.text.maxPositions
         let ids = try texts.map { try tokenizer.tokenize($0, contextLength: context, truncate: truncate) }
         let features = try TextTower(checkpoint).encode(tokenIDs: ids, normalized: true)
-        try printFeatures(texts, features, dimension: checkpoint.configuration.projectionDim, nameKey: "text", json: json)
+        try printFeatures(texts, features, dimension: checkpoint.configuration.projectionDim, nameKey: "text", json: output.json)
     }
 }

@@ -57,10 +57,13 @@ struct EvalCommand: ParsableCommand {
         }
     }
 
-    func runCross(_ on: String) throws {
-        if options.labelSpace.protocol != .task {
+    func validate() throws {
+        if on != nil, options.labelSpace.protocol != .task {
             throw ValidationError("--on scores each stage among its matched classes (the task protocol); leave out --protocol class.")
         }
+    }
+
+    func runCross(_ on: String) throws {
         let evaluation = try store.withStore(.read) { labelStore in
             _ = try labelStore.snapshotSummary(snapshot)
             let session = try ContinualSession(store: labelStore, modelDirectory: options.model.directory)

@@ -13,7 +13,8 @@ struct TokenizeCommand: ParsableCommand {
             (Hugging Face layout) or bpe_simple_vocab_16e6.txt.gz (open_clip layout); \
             a directory with neither gets CLIP's own vocabulary, which lamm-store ships. \
             Each text is framed by start and end of text; it is not padded. \
-            Put -- before texts that start with a dash.
+            Put -- before texts that start with a dash. With --json, one array of {"text", "ids", \
+            "tokens"} objects.
             """
     )
 
@@ -25,8 +26,7 @@ struct TokenizeCommand: ParsableCommand {
     @Flag(name: .long, help: "Cut texts that do not fit to the first context-length - 1 tokens and end of text.")
     var truncate = false
 
-    @Flag(name: .long, help: "Print one JSON array of {\"text\", \"ids\", \"tokens\"} objects.")
-    var json = false
+    @OptionGroup var output: OutputOptions
 
     @Argument(help: "The texts to tokenize.")
     var texts: [String] = []
@@ -40,7 +40,7 @@ struct TokenizeCommand: ParsableCommand {
 
     func run() throws {
         let tokenizer = try CLIPTokenizer(directory: checkpoint.directory)
-        print(try render(tokenizer.tokenizeAll(texts, contextLength: contextLength, truncate: truncate), json: json))
+        print(try render(tokenizer.tokenizeAll(texts, contextLength: contextLength, truncate: truncate), json: output.json))
     }
 
     /// One tokenized text, as printed.

@@ -141,15 +141,15 @@ func parsed<C: ParsableCommand>(_ arguments: [String], as type: C.Type) throws -
 
     @Test func encodeTextOptions() throws {
         let defaults = try parsed(["encode-text", "--model", "m", "a dog"], as: EncodeTextCommand.self)
-        #expect(defaults.checkpoint.model == "m" && defaults.texts == ["a dog"] && !defaults.truncate && !defaults.json)
+        #expect(defaults.checkpoint.model == "m" && defaults.texts == ["a dog"] && !defaults.truncate && !defaults.output.json)
         let given = try parsed(["encode-text", "--model", "n", "--truncate", "--json", "a dog", "a cat"], as: EncodeTextCommand.self)
-        #expect(given.checkpoint.model == "n" && given.texts == ["a dog", "a cat"] && given.truncate && given.json)
+        #expect(given.checkpoint.model == "n" && given.texts == ["a dog", "a cat"] && given.truncate && given.output.json)
     }
 
     @Test func encodeImagesOptions() throws {
         let defaults = try parsed(["encode-images", "--model", "m", "a.jpg"], as: EncodeImagesCommand.self)
-        #expect(defaults.checkpoint.model == "m" && defaults.files == ["a.jpg"] && !defaults.json)
+        #expect(defaults.checkpoint.model == "m" && defaults.files == ["a.jpg"] && !defaults.output.json)
         let given = try parsed(["encode-images", "--model", "n", "--json", "a.jpg", "b.png"], as: EncodeImagesCommand.self)
-        #expect(given.checkpoint.model == "n" && given.files == ["a.jpg", "b.png"] && given.json)
+        #expect(given.checkpoint.model == "n" && given.files == ["a.jpg", "b.png"] && given.output.json)
     }
 }

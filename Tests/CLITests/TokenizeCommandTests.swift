@@ -22,12 +22,12 @@ import Testing
         let command = try #require(parsed as? TokenizeCommand)
         #expect(command.checkpoint.model == "/models/clip")
         #expect(command.contextLength == 16)
-        #expect(command.truncate && command.json)
+        #expect(command.truncate && command.output.json)
         #expect(command.texts == ["a dog", "a cat"])
 
         let defaults = try #require(try LAMMStoreCommand.parseAsRoot(["tokenize", "--model", "m", "x"]) as? TokenizeCommand)
         #expect(defaults.contextLength == 77)
-        #expect(!defaults.truncate && !defaults.json)
+        #expect(!defaults.truncate && !defaults.output.json)
     }
 
     @Test(arguments: [
