@@ -205,9 +205,8 @@ extension ContinualSession {
             if let dataset = request.dataset {
                 datasetName = dataset
             } else {
-                let known = try store.datasetNames()
-                guard known.count <= 1 else { throw StoreError.ambiguousDataset(known: known) }
-                datasetName = known.first ?? "default"
+                // The store's only dataset; the first stage of an empty store starts `default`.
+                datasetName = try store.datasetNames().isEmpty ? "default" : store.resolveDataset(nil).name
             }
             let (stageName, existing) = try resolveStage(dataset: datasetName, requested: request.stage, data: data)
             if existing == nil {
@@ -348,7 +347,7 @@ extension ContinualSession {
         }
 
         let configuration = SnapshotConfiguration(
-            method: request.method, trainingProtocol: request.trainingProtocol, template: "a photo of a {}.", shots: plan.shots,
+            method: request.method, trainingProtocol: request.trainingProtocol, template: template.text, shots: plan.shots,
             lossWeights: result.map { _ in request.configuration.lossWeights(shots: plan.shots, method: request.method) },
             lamm: request.method == .zeroshot ? nil : request.configuration,
             stageFile: request.csv.standardizedFileURL.path, featuresFile: request.features?.standardizedFileURL.path,

@@ -69,7 +69,7 @@ extension ContinualSession {
                          labelVectors: row.vectors.values)
         }
         return SnapshotClassifier(
-            snapshot: summary, template: "a photo of a {}.", classes: classes, context: context?.vectors.values,
+            snapshot: summary, template: template.text, classes: classes, context: context?.vectors.values,
             contextPositions: Array(1..<(1 + n)), maple: maple, logitScale: checkpoint.logitScale,
             textFeatures: try snapshotTextFeatures(rows, snapshot: id), width: width, dimension: dimension)
     }

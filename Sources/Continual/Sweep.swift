@@ -62,14 +62,7 @@ public enum SweepEvent: Sendable {
 extension ContinualSession {
     /// Runs the grid methods x shots x seeds on the dataset's registered stages.
     public func sweep(_ request: SweepRequest, progress: ((SweepEvent) -> Void)? = nil) throws -> SweepResult {
-        let known = try store.datasetNames()
-        let datasetName: String
-        if let dataset = request.dataset {
-            datasetName = try store.resolveDataset(dataset).name
-        } else {
-            guard known.count == 1 else { throw StoreError.ambiguousDataset(known: known) }
-            datasetName = known[0]
-        }
+        let datasetName = try store.resolveDataset(request.dataset).name
         let stages = try store.stages(of: store.resolveDataset(datasetName).id!)
         guard !stages.isEmpty else { throw ContinualError.noStagesToSweep(dataset: datasetName) }
         try validate(request)

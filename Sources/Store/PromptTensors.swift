@@ -132,7 +132,7 @@ extension LabelStore {
     /// fill the shape.
     static func checkPromptTensors(_ snapshot: NewSnapshot) throws {
         guard !snapshot.promptTensors.isEmpty else { return }
-        guard [.maple, .mapleLAMM].contains(snapshot.method) else {
+        guard snapshot.method.promptsBothTowers else {
             throw StoreError.promptTensorsOfMethod(method: snapshot.method)
         }
         var names = Set<String>()

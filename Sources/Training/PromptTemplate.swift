@@ -16,9 +16,13 @@ public struct PromptTemplate: Sendable, Equatable {
     /// `encode(".")`.
     public let suffix: [Int]
     public let contextLength: Int
+    /// The template as text, `{}` where the class name goes (stored with every snapshot).
+    public let text: String
 
     /// A template from token ids (for callers that have no tokenizer files, such as benchmarks).
-    public init(startOfText: Int, endOfText: Int, prefix: [Int], suffix: [Int], contextLength: Int = 77) {
+    public init(startOfText: Int, endOfText: Int, prefix: [Int], suffix: [Int], contextLength: Int = 77,
+                text: String? = nil) {
+        self.text = text ?? "<\(prefix.count) tokens> {}<\(suffix.count) tokens>"
         self.startOfText = startOfText
         self.endOfText = endOfText
         self.prefix = prefix
@@ -32,6 +36,7 @@ public struct PromptTemplate: Sendable, Equatable {
         self.prefix = tokenizer.encode(prefix)
         self.suffix = tokenizer.encode(suffix)
         self.contextLength = contextLength
+        text = "\(prefix) {}\(suffix)"
     }
 
     /// Rows around the label: SOT, prefix, suffix and EOT.

@@ -36,4 +36,8 @@ import Testing
         expectUsageError(["classify", "--snapshot", "1", "--stages", "Set1,Set1", "a.jpg"], mentions: ["--stages", "'Set1' is given twice"])
         expectUsageError(["demo", "--methods", "lamm", "coop", "lamm"], mentions: ["--methods", "'lamm' is given twice"])
     }
+
+    @Test func evalOnAnotherDatasetRefusesTheClassProtocolBeforeOpeningAnything() {
+        expectUsageError(["eval", "--snapshot", "1", "--on", "other", "--protocol", "class"], mentions: ["--on scores each stage", "leave out --protocol class"])
+    }
 }

@@ -56,7 +56,10 @@ import Testing
         // It waits on the server for pets' advisory lock, which the first writer holds.
         var waiting = 0
         for _ in 0..<300 where waiting == 0 {
-            waiting = try setup.read { try $0.scalar(Int.self, "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") } ?? 0
+            waiting = try setup.read { try $0.scalar(Int.self, """
+                SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                """) } ?? 0
             if waiting == 0 { Thread.sleep(forTimeInterval: 0.1) }
         }
         #expect(waiting == 1, "a second writer of pets did not wait for the pets lock")
