@@ -71,6 +71,14 @@ struct SnapshotConfiguration: Codable {
     var featuresFile: String?
     /// `StageData.contentSHA256` of the stage trained on (`verify` checks it against the stage).
     var stageSha256: String
+
+    /// How a snapshot's configuration and loss curve are written: sorted snake_case keys.
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return encoder
+    }
 }
 
 public enum AddStageEvent: Sendable {
@@ -186,7 +194,6 @@ extension ContinualSession {
         }
         try requireImages(data, method: request.method)
         let labels = try data.classes.map { try template.label(for: $0, tokenizer: tokenizer) }
-        try requireDistinctTokens(labels, data: data, among: [])
         if request.method.trainsContext {
             // The context vectors take the place of the prefix words, so they may lengthen the prompt.
             let contextVectors = request.configuration.contextLength
@@ -217,10 +224,12 @@ extension ContinualSession {
                                                                 dataset: datasetName, stage: plan.stageName)
                     }
                 }
-                let registered = try store.registeredClasses(dataset: datasetName).map { (name: $0.className, stage: $0.stage) }
-                    + earlier.filter { $0.existing == nil }.flatMap { plan in plan.data.classes.map { (name: $0, stage: plan.stageName) } }
-                try requireDistinctTokens(labels, data: data, among: registered)
             }
+            // A new stage's classes against the dataset's; a reused stage's among themselves.
+            let otherClasses: [(name: String, stage: String)] = existing != nil ? [] : (
+                try store.registeredClasses(dataset: datasetName).map { (name: $0.className, stage: $0.stage) }
+                    + earlier.filter { $0.existing == nil }.flatMap { plan in plan.data.classes.map { (name: $0, stage: plan.stageName) } })
+            try requireDistinctTokens(labels, data: data, among: otherClasses)
             try hooks.planning?()
             let registered = try store.datasetNames().contains(datasetName) ? try store.stages(of: store.resolveDataset(datasetName).id!).count : 0
             let position = existing?.position ?? max(registered, (earlier.last?.position ?? -1) + 1)
@@ -352,9 +361,7 @@ extension ContinualSession {
             lamm: request.method == .zeroshot ? nil : request.configuration,
             stageFile: request.csv.standardizedFileURL.path, featuresFile: request.features?.standardizedFileURL.path,
             stageSha256: data.contentSHA256)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let encoder = SnapshotConfiguration.encoder()
         var snapshot = NewSnapshot(dataset: plan.datasetName, stage: plan.stageName, method: request.method, trained: trained,
                                    configJSON: String(decoding: try encoder.encode(configuration), as: UTF8.self),
                                    lossCurveJSON: String(decoding: try encoder.encode(result?.lossCurve ?? []), as: UTF8.self))

@@ -81,9 +81,9 @@ extension ContinualSession {
         }
         // A run's training options are part of it: a run in the store with other options is
         // neither continued nor called complete with these (checked for every run first).
+        let stored = try store.snapshots(dataset: datasetName)
         for (method, run) in grid {
-            let existing = try store.snapshots(dataset: datasetName).filter { $0.method == method && $0.run == run }
-            guard let first = existing.first else { continue }
+            guard let first = stored.first(where: { $0.method == method && $0.run == run }) else { continue }
             let differences = try optionDifferences(stored: store.snapshotDetail(first.id).config,
                                                     requested: configuration(method, run), trainingProtocol: request.trainingProtocol)
             guard differences.isEmpty else {
@@ -126,10 +126,8 @@ extension ContinualSession {
     /// The options in which a stored snapshot's configuration (as `SnapshotConfiguration` is
     /// stored) differs from `requested`, each as (stored, requested) text naming the option.
     func optionDifferences(stored: JSONValue, requested: LAMMConfiguration, trainingProtocol: Protocol) throws -> [OptionDifference] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        let asked = try JSONValue(parsing: String(decoding: try encoder.encode(requested), as: UTF8.self))
+        // Encoded as the stored configuration's `lamm` is.
+        let asked = try JSONValue(parsing: String(decoding: try SnapshotConfiguration.encoder().encode(requested), as: UTF8.self))
         guard case let .object(config) = stored, case let .object(was)? = config["lamm"], case let .object(now) = asked else {
             return [OptionDifference(option: "the training options", stored: "not recorded", requested: "given")]
         }

@@ -18,6 +18,11 @@ public enum Names {
         name.precomposedStringWithCanonicalMapping
     }
 
+    /// The first control character of `name` (a newline, a tab, an escape), if any.
+    public static func controlCharacter(in name: String) -> Unicode.Scalar? {
+        name.unicodeScalars.first { $0.properties.generalCategory == .control }
+    }
+
     /// What is wrong with `name` as a name of `kind`, as a message says it, or nil. Every name is
     /// non-empty, at most `maximumLength` characters and free of control characters; dataset and
     /// stage names, typed on command lines, also have no leading or trailing white space and no
@@ -25,7 +30,7 @@ public enum Names {
     public static func problem(with name: String, as kind: Kind) -> String? {
         if name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return "is empty" }
         if name.unicodeScalars.count > maximumLength { return "is longer than \(maximumLength) characters" }
-        if let control = name.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) {
+        if let control = controlCharacter(in: name) {
             return "holds the control character U+\(String(format: "%04X", control.value))"
         }
         guard kind != .class else { return nil }

@@ -71,7 +71,7 @@ public struct StageFile: Sendable {
             guard name.unicodeScalars.count <= Self.maximumClassNameLength else {
                 throw StageImportError.classNameTooLong(file: csvName, line: record.line, name: name)
             }
-            if let control = name.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) {
+            if let control = Names.controlCharacter(in: name) {
                 throw StageImportError.controlCharacter(file: csvName, line: record.line, name: name, scalar: control.value)
             }
             let split = record.fields[splitColumn]

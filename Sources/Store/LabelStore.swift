@@ -198,11 +198,10 @@ public final class LabelStore: Sendable {
             throw error
         }
         defer { removeTemporary() }
-        // Written through, the log is in the main file: the store is that one file.
-        guard renameWithoutReplacing(temporary, path) else {
-            guard errno == EEXIST else { throw StoreError.unopenable(path: path, reason: String(cString: strerror(errno))) }
-            // Another process made the store meanwhile (or a file appeared): open what is there.
-            return try open(path: path, access: .create)
+        // Written through, the log is in the main file: the store is that one file. When another
+        // process made the store meanwhile (or a file appeared), what is there is opened.
+        if !renameWithoutReplacing(temporary, path), errno != EEXIST {
+            throw StoreError.unopenable(path: path, reason: String(cString: strerror(errno)))
         }
         return try open(path: path, access: .create)
     }

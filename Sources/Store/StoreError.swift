@@ -44,7 +44,7 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case databaseMissing(url: String, database: String)
     case connectionLost(url: String, writing: Bool)
     case commitNotWritten(url: String, key: String)
-    case commitOutcomeUnknown(url: String, key: String, reason: String)
+    case commitOutcomeUnknown(url: String, key: String?, reason: String)
     case serverError(url: String, message: String)
     case copyTargetNotEmpty(path: String)
     case hardLinked(path: String, names: Int, others: [String])
@@ -138,8 +138,8 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
                 + "so nothing was written. Run the command again."
         case let .commitOutcomeUnknown(url, key, reason):
             return "the connection to \(url) was lost while the write committed, and the server could not be asked again (\(reason)), "
-                + "so whether it was written is not known. When the server is back, `lamm-store snapshots` shows it; "
-                + "the write's key is \(key) (SELECT * FROM write_receipt WHERE key = '\(key)')."
+                + "so whether it was written is not known. When the server is back, `lamm-store snapshots` shows it"
+                + (key.map { "; the write's key is \($0) (SELECT * FROM write_receipt WHERE key = '\($0)')." } ?? ".")
         case let .copyTargetNotEmpty(path):
             return "\(path) already holds a store with data; copy moves a store into a new one. Name a new file, or an empty PostgreSQL database, with --to."
         case let .hardLinked(path, names, others):

@@ -75,8 +75,6 @@ extension LAMMConfiguration {
 }
 
 extension LAMMConfiguration {
-    /// A diverged run stops at once: a NaN or infinite loss term, or a trained vector that is no
-    /// longer finite (the step after a huge gradient), names the first term that went.
     /// Training whose loss grows this many times past its first step's (at least 1) has diverged,
     /// even while every number stays finite: a stage trained so is worse than CLIP's words.
     public static let divergenceFactor: Float = 100
@@ -85,17 +83,15 @@ extension LAMMConfiguration {
     /// naming the term that grew the most.
     func requireBounded(_ terms: LossTerms, first: LossTerms, epoch: Int, step: Int) throws {
         guard terms.total > Self.divergenceFactor * max(first.total, 1) else { return }
-        let growth: [(String, Float, Float)] = [("L_CE", terms.ce, first.ce), ("L_WC", terms.wc, first.wc),
-                                                ("L_COS", terms.cos, first.cos), ("L_KD", terms.kd, first.kd)]
-        let (term, value, _) = growth.max { $0.1 - $0.2 < $1.1 - $1.2 }!
+        let (term, value, _) = zip(terms.named, first.named).map { ($0.0, $0.1, $1.1) }.max { $0.1 - $0.2 < $1.1 - $1.2 }!
         throw TrainingError.lossGrew(epoch: epoch + 1, epochs: epochs, step: step + 1, total: terms.total, first: first.total,
                                      term: term, value: value, learningRate: learningRate)
     }
 
+    /// A diverged run stops at once: a NaN or infinite loss term, or a trained vector that is no
+    /// longer finite (the step after a huge gradient), names the first term that went.
     func requireFinite(_ terms: LossTerms, _ values: [Float], epoch: Int, step: Int) throws {
-        let named: [(String, Float)] = [("L_CE", terms.ce), ("L_WC", terms.wc), ("L_COS", terms.cos), ("L_KD", terms.kd),
-                                        ("the total loss", terms.total)]
-        var bad = named.first { !$0.1.isFinite }
+        var bad = (terms.named + [("the total loss", terms.total)]).first { !$0.1.isFinite }
         if bad == nil, !values.allSatisfy(\.isFinite) {
             bad = ("a trained vector", values.first { !$0.isFinite }!)
         }
@@ -104,4 +100,9 @@ extension LAMMConfiguration {
                                          learningRate: learningRate)
         }
     }
+}
+
+extension LossTerms {
+    /// The four terms by the names messages give them.
+    var named: [(String, Float)] { [("L_CE", ce), ("L_WC", wc), ("L_COS", cos), ("L_KD", kd)] }
 }

@@ -49,7 +49,7 @@ struct ClassifyCommand: ParsableCommand {
         if let names = stageNames, names.contains(where: \.isEmpty) {
             throw ValidationError("--stages must name stages, comma-separated, e.g. --stages Set1,Set2.")
         }
-        if let names = stageNames { _ = try distinct(names, option: "--stages") { $0 } }
+        if let names = stageNames { try requireDistinct(names, option: "--stages") { $0 } }
     }
 
     func run() throws {

@@ -44,7 +44,7 @@ struct DemoCommand: ParsableCommand {
         if methods.isEmpty || methods.contains(where: { !DemoWorkflow.defaultMethods.contains($0) }) {
             throw ValidationError("--methods takes \(DemoWorkflow.defaultMethods.map(\.rawValue).joined(separator: ", ")).")
         }
-        _ = try distinct(methods, option: "--methods", spelling: \.rawValue)
+        try requireDistinct(methods, option: "--methods", spelling: \.rawValue)
     }
 
     func run() throws {

@@ -94,14 +94,13 @@ func validateName(_ name: String, as kind: Names.Kind, option: String) throws {
     do { _ = try Names.checked(name, as: kind, option: option) } catch let error as NameError { throw ValidationError(error.description) }
 }
 
-/// A list option's values, or a usage error naming the first value given twice (`--methods
-/// lamm,lamm`): a repeated value would run or count the same thing twice.
-func distinct<T: Hashable>(_ values: [T], option: String, spelling: (T) -> String) throws -> [T] {
+/// A usage error naming the first value of a list option given twice (`--methods lamm,lamm`): a
+/// repeated value would run or count the same thing twice.
+func requireDistinct<T: Hashable>(_ values: [T], option: String, spelling: (T) -> String) throws {
     var seen = Set<T>()
     for value in values where !seen.insert(value).inserted {
         throw ValidationError("\(option): '\(spelling(value))' is given twice; give each value once.")
     }
-    return values
 }
 
 /// The files of the checkpoint in `directory` that loading it reads, which no output may replace.

@@ -47,7 +47,7 @@ struct SweepCommand: ParsableCommand {
             return (parsed, value)
         }
         let parsed = values.map(\.0)
-        _ = try distinct(parsed, option: option) { value in values.first { $0.0 == value }!.1 }
+        try requireDistinct(parsed, option: option) { value in values.first { $0.0 == value }!.1 }
         return parsed
     }
 

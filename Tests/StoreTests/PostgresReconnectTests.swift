@@ -83,7 +83,7 @@ import Testing
         #expect {
             try linked.registerStage(dataset: "pets", stage: nil, data: stageData(["cat", "dog"]))
         } throws: { error in
-            guard case let StoreError.commitOutcomeUnknown(_, written, _) = error else { return false }
+            guard case let StoreError.commitOutcomeUnknown(_, written?, _) = error else { return false }
             key = written
             return "\(error)".contains("whether it was written is not known") && "\(error)".contains(written)
         }

@@ -40,9 +40,6 @@ final class PostgresExecutor: StoreExecutor {
         self.logger = logger
     }
 
-    /// Whether the connection is closed (as the server left it), for tests.
-    var isClosed: Bool { current.withLock { $0.isClosed } }
-
     /// Connects, with the password and TLS `location` names. Errors are the store's, naming the
     /// URL without its password.
     static func connect(_ location: PostgresLocation) throws -> PostgresExecutor {
@@ -145,8 +142,8 @@ final class PostgresExecutor: StoreExecutor {
                 database = PostgresDatabaseConnection(connection: connection, location: location, logger: logger, writing: writing)
                 try database.executeStatement(begin, [])
             }
-            let key = UUID().uuidString.lowercased()
-            let keyed = writing && self.keyed.withLock { $0 }
+            // The write's idempotency key, when the store's schema has its receipts.
+            let key = writing && keyed.withLock({ $0 }) ? UUID().uuidString.lowercased() : nil
             let result: T
             do {
                 // Sorted, so that two writers locking the same datasets cannot deadlock.
@@ -154,7 +151,7 @@ final class PostgresExecutor: StoreExecutor {
                     try database.executeStatement("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [.text("lamm-store " + lock)])
                 }
                 result = try body(database)
-                if keyed {
+                if let key {
                     try database.executeStatement("INSERT INTO write_receipt (key, committed_at) VALUES (?, CAST(now() AS text))", [.text(key)])
                 }
             } catch {
@@ -169,8 +166,8 @@ final class PostgresExecutor: StoreExecutor {
                 return result
             } catch StoreError.connectionLost {
                 // The server may have committed before the connection went: ask it.
-                guard keyed else {
-                    throw StoreError.commitOutcomeUnknown(url: location.redacted, key: key, reason: "a schema change carries no key to ask about")
+                guard let key else {
+                    throw StoreError.commitOutcomeUnknown(url: location.redacted, key: nil, reason: "a schema change carries no key to ask about")
                 }
                 do {
                     try reconnect(&connection)
