@@ -34,12 +34,12 @@ struct LAMMEpochBenchmark {
                 classes.append(c)
             }
         }
-        let task = TrainingTask(trainable: labels.enumerated().map { TrainableClass(label: $1, clipTextFeature: Array(clip[($0 * d)..<(($0 + 1) * d)])) },
-                                imageFeatures: l2Normalize(images, rows: classes.count, columns: d).out, labels: classes, shots: shots)
+        let task = TrainingTask(classes: labels.enumerated().map { LabelClass(label: $1, source: .trained, clipTextFeature: Array(clip[($0 * d)..<(($0 + 1) * d)])) },
+                                images: .features(l2Normalize(images, rows: classes.count, columns: d).out), labels: classes, shots: shots)
         var configuration = LAMMConfiguration()
         configuration.epochs = 1
         configuration.warmupEpochs = 0   // the reference runs SGD at a constant rate
-        let trainer = Trainer(checkpoint: checkpoint, tower: tower, template: template, configuration: configuration)
+        let trainer = Trainer(checkpoint: checkpoint, text: tower, template: template, configuration: configuration)
         var result: TrainingResult?
         var times: [Double] = []
         for _ in 0..<3 { times.append(try seconds { result = try trainer.train(task) }) }

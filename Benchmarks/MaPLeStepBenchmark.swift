@@ -47,21 +47,23 @@ struct MaPLeStepBenchmark {
         let template = PromptTemplate(startOfText: 49406, endOfText: 49407, prefix: [320, 1125, 539, 320], suffix: [269])
         var rng = SplitMix64(seed: 5)
         let classes = (0..<classCount).map { c in
-            MaPLeClass(label: ClassLabel(name: "class \(c)", tokenIDs: (0...(c % 3)).map { _ in 1000 + Int(rng.next() % 40000) }))
+            LabelClass(label: ClassLabel(name: "class \(c)", tokenIDs: (0...(c % 3)).map { _ in 1000 + Int(rng.next() % 40000) }),
+                       source: .words)
         }
         var mapleConfiguration = LAMMConfiguration.defaults(for: .maple)
         mapleConfiguration.promptDepth = depth
-        let trainer = MaPLeTrainer(checkpoint: checkpoint, text: text, vision: vision, template: template,
-                                   configuration: mapleConfiguration, method: .maple)
-        let prompts = trainer.initialPrompts(random: &rng)
+        let trainer = Trainer(checkpoint: checkpoint, text: text, vision: vision, template: template,
+                              configuration: mapleConfiguration, method: .maple)
+        let parameters = trainer.initialPrompts(random: &rng)
+        let prompts = parameters.maplePrompts!
         let side = configuration.vision.imageSize
         let pixels = (0..<(imageCount * 3 * side * side)).map { _ in rng.nextGaussian() }
         let labels = (0..<imageCount).map { $0 * 7 % classCount }
-        let weights = mapleConfiguration.lossWeights(shots: 16, method: .maple)
+        let layout = trainer.layout(classes, prompts: parameters, weights: mapleConfiguration.lossWeights(shots: 16, method: .maple))
         print(String(format: "random weights %.1f s", Date().timeIntervalSince(start)))
 
         func step() throws -> (LossTerms, [Float]) {
-            try trainer.objective(prompts, labelValues: [], reference: [], classes: classes, pixels: pixels, labels: labels, weights: weights)
+            try trainer.objective(parameters.flattened, layout: layout, images: pixels, labels: labels)
         }
         _ = try step()  // warm-up
 
@@ -73,7 +75,7 @@ struct MaPLeStepBenchmark {
         }
 
         // Parts of the step, with the same inputs: the text tower alone, the image tower's forward, and its backward.
-        let textInputs = trainer.textInputs(classes, labelRows: 0, references: false)
+
         let dText = (0..<(classCount * configuration.projectionDim)).map { _ in rng.nextGaussian() }
         let dImage = (0..<(imageCount * configuration.projectionDim)).map { _ in rng.nextGaussian() }
         var swiftBest = Double.infinity, torchBest = Double.infinity
@@ -90,7 +92,7 @@ struct MaPLeStepBenchmark {
             }
             swiftBest = min(swiftBest, times.min()!)
             parts.text = min(parts.text, try seconds {
-                let state = try text.forward(textInputs.prompts, vectors: prompts.context, deep: prompts.textDeepPrompts)
+                let state = try text.forward(layout.textPrompts, vectors: prompts.context, deep: prompts.textDeepPrompts)
                 _ = try text.gradients(state, dNormalizedFeatures: dText)
             })
             var state: VisionForwardState?
@@ -135,7 +137,7 @@ struct MaPLeStepBenchmark {
     }
 
     /// The model as a Hugging Face CLIPModel directory and the step's inputs, for Tools/bench_maple_step.py.
-    func writeReferenceInputs(checkpoint: CLIPCheckpoint, template: PromptTemplate, classes: [MaPLeClass], prompts: MaPLePrompts,
+    func writeReferenceInputs(checkpoint: CLIPCheckpoint, template: PromptTemplate, classes: [LabelClass], prompts: MaPLePrompts,
                               pixels: [Float], labels: [Int], to directory: URL) throws {
         try checkpoint.writeHuggingFace(to: directory.appendingPathComponent("model"))
         let (n, wt, wv) = (prompts.contextLength, prompts.textWidth, prompts.visionWidth)

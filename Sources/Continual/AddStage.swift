@@ -159,7 +159,7 @@ indirect enum ParentSnapshot {
 
 extension ContinualSession {
     /// The methods `addStage` can produce.
-    public static let trainableMethods: [Method] = [.zeroshot] + Trainer.methods + MaPLeTrainer.methods
+    public static let trainableMethods: [Method] = [.zeroshot] + Trainer.methods
 
     /// Registers a stage's classes and samples, stores the zero-shot baseline, trains the new
     /// classes' label vectors (LAMM) and writes one snapshot whose parent is the dataset's latest
@@ -194,15 +194,14 @@ extension ContinualSession {
         }
         try requireImages(data, method: request.method)
         let labels = try data.classes.map { try template.label(for: $0, tokenizer: tokenizer) }
-        if request.method.trainsContext {
-            // The context vectors take the place of the prefix words, so they may lengthen the prompt.
-            let contextVectors = request.configuration.contextLength
-            for label in labels {
-                let tokens = template.frameLength - template.prefix.count + contextVectors + label.tokenIDs.count
-                guard tokens <= template.contextLength else {
-                    throw TrainingError.promptTooLong(className: label.name, tokens: tokens, maximum: template.contextLength,
-                                                      contextVectors: contextVectors)
-                }
+        // CoOp's context takes the place of the prefix words and MaPLe's of its first ones, so
+        // either may lengthen the prompt.
+        for label in labels {
+            let tokens = PromptParameters.promptLength(method: request.method, contextLength: request.configuration.contextLength,
+                                                       template: template, labelCount: label.tokenIDs.count)
+            guard tokens <= template.contextLength else {
+                throw TrainingError.promptTooLong(className: label.name, tokens: tokens, maximum: template.contextLength,
+                                                  contextVectors: request.configuration.contextLength)
             }
         }
         // Everything the plan knows of the store comes from one state of it, whatever other
@@ -292,54 +291,15 @@ extension ContinualSession {
                                                    values: label.tokenIDs.flatMap { checkpoint.tokenEmbedding(row: $0) })
                 features[label.name] = Array(clipFeatures[(c * d)..<((c + 1) * d)])
             }
-        case .lamm, .coop, .coopLAMM:
-            let method = request.method
-            // CoOp's context continues from the parent snapshot's (parentContext).
-            var frozen: [FrozenClass] = []
-            var contextBound: [ContextBoundClass] = []
-            if request.trainingProtocol == .class, !parentRows.isEmpty {
-                let oldClip = try clipTextFeatures(parentRows.map(\.name))
-                if method.trainsContext {
-                    contextBound = parentRows.indices.map { i in
-                        ContextBoundClass(name: parentRows[i].name, labelVectors: parentRows[i].vectors.values,
-                                          clipTextFeature: Array(oldClip[(i * d)..<((i + 1) * d)]))
-                    }
-                } else {
-                    let old = try textFeatures(of: parentSnapshot)
-                    frozen = parentRows.indices.map { i in
-                        FrozenClass(name: parentRows[i].name, textFeature: Array(old[(i * d)..<((i + 1) * d)]),
-                                    clipTextFeature: Array(oldClip[(i * d)..<((i + 1) * d)]))
-                    }
-                }
-            }
-            let chosen = plan.trainingRows.flatMap { $0 }.sorted()
-            let oldCount = frozen.count + contextBound.count
-            let task = TrainingTask(
-                frozen: frozen, contextBound: contextBound,
-                trainable: labels.enumerated().map { c, label in
-                    TrainableClass(label: label, clipTextFeature: Array(clipFeatures[(c * d)..<((c + 1) * d)]))
-                },
-                context: method.trainsContext ? parentContext?.values : nil,
-                imageFeatures: normalized(chosen.flatMap { data.samples[$0].feature }, dimension: d),
-                labels: chosen.map { oldCount + data.samples[$0].classIndex },
-                shots: plan.shots)
-            let trainer = Trainer(checkpoint: checkpoint, tower: tower, template: template, configuration: request.configuration, method: method)
-            let run = try trainer.train(task) { progress?(.training($0)) }
+        default:
+            let run = try trainStage(plan, parent: parentSnapshot, clipFeatures: clipFeatures, progress: progress)
             for (c, label) in labels.enumerated() {
                 trained[label.name] = TokenVectors(tokenCount: label.tokenIDs.count, width: width, values: run.labelVectors[c])
                 features[label.name] = Array(run.textFeatures[(c * d)..<((c + 1) * d)])
             }
             contextVectors = run.context.map { TokenVectors(tokenCount: $0.count / width, width: width, values: $0) }
+            prompts = run.prompts.maplePrompts
             result = run
-        case .maple, .mapleLAMM:
-            let (run, labelVectors, textFeatures) = try trainMaPLe(plan, parent: parentSnapshot, progress: progress)
-            for (c, label) in labels.enumerated() {
-                trained[label.name] = TokenVectors(tokenCount: label.tokenIDs.count, width: width, values: labelVectors[c])
-                features[label.name] = Array(textFeatures[(c * d)..<((c + 1) * d)])
-            }
-            prompts = run.prompts
-            contextVectors = TokenVectors(tokenCount: run.prompts.contextLength, width: width, values: run.prompts.context)
-            result = run.summary
         }
 
         // A run that ends below zero-shot CLIP on its own test rows is kept, and said.

@@ -1,5 +1,5 @@
-// Stages of MaPLe and MaPLe+LAMM: prompts in both towers, trained from the stage's images
-// (MaPLeTrainer), and evaluation through the snapshot's prompted image tower.
+// Snapshots of MaPLe and MaPLe+LAMM: prompts in both towers, trained from the stage's images
+// (StageTraining.swift), and evaluation through the snapshot's prompted image tower.
 
 import CLIP
 import Evaluation
@@ -26,11 +26,6 @@ extension ContinualSession {
         return try ImageDecoder.decode(data, name: path)
     }
 
-    func mapleTrainer(_ configuration: LAMMConfiguration, method: Method) throws -> MaPLeTrainer {
-        MaPLeTrainer(checkpoint: checkpoint, text: tower, vision: try visionTower(), template: template,
-                     configuration: configuration, method: method)
-    }
-
     /// A stored snapshot's MaPLe prompts, if it has them.
     func maplePrompts(ofSnapshot id: Int64) throws -> MaPLePrompts? {
         let record = try store.snapshotRecord(id)
@@ -40,51 +35,6 @@ extension ContinualSession {
                                 visionWidth: try visionTower().configuration.vision.hiddenSize)
     }
 
-    /// Trains a MaPLe stage: the label space (the parent's classes first under `--protocol
-    /// class`), the stage's training images with a fresh augmented view per epoch, and the
-    /// parent's prompts to continue.
-    func trainMaPLe(_ plan: StagePlan, parent: ParentSnapshot, progress: ((AddStageEvent) -> Void)?) throws
-        -> (run: MaPLeResult, labelVectors: [[Float]], textFeatures: [Float]) {
-        let request = plan.request, data = plan.data, method = request.method
-        let trainer = try mapleTrainer(request.configuration, method: method)
-        try trainer.validate(continuing: parent.prompts)
-        for label in plan.labels {
-            let tokens = template.promptLength(leadingContext: request.configuration.contextLength, labelCount: label.tokenIDs.count)
-            guard tokens <= template.contextLength else {
-                throw TrainingError.promptTooLong(className: label.name, tokens: tokens, maximum: template.contextLength,
-                                                  contextVectors: request.configuration.contextLength)
-            }
-        }
-        var classes: [MaPLeClass] = []
-        if request.trainingProtocol == .class {
-            for row in parent.rows {
-                let label = try template.label(for: row.name, tokenizer: tokenizer)
-                classes.append(MaPLeClass(label: label, fixedVectors: method.trainsLabels ? row.vectors.values : nil))
-            }
-        }
-        let oldCount = classes.count
-        classes += plan.labels.map { MaPLeClass(label: $0, trainable: true) }
-
-        // One row per training image (augmented views of one image are the same image here).
-        var seen = Set<String>()
-        let chosen = plan.trainingRows.flatMap { $0 }.sorted().filter { seen.insert(data.samples[$0].imagePath!).inserted }
-        let images = try chosen.map { try registeredImage(path: data.samples[$0].imagePath!, sha256: data.samples[$0].imageSha256, snapshot: nil) }
-        let preprocessing = CLIPPreprocessing(imageSize: try visionTower().imageSize)
-        let seed = request.configuration.seed
-        let task = MaPLeTask(classes: classes, prompts: parent.prompts, labels: chosen.map { oldCount + data.samples[$0].classIndex },
-                             shots: plan.shots) { sample, epoch in
-            // Each (epoch, image) draws from its own generator: a view does not depend on batch order.
-            var random = SplitMix64(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(sample) &* 0xBF58_476D_1CE4_E5B9)
-            return preprocessing.augmentedPixels(images[sample], random: &random)
-        }
-        let run = try trainer.train(task) { progress?(.training($0)) }
-        let d = dimension
-        let features = Array(run.textFeatures[(oldCount * d)...])
-        let labelVectors = method.trainsLabels
-            ? run.labelVectors : plan.labels.map { $0.tokenIDs.flatMap { checkpoint.tokenEmbedding(row: $0) } }
-        return (run, labelVectors, features)
-    }
-
     /// L2-normalised text features [C, D] of classes under a snapshot's MaPLe prompts: CLIP's
     /// class tokens, or (MaPLe+LAMM) the given label vectors.
     func mapleTextFeatures(_ classes: [(name: String, vectors: [Float]?)], prompts: MaPLePrompts, method: Method) throws -> [Float] {
@@ -92,9 +42,9 @@ extension ContinualSession {
         configuration.contextLength = prompts.contextLength
         configuration.promptDepth = prompts.depth
         let labels = try classes.map { cls in
-            MaPLeClass(label: try template.label(for: cls.name, tokenizer: tokenizer), fixedVectors: cls.vectors)
+            LabelClass(label: try template.label(for: cls.name, tokenizer: tokenizer), source: cls.vectors.map { .vectors($0) } ?? .words)
         }
-        return try mapleTrainer(configuration, method: method).textFeatures(labels, prompts: prompts)
+        return try trainer(configuration, method: method).textFeatures(labels, prompts: .maple(prompts))
     }
 
     /// L2-normalised text features [C, D] of a snapshot's rows as the snapshot sees them: under its

@@ -20,7 +20,7 @@ public enum TrainingError: Error, Equatable, LocalizedError, CustomStringConvert
     public var description: String {
         switch self {
         case let .untrainableMethod(method):
-            return "the trainer cannot train method \(method.rawValue); it trains \((Trainer.methods + MaPLeTrainer.methods).map(\.rawValue).joined(separator: ", "))."
+            return "the trainer cannot train method \(method.rawValue); it trains \(Trainer.methods.map(\.rawValue).joined(separator: ", "))."
         case let .promptShapeDiffers(parentContext, parentDepth, contextLength, depth):
             return "the stage continues MaPLe prompts of \(parentContext) context vectors and depth \(parentDepth), but --n-ctx \(contextLength) "
                 + "and --prompt-depth \(depth) were asked for; pass --n-ctx \(parentContext) --prompt-depth \(parentDepth), or start a new dataset."

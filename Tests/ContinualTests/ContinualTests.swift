@@ -141,8 +141,8 @@ final class Workspace {
         // One step's gradient, away from the reference so that L_WC pulls too.
         var random = SplitMix64(seed: 5)
         var at = probe.initial
-        for i in at.values.indices { at.values[i] += 0.05 * random.nextGaussian() }
-        let images = probe.task.imageFeatures, labels = probe.task.labels
+        for i in at.indices { at[i] += 0.05 * random.nextGaussian() }
+        let images = probe.imageFeatures, labels = probe.task.labels
         let (terms, gradient) = try probe.objective(at, images: images, labels: labels,
                                                    weights: configuration.lossWeights(shots: probe.task.shots, method: .lamm))
         let parts = try probe.terms(at, images: images, labels: labels)
@@ -291,7 +291,9 @@ struct LossTermProbe {
     let trainer: Trainer
     let task: TrainingTask
     let clipFeatures: [Float]
-    let initial: Trainer.Parameters
+    /// The trained values a run starts from (LAMM's label rows).
+    let initial: [Float]
+    let imageFeatures: [Float]
     let dimension: Int
 
     init(session: ContinualSession, configuration: LAMMConfiguration) throws {
@@ -305,23 +307,24 @@ struct LossTermProbe {
             let norm = images[(n * d)..<((n + 1) * d)].map { $0 * $0 }.reduce(0, +).squareRoot()
             for k in 0..<d { images[n * d + k] /= norm }
         }
-        task = TrainingTask(trainable: labels.enumerated().map { TrainableClass(label: $1, clipTextFeature: Array(clip[($0 * d)..<(($0 + 1) * d)])) },
-                            imageFeatures: images, labels: (0..<8).map { $0 % 2 }, shots: 4)
-        trainer = Trainer(checkpoint: session.checkpoint, tower: session.tower, template: session.template, configuration: configuration)
+        task = TrainingTask(classes: labels.enumerated().map { LabelClass(label: $1, source: .trained, clipTextFeature: Array(clip[($0 * d)..<(($0 + 1) * d)])) },
+                            images: .features(images), labels: (0..<8).map { $0 % 2 }, shots: 4)
+        imageFeatures = images
+        trainer = Trainer(checkpoint: session.checkpoint, text: session.tower, template: session.template, configuration: configuration)
         var seeded = SplitMix64(seed: configuration.seed)
-        initial = trainer.initialParameters(task, random: &seeded)
+        initial = trainer.initialLabelValues(task.classes, random: &seeded)
         dimension = d
     }
 
-    func objective(_ parameters: Trainer.Parameters, images: [Float], labels: [Int], weights: LossWeights) throws -> (LossTerms, [Float]) {
-        try trainer.objective(parameters, reference: initial.values, images: images, labels: labels, frozenFeatures: [],
-                              clipFeatures: clipFeatures, weights: weights)
+    func objective(_ parameters: [Float], images: [Float], labels: [Int], weights: LossWeights) throws -> (LossTerms, [Float]) {
+        try trainer.objective(parameters, layout: trainer.layout(task.classes, prompts: .template, reference: initial, weights: weights),
+                              images: images, labels: labels)
     }
 
     /// Each term's value and gradient at unit weight. The objective is affine in the weights, so
     /// a term is the change from raising its weight from 1 to 2 with every other weight at 1, and
     /// CE what is left: no term is taken from a path that a weight of 0 switches.
-    func terms(_ parameters: Trainer.Parameters, images: [Float], labels: [Int]) throws -> [LossTerm: (value: Float, gradient: [Float])] {
+    func terms(_ parameters: [Float], images: [Float], labels: [Int]) throws -> [LossTerm: (value: Float, gradient: [Float])] {
         let t = trainer.configuration.temperature
         func at(wc: Float = 1, cos: Float = 1, kd: Float = 1) throws -> [Float] {
             try objective(parameters, images: images, labels: labels, weights: LossWeights(wc: wc, cos: cos, kd: kd, temperature: t)).1
@@ -340,9 +343,9 @@ struct LossTermProbe {
     }
 
     /// The sum of weight x term over the terms of non-zero weight; the others are left out.
-    func gradient(_ parameters: Trainer.Parameters, images: [Float], labels: [Int], weights: [LossTerm: Float]) throws -> [Float] {
+    func gradient(_ parameters: [Float], images: [Float], labels: [Int], weights: [LossTerm: Float]) throws -> [Float] {
         let parts = try terms(parameters, images: images, labels: labels)
-        var sum = [Float](repeating: 0, count: parameters.values.count)
+        var sum = [Float](repeating: 0, count: parameters.count)
         for term in LossTerm.allCases where weights[term]! != 0 {
             for i in sum.indices { sum[i] += weights[term]! * parts[term]!.gradient[i] }
         }
@@ -350,10 +353,10 @@ struct LossTermProbe {
     }
 
     /// Trainer.train's shuffling, batches, schedule and SGD steps around `gradient`; the trained values.
-    func run(_ gradient: (Trainer.Parameters, [Float], [Int]) throws -> [Float]) throws -> [Float] {
+    func run(_ gradient: ([Float], [Float], [Int]) throws -> [Float]) throws -> [Float] {
         let configuration = trainer.configuration, d = dimension
         var random = SplitMix64(seed: configuration.seed)
-        var parameters = trainer.initialParameters(task, random: &random)
+        var parameters = trainer.initialLabelValues(task.classes, random: &random)
         var optimizer = SGD(momentum: configuration.momentum, weightDecay: configuration.weightDecay)
         var order = Array(task.labels.indices)
         let batch = min(configuration.batchSize, order.count)
@@ -361,10 +364,10 @@ struct LossTermProbe {
             order.shuffle(using: &random)
             for s in 0..<(order.count / batch) {
                 let indices = order[(s * batch)..<((s + 1) * batch)]
-                let step = try gradient(parameters, indices.flatMap { task.imageFeatures[($0 * d)..<(($0 + 1) * d)] }, indices.map { task.labels[$0] })
-                optimizer.step(&parameters.values, gradient: step, learningRate: configuration.schedule.learningRate(epoch: epoch))
+                let step = try gradient(parameters, indices.flatMap { imageFeatures[($0 * d)..<(($0 + 1) * d)] }, indices.map { task.labels[$0] })
+                optimizer.step(&parameters, gradient: step, learningRate: configuration.schedule.learningRate(epoch: epoch))
             }
         }
-        return parameters.values
+        return parameters
     }
 }

@@ -32,25 +32,24 @@ import Testing
         #expect(labels.map(\.tokenIDs.count) == (try reference.integers("label_len")))
         let trainer = model.trainer(method: method)
         var random = SplitMix64(seed: 1)
-        let task = TrainingTask(trainable: labels.map { TrainableClass(label: $0, clipTextFeature: []) }, imageFeatures: [], labels: [], shots: 4)
-        var parameters = trainer.initialParameters(task, random: &random)
+        let prompts = trainer.initialPrompts(random: &random)
         let context = try reference.floats("context_init")
         let w = 32
         // The context starts from the words of `a photo of a`, as in the fixture.
-        #expect(Array(parameters.values[0..<(4 * w)]) == context)
+        #expect(prompts.flattened == context)
         let labelInit = try reference.floats("label_init")
-        if method.trainsLabels { #expect(Array(parameters.values[(4 * w)...]) == labelInit) }
-        let reference0 = parameters.values
-        parameters.values = try reference.floats("context") + (method.trainsLabels ? try reference.floats("label_vectors") : [])
+        let initialLabels = trainer.initialLabelValues(labels.map { LabelClass(label: $0, source: .trained) }, random: &random)
+        if method.trainsLabels { #expect(initialLabels == labelInit) }
+        let theta = try reference.floats("context") + (method.trainsLabels ? try reference.floats("label_vectors") : [])
         let d = model.dimension
         let clip = try model.clipFeatures(labels)
         let images = l2Normalize(try reference.floats("image_features"), rows: 8, columns: d).out
         let lambdas = try reference.floats("lambdas")
         let weights = method.usesHierarchicalLoss ? LossWeights(wc: lambdas[0], cos: lambdas[1], kd: lambdas[2], temperature: 2)
                                                   : LossWeights(wc: 0, cos: 0, kd: 0)
-        let (terms, gradient) = try trainer.objective(parameters, reference: reference0, images: images,
-                                                      labels: try reference.integers("labels"), frozenFeatures: [],
-                                                      clipFeatures: clip, weights: weights)
+        let classes = labels.enumerated().map { c, label in LabelClass(label: label, source: .trained, clipTextFeature: Array(clip[(c * d)..<((c + 1) * d)])) }
+        let layout = trainer.layout(classes, prompts: prompts, reference: initialLabels, weights: weights)
+        let (terms, gradient) = try trainer.objective(theta, layout: layout, images: images, labels: try reference.integers("labels"))
         let prefix = method == .coop ? "coop." : "coop_lamm."
         let expectedLoss = try reference.floats(method == .coop ? "coop.loss" : "coop_lamm.loss_total")[0]
         #expect(abs(terms.total - expectedLoss) <= 1e-4 * abs(expectedLoss), "loss \(terms.total) vs \(expectedLoss)")

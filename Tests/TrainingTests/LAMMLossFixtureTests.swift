@@ -39,20 +39,21 @@ import Testing
         }
         let trainer = model.trainer()
         var random = SplitMix64(seed: 1)
-        let task = TrainingTask(trainable: labels.map { TrainableClass(label: $0, clipTextFeature: []) }, imageFeatures: [], labels: [], shots: 4)
-        var parameters = trainer.initialParameters(task, random: &random)
+        let classes = labels.map { LabelClass(label: $0, source: .trained) }
+        let prompts = trainer.initialPrompts(random: &random)
         let initial = try reference.floats("label_init")
-        #expect(parameters.values == initial)
-        parameters.values = try reference.floats("label_vectors")
+        #expect(trainer.initialLabelValues(classes, random: &random) == initial)
+        let theta = try reference.floats("label_vectors")
         let d = model.dimension
         let clip = try model.clipFeatures(labels)
         compare("text_features_clip", clip, try reference.floats("text_features_clip"), tolerance: 1e-4)
         let images = l2Normalize(try reference.floats(prefix + "image_features"), rows: 8, columns: d).out
         let batchLabels = try reference.integers(prefix + "labels")
         let lambdas = try reference.floats("lambdas")
+        let space = labels.enumerated().map { c, label in LabelClass(label: label, source: .trained, clipTextFeature: Array(clip[(c * d)..<((c + 1) * d)])) }
         func run(_ weights: LossWeights) throws -> (LossTerms, [Float]) {
-            try trainer.objective(parameters, reference: initial, images: images, labels: batchLabels,
-                                  frozenFeatures: [], clipFeatures: clip, weights: weights)
+            try trainer.objective(theta, layout: trainer.layout(space, prompts: prompts, reference: initial, weights: weights),
+                                  images: images, labels: batchLabels)
         }
         let (terms, total) = try run(LossWeights(wc: lambdas[0], cos: lambdas[1], kd: lambdas[2], temperature: 2))
         for (name, value) in [("loss_ce", terms.ce), ("loss_wc", terms.wc), ("loss_cos", terms.cos), ("loss_kd", terms.kd), ("loss_total", terms.total)] {

@@ -47,8 +47,8 @@ import Testing
     }
 
     struct Setup {
-        let trainer: MaPLeTrainer
-        let classes: [MaPLeClass]
+        let trainer: Trainer
+        let classes: [LabelClass]
         let prompts: MaPLePrompts
     }
 
@@ -63,8 +63,8 @@ import Testing
         var configuration = LAMMConfiguration.defaults(for: method)
         configuration.promptDepth = 2
         #expect(configuration.contextLength == 2 && configuration.labelTokens == .all)
-        let trainer = MaPLeTrainer(checkpoint: loaded, text: TextTower(loaded), vision: VisionTower(visionCheckpoint),
-                                   template: template, configuration: configuration, method: method)
+        let trainer = Trainer(checkpoint: loaded, text: TextTower(loaded), vision: VisionTower(visionCheckpoint),
+                              template: template, configuration: configuration, method: method)
         try trainer.validate(continuing: nil)
 
         let names = ["dog", "golden cat", "bird", "black bird"]
@@ -75,7 +75,7 @@ import Testing
         for (k, label) in labels.enumerated() {
             #expect(template.tokenIDs(label: label.tokenIDs) == Array(ids[(k * 77)...(k * 77 + eot[k])]), "\(names[k])")
         }
-        let classes = labels.map { MaPLeClass(label: $0, trainable: method.trainsLabels) }
+        let classes = labels.map { LabelClass(label: $0, source: .trained) }
 
         let w = 32
         func map(_ name: String) throws -> LinearMap {
@@ -107,8 +107,8 @@ import Testing
         }
         let labelValues = lamm ? try reference.floats("label_vectors") : []
         let pixels = try reference.floats("pixels"), labels = try reference.integers("labels")
-        let (terms, gradient) = try trainer.objective(s.prompts, labelValues: labelValues, reference: lamm ? labelInit : [],
-                                                      classes: s.classes, pixels: pixels, labels: labels, weights: weights)
+        let layout = trainer.layout(s.classes, prompts: .maple(s.prompts), reference: lamm ? labelInit : [], weights: weights)
+        let (terms, gradient) = try trainer.objective(s.prompts.flattened + labelValues, layout: layout, images: pixels, labels: labels)
 
         compareLoss("\(tag) loss_ce", terms.ce, try result(key + "loss_ce", checkpoint: checkpoint)[0])
         compareLoss("\(tag) loss_total", terms.total, try result(key + "loss_total", checkpoint: checkpoint)[0])
@@ -132,14 +132,14 @@ import Testing
             start += values.count
         }
 
-        let text = try trainer.textFeatures(s.classes, prompts: s.prompts, labelValues: labelValues)
+        let text = try trainer.textFeatures(s.classes, prompts: .maple(s.prompts), labelValues: labelValues)
         compare("\(tag) text_features", text[...], try result(key + "text_features", checkpoint: checkpoint), tolerance: 1e-4)
-        let images = try trainer.imageFeatures(pixels: pixels, count: labels.count, prompts: s.prompts)
+        let images = try trainer.imageFeatures(pixels: pixels, count: labels.count, prompts: .maple(s.prompts))
         compare("\(tag) image_features", images[...], try result(key + "image_features", checkpoint: checkpoint), tolerance: 1e-4)
         if lamm {
             // psi(y): the same prompts with CLIP's class tokens, i.e. MaPLe's text features.
             let maple = try setup(checkpoint, .maple)
-            let psiY = try maple.trainer.textFeatures(maple.classes, prompts: s.prompts)
+            let psiY = try maple.trainer.textFeatures(maple.classes, prompts: .maple(s.prompts))
             compare("\(tag) reference_features", psiY[...], try result(key + "reference_features", checkpoint: checkpoint), tolerance: 1e-4)
         }
     }

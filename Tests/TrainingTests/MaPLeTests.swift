@@ -47,15 +47,15 @@ struct TinyTowers {
         template = PromptTemplate(startOfText: 1, endOfText: 39, prefix: [2, 3, 4, 5], suffix: [6], contextLength: 16)
     }
 
-    func trainer(_ configuration: LAMMConfiguration, method: Method) -> MaPLeTrainer {
-        MaPLeTrainer(checkpoint: checkpoint, text: text, vision: vision, template: template, configuration: configuration, method: method)
+    func trainer(_ configuration: LAMMConfiguration, method: Method) -> Trainer {
+        Trainer(checkpoint: checkpoint, text: text, vision: vision, template: template, configuration: configuration, method: method)
     }
 
     /// Three classes (one of two tokens), the last one's label fixed (an earlier stage's).
-    func classes(fixed: [Float]) -> [MaPLeClass] {
-        [MaPLeClass(label: ClassLabel(name: "a", tokenIDs: [10]), trainable: true),
-         MaPLeClass(label: ClassLabel(name: "b c", tokenIDs: [11, 12]), trainable: true),
-         MaPLeClass(label: ClassLabel(name: "d", tokenIDs: [13]), fixedVectors: fixed)]
+    func classes(fixed: [Float]) -> [LabelClass] {
+        [LabelClass(label: ClassLabel(name: "a", tokenIDs: [10]), source: .trained),
+         LabelClass(label: ClassLabel(name: "b c", tokenIDs: [11, 12]), source: .trained),
+         LabelClass(label: ClassLabel(name: "d", tokenIDs: [13]), source: .vectors(fixed))]
     }
 }
 
@@ -85,16 +85,14 @@ func mapleObjectiveMatchesFiniteDifferences(method: Method, depth: Int) throws {
     // against PyTorch in MaPLeFixtureTests.
     let weights = LossWeights(wc: 0.25, cos: 0, kd: 0.05, temperature: 2)
 
-    let (terms, gradient) = try trainer.objective(prompts, labelValues: labelValues, reference: reference, classes: classes,
-                                                  pixels: pixels, labels: labels, weights: weights)
+    let layout = trainer.layout(classes, prompts: prompts, reference: reference, weights: weights)
+    let values = prompts.flattened + labelValues
+    let (terms, gradient) = try trainer.objective(values, layout: layout, images: pixels, labels: labels)
     if method.trainsLabels { #expect(terms.kd > 0 && terms.wc > 0) } else { #expect(terms.total == terms.ce) }
     let count = prompts.parameterCount
     func loss(_ values: [Float]) throws -> Double {
-        let (t, _) = try trainer.objective(prompts.assigning(values[0..<count]), labelValues: Array(values[count...]), reference: reference,
-                                           classes: classes, pixels: pixels, labels: labels, weights: weights)
-        return Double(t.total)
+        Double(try trainer.objective(values, layout: layout, images: pixels, labels: labels).0.total)
     }
-    let values = prompts.flattened + labelValues
     #expect(gradient.count == values.count)
     // Every 7th coordinate (and every label coordinate) keeps the test quick but covers each tensor.
     let h: Float = 1e-2
@@ -128,20 +126,21 @@ func mapleTrainingLowersTheLossAndKeepsFixedLabels(method: Method) throws {
     // Each class's images: a class pattern plus a little noise.
     let patterns = (0..<3).map { _ in (0..<(3 * 16 * 16)).map { _ in random.nextGaussian() } }
     let labels = (0..<12).map { $0 % 3 }
-    let task = MaPLeTask(classes: towers.classes(fixed: fixed), prompts: nil, labels: labels, shots: 4) { sample, epoch in
+    let task = TrainingTask(classes: towers.classes(fixed: fixed), images: .pixels { sample, epoch in
         var noise = SplitMix64(seed: UInt64(sample * 100 + epoch))
         return patterns[labels[sample]].map { $0 + 0.1 * noise.nextGaussian() }
-    }
+    }, labels: labels, shots: 4)
     let result = try trainer.train(task)
     #expect(result.lossCurve.count == 6)
     #expect(result.lossCurve.last!.terms.ce < result.lossCurve.first!.terms.ce)
     #expect(result.labelVectors.count == 2)
-    #expect(result.textFeatures.count == 3 * 8)
+    #expect(result.textFeatures.count == 2 * 8)
     // The prompts moved; a second run from them continues (same shape).
     var fresh = SplitMix64(seed: configuration.seed)
-    let initial = trainer.initialPrompts(random: &fresh)
-    #expect(result.prompts.context != initial.context && result.prompts.deepText != initial.deepText
-            && result.prompts.visionProjection != initial.visionProjection)
+    let initial = try #require(trainer.initialPrompts(random: &fresh).maplePrompts)
+    let trained = try #require(result.prompts.maplePrompts)
+    #expect(trained.context != initial.context && trained.deepText != initial.deepText
+            && trained.visionProjection != initial.visionProjection)
     var next = task
     next.prompts = result.prompts
     _ = try trainer.train(next)
@@ -157,16 +156,16 @@ func mapleTrainingLowersTheLossAndKeepsFixedLabels(method: Method) throws {
     #expect(throws: TrainingError.promptShapeDiffers(parentContext: 2, parentDepth: 2, contextLength: 2, depth: 1)) {
         try towers.trainer(mapleConfiguration(depth: 1), method: .maple).validate(continuing: parent)
     }
-    #expect(throws: TrainingError.untrainableMethod(.lamm)) {
-        try towers.trainer(mapleConfiguration(depth: 1), method: .lamm).train(
-            MaPLeTask(classes: [], prompts: nil, labels: [], shots: 1) { _, _ in [] })
+    #expect(throws: TrainingError.untrainableMethod(.zeroshot)) {
+        try towers.trainer(mapleConfiguration(depth: 1), method: .zeroshot).train(
+            TrainingTask(classes: [], images: .pixels { _, _ in [] }, labels: [], shots: 1))
     }
 }
 
 @Test func maplePromptsRoundTripThroughNamedTensors() throws {
     let towers = TinyTowers(layers: 3)
     var random = SplitMix64(seed: 2)
-    let prompts = towers.trainer(mapleConfiguration(depth: 3), method: .maple).initialPrompts(random: &random)
+    let prompts = try #require(towers.trainer(mapleConfiguration(depth: 3), method: .maple).initialPrompts(random: &random).maplePrompts)
     #expect(prompts.tensors.map(\.name) == ["deep_text.1", "deep_text.2", "vision_proj.weight", "vision_proj.bias",
                                             "deep_proj.1.weight", "deep_proj.1.bias", "deep_proj.2.weight", "deep_proj.2.bias"])
     // The context starts from the first two words of the prefix.

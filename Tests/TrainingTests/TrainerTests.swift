@@ -14,18 +14,19 @@ import Testing
         let clip = try model.clipFeatures(labels)
         let d = model.dimension, w = model.checkpoint.configuration.text.hiddenSize
         var random = SplitMix64(seed: 11)
-        let frozenClasses = (0..<frozen).map { i in
-            FrozenClass(name: "old\(i)", textFeature: unitVectors(1, d, random: &random), clipTextFeature: unitVectors(1, d, random: &random))
+        let frozenClasses = try (0..<frozen).map { i in
+            LabelClass(label: try model.template.label(for: "old\(i)", tokenizer: model.tokenizer),
+                       source: .feature(unitVectors(1, d, random: &random)), clipTextFeature: unitVectors(1, d, random: &random))
         }
-        let boundClasses = (0..<bound).map { i in
-            ContextBoundClass(name: "kept\(i)", labelVectors: (0..<(2 * w)).map { _ in 0.1 * random.nextGaussian() },
-                              clipTextFeature: unitVectors(1, d, random: &random))
+        let boundClasses = try (0..<bound).map { i in
+            LabelClass(label: try model.template.label(for: "kept\(i)", tokenizer: model.tokenizer),
+                       source: .vectors((0..<(2 * w)).map { _ in 0.1 * random.nextGaussian() }),
+                       clipTextFeature: unitVectors(1, d, random: &random))
         }
         let samples = 8
         let classes = frozen + bound + 3
-        return TrainingTask(frozen: frozenClasses, contextBound: boundClasses,
-                            trainable: labels.enumerated().map { TrainableClass(label: $1, clipTextFeature: Array(clip[($0 * d)..<(($0 + 1) * d)])) },
-                            imageFeatures: unitVectors(samples, d, random: &random),
+        let trained = labels.enumerated().map { LabelClass(label: $1, source: .trained, clipTextFeature: Array(clip[($0 * d)..<(($0 + 1) * d)])) }
+        return TrainingTask(classes: frozenClasses + boundClasses + trained, images: .features(unitVectors(samples, d, random: &random)),
                             labels: (0..<samples).map { $0 % classes }, shots: 4)
     }
 
@@ -40,17 +41,16 @@ import Testing
         let trainer = model.trainer(configuration, method: method)
         let t = method.trainsContext ? try task(frozen: 0, bound: 1) : try task()
         var random = SplitMix64(seed: 5)
-        var parameters = trainer.initialParameters(t, random: &random)
-        let reference = parameters.values
-        for i in parameters.values.indices { parameters.values[i] += 0.05 * random.nextGaussian() }
-        let weights = configuration.lossWeights(shots: t.shots, method: method)
-        let frozen = t.frozen.flatMap(\.textFeature)
-        let clip = t.frozen.flatMap(\.clipTextFeature) + t.contextBound.flatMap(\.clipTextFeature) + t.trainable.flatMap(\.clipTextFeature)
-        func loss(_ p: Trainer.Parameters) throws -> (LossTerms, [Float]) {
-            try trainer.objective(p, reference: reference, images: t.imageFeatures, labels: t.labels,
-                                  frozenFeatures: frozen, clipFeatures: clip, weights: weights)
+        let prompts = trainer.initialPrompts(random: &random)
+        let reference = trainer.initialLabelValues(t.classes, random: &random)
+        var theta = prompts.flattened + reference
+        for i in theta.indices { theta[i] += 0.05 * random.nextGaussian() }
+        let layout = trainer.layout(t.classes, prompts: prompts, reference: reference,
+                                    weights: configuration.lossWeights(shots: t.shots, method: method))
+        func loss(_ theta: [Float]) throws -> (LossTerms, [Float]) {
+            try trainer.objective(theta, layout: layout, images: t.imageFeatures, labels: t.labels)
         }
-        let (terms, gradient) = try loss(parameters)
+        let (terms, gradient) = try loss(theta)
         #expect(terms.ce > 0)
         if method.usesHierarchicalLoss {
             #expect(terms.wc > 0 && terms.cos > 0 && terms.kd > 0)
@@ -58,13 +58,13 @@ import Testing
             #expect(terms.wc == 0 && terms.cos == 0 && terms.kd == 0)
         }
         // The context (CoOp) comes first in theta; LAMM's rows follow.
-        #expect(parameters.contextRows == (method.trainsContext ? 4 : 0))
+        #expect(prompts.contextRows == (method.trainsContext ? 4 : 0))
         let scale = gradient.map(abs).max()!
         var worst: (Float, Int) = (0, 0)
         for i in gradient.indices {
-            var plus = parameters, minus = parameters
-            plus.values[i] += 1e-2
-            minus.values[i] -= 1e-2
+            var plus = theta, minus = theta
+            plus[i] += 1e-2
+            minus[i] -= 1e-2
             let numeric = (try loss(plus).0.total - loss(minus).0.total) / 2e-2
             let error = abs(numeric - gradient[i])
             if error > worst.0 { worst = (error, i) }
@@ -80,7 +80,7 @@ import Testing
         let t = try task(frozen: 0)
         let result = try model.trainer(configuration).train(t)
         let w = model.checkpoint.configuration.text.hiddenSize
-        let retriever = t.trainable[2].label.tokenIDs
+        let retriever = t.classes[2].label.tokenIDs
         #expect(retriever.count > 1)
         let vectors = result.labelVectors[2]
         #expect(vectors.count == retriever.count * w)
@@ -114,8 +114,8 @@ import Testing
         #expect(result.lossCurve.last!.terms.ce < result.lossCurve[1].terms.ce)
     }
 
-    /// Zero-shot CLIP has nothing to train and MaPLe is not implemented: the trainer refuses them
-    /// instead of running with no parameters.
+    /// Zero-shot CLIP has nothing to train: the trainer refuses it instead of running with no
+    /// parameters.
     @Test(arguments: Method.allCases.filter { !Trainer.methods.contains($0) })
     func refusesMethodsItCannotTrain(method: Method) throws {
         #expect(throws: TrainingError.untrainableMethod(method)) { try model.trainer(method: method).train(try task()) }

@@ -25,7 +25,7 @@ struct TinyModel {
     var dimension: Int { checkpoint.configuration.projectionDim }
 
     func trainer(_ configuration: LAMMConfiguration = .init(), method: Method = .lamm) -> Trainer {
-        Trainer(checkpoint: checkpoint, tower: tower, template: template, configuration: configuration, method: method)
+        Trainer(checkpoint: checkpoint, text: tower, template: template, configuration: configuration, method: method)
     }
 
     func clipFeatures(_ labels: [ClassLabel]) throws -> [Float] {
@@ -40,4 +40,12 @@ func unitVectors(_ count: Int, _ dimension: Int, random: inout SplitMix64) -> [F
         for k in 0..<dimension { values[r * dimension + k] /= norm }
     }
     return values
+}
+
+extension TrainingTask {
+    /// The task's image features (tasks of methods that leave the image tower alone).
+    var imageFeatures: [Float] {
+        guard case let .features(features) = images else { preconditionFailure("the task trains on pixels") }
+        return features
+    }
 }
