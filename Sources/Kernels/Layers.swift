@@ -1,7 +1,9 @@
 // Layer forward and backward passes over flat Float buffers, in the manner of llm.c's
 // train_gpt2.c: one function per direction, shapes in the comments, row-major buffers.
 // Backward functions accumulate (+=) into their gradient buffers; callers zero them once.
-// Weights are frozen in this project, so backward passes return input gradients only.
+// The towers' weights are frozen, so their backward passes return input gradients only; the
+// small maps a method trains (MaPLe's coupling maps) take their weight gradients from
+// `matmulWeightBackward`.
 
 import COpenBLAS
 import Foundation
@@ -96,6 +98,20 @@ public func matmulBackward(
     guard n > 0 else { return }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(c), Int32(oc),
                 1, dout, Int32(oc), weight, Int32(c), 1, dinp, Int32(c))
+}
+
+/// dweight [oc, c] += dout [n, oc]^T @ inp [n, c] and dbias [oc] += the sum of dout's rows:
+/// train_gpt2.c matmul_backward's parameter half, for a layer that trains.
+public func matmulWeightBackward(
+    dweight: FloatPointer, dbias: FloatPointer?, dout: ConstFloatPointer, inp: ConstFloatPointer,
+    n: Int, c: Int, oc: Int
+) {
+    guard n > 0 else { return }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(oc), Int32(c), Int32(n),
+                1, dout, Int32(oc), inp, Int32(c), 1, dweight, Int32(c))
+    if let dbias {
+        for row in 0..<n { for o in 0..<oc { dbias[o] += dout[row * oc + o] } }
+    }
 }
 
 // MARK: - Activations

@@ -79,39 +79,19 @@ func logits(_ images: [Float], _ texts: [Float], batch: Int, classes: Int, dimen
     return out
 }
 
-/// Row-wise log-softmax of x [rows, columns] / temperature.
-func logSoftmax(_ x: [Float], rows: Int, columns: Int, temperature: Float = 1) -> [Float] {
-    var out = [Float](repeating: 0, count: x.count)
-    for r in 0..<rows {
-        let row = r * columns
-        var maximum = -Float.infinity
-        for c in 0..<columns { maximum = max(maximum, x[row + c] / temperature) }
-        var sum: Float = 0
-        for c in 0..<columns { sum += expf(x[row + c] / temperature - maximum) }
-        let logSum = maximum + logf(sum)
-        for c in 0..<columns { out[row + c] = x[row + c] / temperature - logSum }
-    }
-    return out
-}
-
 /// The feature- and logit-space terms and dL/d(textFeatures) of
 /// `L_CE + weights.cos * L_COS + weights.kd * L_KD` (L_WC is added by `weightConsolidation`).
 public func featureLoss(_ batch: FeatureLossBatch, weights: LossWeights) -> (terms: LossTerms, dTextFeatures: [Float]) {
     let (b, c, d) = (batch.batchSize, batch.classCount, batch.dimension)
     let tau = batch.logitScale
     var terms = LossTerms()
-    // dL/d(logits_LAMM) [B, C], then dL/dT = tau * dlogits^T . I.
-    var dLogits = [Float](repeating: 0, count: b * c)
     var dText = [Float](repeating: 0, count: c * d)
 
-    // L_CE: cross-entropy of softmax_i(tau * cos(I_x, psi(z_i))) with the true class, mean over the batch.
+    // L_CE: cross-entropy of softmax_i(tau * cos(I_x, psi(z_i))) with the true class, mean over
+    // the batch. dL/d(logits_LAMM) [B, C] gathers the logit-space gradients; dL/dT = tau * dlogits^T . I.
     let lammLogits = logits(batch.imageFeatures, batch.textFeatures, batch: b, classes: c, dimension: d, scale: tau)
-    let logP = logSoftmax(lammLogits, rows: b, columns: c)
-    for s in 0..<b {
-        let y = batch.labels[s]
-        terms.ce -= logP[s * c + y] / Float(b)
-        for i in 0..<c { dLogits[s * c + i] += (expf(logP[s * c + i]) - (i == y ? 1 : 0)) / Float(b) }
-    }
+    var dLogits: [Float]
+    (terms.ce, dLogits) = softmaxCrossEntropy(logits: lammLogits, labels: batch.labels, classes: c)
 
     // L_KD (official form, T = 2): T^2 * mean_b( - sum_i softmax_i(logits_LAMM/T) * log softmax_i(logits_CLIP/T) ),
     // the gradient flowing through the LAMM softmax only:
@@ -133,9 +113,7 @@ public func featureLoss(_ batch: FeatureLossBatch, weights: LossWeights) -> (ter
     }
 
     // Carry the logit gradient to the text features: dT [C, D] = tau * dlogits^T [C, B] . I [B, D].
-    var dLogitsT = [Float](repeating: 0, count: c * b)
-    for s in 0..<b { for i in 0..<c { dLogitsT[i * b + s] = tau * dLogits[s * c + i] } }
-    matmulBackward(dinp: &dText, dout: dLogitsT, weight: batch.imageFeatures, n: c, c: d, oc: b)
+    matmulWeightBackward(dweight: &dText, dbias: nil, dout: dLogits.map { tau * $0 }, inp: batch.imageFeatures, n: b, c: d, oc: c)
 
     // L_COS = mean over samples of 1 - cos(psi(z_y), psi(y_y)); the official code skips it when the
     // batch holds a single class. Both features are unit vectors, so cos is their dot product.

@@ -101,6 +101,49 @@ func expectClose(_ actual: [Float], _ expected: [Float], tolerance: Float, _ wha
     expectClose(dx.map { $0 - 1 }, numerical, tolerance: 1e-3, "matmul backward")
 }
 
+/// The weight and bias gradients of a trained linear map, accumulated onto what was there.
+@Test func matmulWeightBackwardMatchesFiniteDifferences() {
+    var g = Generator(state: 4)
+    let (n, c, oc) = (3, 5, 4)
+    let x = g.values(n * c), weight = g.values(oc * c), bias = g.values(oc), probe = g.values(n * oc)
+    var dWeight = [Float](repeating: 1, count: oc * c), dBias = [Float](repeating: 1, count: oc)
+    matmulWeightBackward(dweight: &dWeight, dbias: &dBias, dout: probe, inp: x, n: n, c: c, oc: oc)
+    let numericalWeight = numericalGradient(weight, probe: probe) { w in
+        var out = [Float](repeating: 0, count: n * oc)
+        matmulForward(out: &out, inp: x, weight: w, bias: bias, n: n, c: c, oc: oc)
+        return out
+    }
+    let numericalBias = numericalGradient(bias, probe: probe) { b in
+        var out = [Float](repeating: 0, count: n * oc)
+        matmulForward(out: &out, inp: x, weight: weight, bias: b, n: n, c: c, oc: oc)
+        return out
+    }
+    expectClose(dWeight.map { $0 - 1 }, numericalWeight, tolerance: 1e-3, "matmul weight gradient")
+    expectClose(dBias.map { $0 - 1 }, numericalBias, tolerance: 1e-3, "matmul bias gradient")
+}
+
+/// Cross-entropy against its definition in Double, its gradient against central differences,
+/// and logits of CLIP's scale (100) that a naive softmax would overflow.
+@Test func softmaxCrossEntropyMatchesDefinitionAndFiniteDifferences() {
+    var g = Generator(state: 6)
+    let (b, c) = (4, 5)
+    let logits = g.values(b * c, scale: 3), labels = [0, 3, 4, 3]
+    let (loss, dLogits) = softmaxCrossEntropy(logits: logits, labels: labels, classes: c)
+    func expected(_ z: [Float]) -> Double {
+        (0..<b).map { s -> Double in
+            let row = (0..<c).map { Double(z[s * c + $0]) }
+            return log(row.map(exp).reduce(0, +)) - row[labels[s]]
+        }.reduce(0, +) / Double(b)
+    }
+    #expect(abs(Double(loss) - expected(logits)) <= 1e-6 * expected(logits))
+    let numerical = numericalGradient(logits, probe: [1], step: 1e-2) { [Float(expected($0))] }
+    expectClose(dLogits, numerical, tolerance: 1e-3, "cross-entropy gradient")
+    let (large, _) = softmaxCrossEntropy(logits: logits.map { $0 * 100 }, labels: labels, classes: c)
+    #expect(large.isFinite && large > 0)
+    let logP = logSoftmax(logits, rows: b, columns: c, temperature: 2)
+    for s in 0..<b { #expect(abs((0..<c).map { exp(logP[s * c + $0]) }.reduce(0, +) - 1) < 1e-6) }
+}
+
 @Test(arguments: ["quick_gelu", "gelu"])
 func activationsMatchFormulaAndFiniteDifferences(_ name: String) {
     var g = Generator(state: 3)

@@ -15,6 +15,7 @@
 // L_WC on the label vectors is added by the trainer, weighted 1/n.
 
 import Foundation
+import Kernels
 
 /// One batch: L2-normalised image features [B, D], text features psi(z) [K, D] and, for
 /// MaPLe+LAMM, reference features psi(y) [K, D] of the same K classes.
@@ -41,13 +42,8 @@ func mapleLoss(_ batch: MaPLeLossBatch, weights: LossWeights?) -> (LossTerms, Ma
     var terms = LossTerms()
     // dL/d(logits) and dL/d(fix logits) [B, K] gather the logit-space gradients.
     let z = logits(batch.imageFeatures, batch.textFeatures, batch: b, classes: k, dimension: d, scale: tau)
-    let logP = logSoftmax(z, rows: b, columns: k)
-    var dLogits = [Float](repeating: 0, count: b * k)
-    for i in 0..<b {
-        let label = batch.labels[i]
-        terms.ce -= logP[i * k + label] / Float(b)
-        for c in 0..<k { dLogits[i * k + c] = (expf(logP[i * k + c]) - (c == label ? 1 : 0)) / Float(b) }
-    }
+    var dLogits: [Float]
+    (terms.ce, dLogits) = softmaxCrossEntropy(logits: z, labels: batch.labels, classes: k)
     var dText = [Float](repeating: 0, count: k * d)
     var dReference = [Float](repeating: 0, count: batch.referenceFeatures?.count ?? 0)
     var dFix = [Float](repeating: 0, count: b * k)
@@ -84,19 +80,12 @@ func mapleLoss(_ batch: MaPLeLossBatch, weights: LossWeights?) -> (LossTerms, Ma
         terms.total = terms.ce
     }
 
-    // Back through logits = tau I T^T (and fix = tau I R^T).
+    // Back through logits = tau I T^T (and fix = tau I R^T): dI += tau dlogits T, dT += tau dlogits^T I.
     var dImage = [Float](repeating: 0, count: b * d)
     func accumulate(_ dl: [Float], _ text: [Float], _ dTextOut: inout [Float]) {
-        for i in 0..<b {
-            for c in 0..<k {
-                let g = tau * dl[i * k + c]
-                guard g != 0 else { continue }
-                for j in 0..<d {
-                    dImage[i * d + j] += g * text[c * d + j]
-                    dTextOut[c * d + j] += g * batch.imageFeatures[i * d + j]
-                }
-            }
-        }
+        let scaled = dl.map { tau * $0 }
+        matmulBackward(dinp: &dImage, dout: scaled, weight: text, n: b, c: d, oc: k)
+        matmulWeightBackward(dweight: &dTextOut, dbias: nil, dout: scaled, inp: batch.imageFeatures, n: b, c: d, oc: k)
     }
     accumulate(dLogits, batch.textFeatures, &dText)
     if let reference = batch.referenceFeatures { accumulate(dFix, reference, &dReference) }

@@ -12,6 +12,7 @@
 // two towers one set of parameters: the image side has none of its own.
 
 import CLIP
+import Kernels
 
 /// y = W x + b with PyTorch's nn.Linear layout (weight [outputs, inputs]).
 public struct LinearMap: Sendable, Equatable {
@@ -37,13 +38,7 @@ public struct LinearMap: Sendable, Equatable {
     /// Y [rows, outputs] = X [rows, inputs] W^T + b.
     func apply(_ x: [Float], rows: Int) -> [Float] {
         var y = [Float](repeating: 0, count: rows * outputs)
-        for r in 0..<rows {
-            for o in 0..<outputs {
-                var sum = bias[o]
-                for i in 0..<inputs { sum += x[r * inputs + i] * weight[o * inputs + i] }
-                y[r * outputs + o] = sum
-            }
-        }
+        matmulForward(out: &y, inp: x, weight: weight, bias: bias, n: rows, c: inputs, oc: outputs)
         return y
     }
 
@@ -51,16 +46,8 @@ public struct LinearMap: Sendable, Equatable {
     func backward(dOut: [Float], input x: [Float], rows: Int) -> (dWeight: [Float], dBias: [Float], dInput: [Float]) {
         var dWeight = [Float](repeating: 0, count: weight.count), dBias = [Float](repeating: 0, count: outputs)
         var dInput = [Float](repeating: 0, count: rows * inputs)
-        for r in 0..<rows {
-            for o in 0..<outputs {
-                let g = dOut[r * outputs + o]
-                dBias[o] += g
-                for i in 0..<inputs {
-                    dWeight[o * inputs + i] += g * x[r * inputs + i]
-                    dInput[r * inputs + i] += g * weight[o * inputs + i]
-                }
-            }
-        }
+        matmulWeightBackward(dweight: &dWeight, dbias: &dBias, dout: dOut, inp: x, n: rows, c: inputs, oc: outputs)
+        matmulBackward(dinp: &dInput, dout: dOut, weight: weight, n: rows, c: inputs, oc: outputs)
         return (dWeight, dBias, dInput)
     }
 }
