@@ -59,28 +59,6 @@ public struct AddStageResult: Codable, Sendable {
     public var skippedImages: [String] = []
 }
 
-/// The configuration stored with a snapshot: everything needed to reproduce it.
-struct SnapshotConfiguration: Codable {
-    var method: Method
-    var trainingProtocol: Protocol
-    var template: String
-    var shots: Int
-    var lossWeights: LossWeights?
-    var lamm: LAMMConfiguration?
-    var stageFile: String
-    var featuresFile: String?
-    /// `StageData.contentSHA256` of the stage trained on (`verify` checks it against the stage).
-    var stageSha256: String
-
-    /// How a snapshot's configuration and loss curve are written: sorted snake_case keys.
-    static func encoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        return encoder
-    }
-}
-
 public enum AddStageEvent: Sendable {
     case images(ImageEncodingEvent)
     case baseline(Accuracy)
@@ -321,10 +299,8 @@ extension ContinualSession {
             lamm: request.method == .zeroshot ? nil : request.configuration,
             stageFile: request.csv.standardizedFileURL.path, featuresFile: request.features?.standardizedFileURL.path,
             stageSha256: data.contentSHA256)
-        let encoder = SnapshotConfiguration.encoder()
         var snapshot = NewSnapshot(dataset: plan.datasetName, stage: plan.stageName, method: request.method, trained: trained,
-                                   configJSON: String(decoding: try encoder.encode(configuration), as: UTF8.self),
-                                   lossCurveJSON: String(decoding: try encoder.encode(result?.lossCurve ?? []), as: UTF8.self))
+                                   configJSON: try configuration.json(), lossCurveJSON: try SnapshotConfiguration.json(result?.lossCurve ?? []))
         snapshot.run = request.run
         // MaPLe's text features depend on its deep prompts too, which the text-feature cache
         // (keyed by label row and context) does not see: they are computed when needed.

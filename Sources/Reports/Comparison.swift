@@ -160,75 +160,36 @@ extension ContinualSession {
         return Comparison(protocol: evaluationProtocol, split: split, datasets: datasets)
     }
 
+    /// What every lineage of a dataset is compared on: its stages, their sample counts in the
+    /// split, and the paper's Table 2 cells for it.
+    struct DatasetFrame {
+        var stages: [StageRecord]
+        var sampleCounts: [Int]
+        var published: [PublishedResultRecord]
+        var split: Split
+        var evaluationProtocol: Protocol
+
+        func publishedCell(_ method: Method, _ stage: String) -> Double? {
+            guard let paperName = PublishedNames.methods[method] else { return nil }
+            return published.first { $0.method == paperName && $0.setting == stage }?.value
+        }
+    }
+
     func compareDataset(_ name: String, split: Split, protocol evaluationProtocol: Protocol) throws -> DatasetComparison {
         let datasetRecord = try store.resolveDataset(name)
         let stages = try store.stages(of: datasetRecord.id!)
         let snapshots = try store.snapshots(dataset: name)
         guard !snapshots.isEmpty else { throw CompareError.noSnapshots(dataset: name) }
-        let published = try store.publishedResults(table: 2).filter { PublishedNames.key($0.columnName) == PublishedNames.key(name) }
-        func publishedCell(_ method: Method, _ stage: String) -> Double? {
-            guard let paperName = PublishedNames.methods[method] else { return nil }
-            return published.first { $0.method == paperName && $0.setting == stage }?.value
-        }
-        var sampleCounts: [Int] = []
-        for stage in stages { sampleCounts.append(try store.samples(stage: stage.id!, split: split).count) }
+        let frame = DatasetFrame(
+            stages: stages, sampleCounts: try stages.map { try store.samples(stage: $0.id!, split: split).count },
+            published: try store.publishedResults(table: 2).filter { PublishedNames.key($0.columnName) == PublishedNames.key(name) },
+            split: split, evaluationProtocol: evaluationProtocol)
+        // Zero-shot CLIP's accuracy per stage, filled in by the lineages' evaluations.
         var zeroShot: [Double?] = stages.map { _ in nil }
-        func lineage(_ latest: SnapshotSummary) throws -> MethodComparison? {
-            let method = latest.method
-            let chain = try store.lineage(of: latest.id)
-            // The newest snapshot of the chain for each stage the method reached.
-            var trainers: [Int64] = []
-            for stage in stages {
-                guard let trainer = chain.first(where: { $0.stageId == stage.id }) else { break }
-                trainers.append(trainer.id!)
-            }
-            guard !trainers.isEmpty else { return nil }
-            let reached = trainers.count
-            var matrix = [[Double?]](repeating: [Double?](repeating: nil, count: reached), count: reached)
-            var last: SnapshotEvaluation?
-            for (t, id) in trainers.enumerated() {
-                let evaluation = try evaluateIfPossible(snapshot: id, split: split, protocol: evaluationProtocol)
-                for (k, entry) in (evaluation?.stages ?? []).enumerated() where k < reached {
-                    matrix[t][k] = entry.accuracy
-                    if zeroShot[k] == nil { zeroShot[k] = entry.baseline }
-                }
-                // The next stage before it is trained: this snapshot with CLIP's words for its classes.
-                if t + 1 < reached {
-                    matrix[t][t + 1] = try accuracyBeforeTraining(snapshot: id, stage: stages[t + 1], split: split,
-                                                                  protocol: evaluationProtocol)
-                }
-                last = evaluation
-            }
-            let r = AccuracyMatrix(matrix)
-            let final = last?.stages ?? []
-            let rows = (0..<reached).map { k -> StageComparison in
-                let own = matrix[k][k], after = k < final.count ? final[k].accuracy : nil
-                return StageComparison(stage: stages[k].name, afterOwnTraining: own, afterLastStage: after,
-                                       degradation: own.flatMap { o in after.map { $0 - o } },
-                                       published: latest.run == nil ? publishedCell(method, stages[k].name) : nil)
-            }
-            // Stored as AddStage writes it: snake_case keys.
-            let decoder = JSONDecoder()
-            decoder.keyDecodingStrategy = .convertFromSnakeCase
-            let curves = try zip(trainers, stages).map { id, stage in
-                let json = try store.snapshotRecord(id).lossCurveJson
-                return SnapshotLossCurve(snapshot: id, stage: stage.name, epochs: (try? decoder.decode([EpochLoss].self, from: Data(json.utf8))) ?? [])
-            }
-            var changes: [StageClassChanges] = []
-            if latest.run == nil, evaluationProtocol == .task, let last = trainers.last {
-                for (k, trainer) in trainers.enumerated().dropLast() {
-                    changes.append(StageClassChanges(stage: stages[k].name,
-                                                     classes: try classAccuracyChanges(stage: stages[k], trainedBy: trainer, later: last, split: split)))
-                }
-            }
-            return MethodComparison(method: method, run: latest.run, snapshots: trainers, matrix: r, stages: rows,
-                                    metrics: ContinualMetrics(r, sampleCounts: Array(sampleCounts.prefix(reached)),
-                                                              baselines: Array(zeroShot.prefix(reached))),
-                                    lossCurves: curves, classChanges: changes)
-        }
         var methods: [MethodComparison] = []
         for method in Method.allCases {
-            guard let latest = snapshots.last(where: { $0.method == method && $0.run == nil }), let row = try lineage(latest) else { continue }
+            guard let latest = snapshots.last(where: { $0.method == method && $0.run == nil }),
+                  let row = try compareLineage(latest, frame: frame, zeroShot: &zeroShot) else { continue }
             methods.append(row)
         }
         // Sweep runs: one lineage each, in method, shots and seed order.
@@ -236,11 +197,82 @@ extension ContinualSession {
         for method in Method.allCases {
             let tags = Set(snapshots.filter { $0.method == method }.compactMap(\.run)).sorted()
             for tag in tags {
-                if let latest = snapshots.last(where: { $0.method == method && $0.run == tag }), let row = try lineage(latest) { runs.append(row) }
+                if let latest = snapshots.last(where: { $0.method == method && $0.run == tag }),
+                   let row = try compareLineage(latest, frame: frame, zeroShot: &zeroShot) { runs.append(row) }
             }
         }
+        return DatasetComparison(dataset: name, stages: stages.map(\.name), sampleCounts: frame.sampleCounts, zeroShot: zeroShot,
+                                 zeroShotPublished: stages.map { frame.publishedCell(.zeroshot, $0.name) },
+                                 methods: methods, runs: runs, sweeps: try sweepSummaries(runs, stages: stages),
+                                 crossDataset: try crossDatasetComparisons(name, snapshots: snapshots, split: split),
+                                 published: frame.published)
+    }
+
+    /// One lineage, from its latest snapshot: the newest snapshot of the chain for each stage the
+    /// method reached, their accuracy matrix, each stage after its own training and after the
+    /// last, the metrics, loss curves and per-class changes. Baselines its evaluations report
+    /// fill in `zeroShot`.
+    func compareLineage(_ latest: SnapshotSummary, frame: DatasetFrame, zeroShot: inout [Double?]) throws -> MethodComparison? {
+        let method = latest.method, stages = frame.stages
+        let chain = try store.lineage(of: latest.id)
+        var trainers: [Int64] = []
+        for stage in stages {
+            guard let trainer = chain.first(where: { $0.stageId == stage.id }) else { break }
+            trainers.append(trainer.id!)
+        }
+        guard !trainers.isEmpty else { return nil }
+        let reached = trainers.count
+        let (matrix, last) = try accuracyMatrix(trainers, frame: frame, zeroShot: &zeroShot)
+        let r = AccuracyMatrix(matrix)
+        let final = last?.stages ?? []
+        let rows = (0..<reached).map { k -> StageComparison in
+            let own = matrix[k][k], after = k < final.count ? final[k].accuracy : nil
+            return StageComparison(stage: stages[k].name, afterOwnTraining: own, afterLastStage: after,
+                                   degradation: own.flatMap { o in after.map { $0 - o } },
+                                   published: latest.run == nil ? frame.publishedCell(method, stages[k].name) : nil)
+        }
+        let curves = try zip(trainers, stages).map { id, stage in
+            SnapshotLossCurve(snapshot: id, stage: stage.name, epochs: try store.snapshotRecord(id).lossCurve ?? [])
+        }
+        var changes: [StageClassChanges] = []
+        if latest.run == nil, frame.evaluationProtocol == .task, let last = trainers.last {
+            for (k, trainer) in trainers.enumerated().dropLast() {
+                changes.append(StageClassChanges(stage: stages[k].name,
+                                                 classes: try classAccuracyChanges(stage: stages[k], trainedBy: trainer, later: last, split: frame.split)))
+            }
+        }
+        return MethodComparison(method: method, run: latest.run, snapshots: trainers, matrix: r, stages: rows,
+                                metrics: ContinualMetrics(r, sampleCounts: Array(frame.sampleCounts.prefix(reached)),
+                                                          baselines: Array(zeroShot.prefix(reached))),
+                                lossCurves: curves, classChanges: changes)
+    }
+
+    /// R[t][k], the accuracy on stage k after training stage t (and, for the next stage before
+    /// it is trained, the snapshot with CLIP's words for its classes), and the last evaluation.
+    func accuracyMatrix(_ trainers: [Int64], frame: DatasetFrame, zeroShot: inout [Double?]) throws
+        -> (matrix: [[Double?]], last: SnapshotEvaluation?) {
+        let reached = trainers.count
+        var matrix = [[Double?]](repeating: [Double?](repeating: nil, count: reached), count: reached)
+        var last: SnapshotEvaluation?
+        for (t, id) in trainers.enumerated() {
+            let evaluation = try evaluateIfPossible(snapshot: id, split: frame.split, protocol: frame.evaluationProtocol)
+            for (k, entry) in (evaluation?.stages ?? []).enumerated() where k < reached {
+                matrix[t][k] = entry.accuracy
+                if zeroShot[k] == nil { zeroShot[k] = entry.baseline }
+            }
+            if t + 1 < reached {
+                matrix[t][t + 1] = try accuracyBeforeTraining(snapshot: id, stage: frame.stages[t + 1], split: frame.split,
+                                                              protocol: frame.evaluationProtocol)
+            }
+            last = evaluation
+        }
+        return (matrix, last)
+    }
+
+    /// Evaluations of the dataset's snapshots on other datasets (Table 1's layout).
+    func crossDatasetComparisons(_ name: String, snapshots: [SnapshotSummary], split: Split) throws -> [CrossDatasetComparison] {
         let domainShift = try store.publishedResults(table: 1)
-        let crossDataset = try store.latestCrossEvaluations(ofSnapshotsOf: name, split: split).compactMap { stored -> CrossDatasetComparison? in
+        return try store.latestCrossEvaluations(ofSnapshotsOf: name, split: split).compactMap { stored -> CrossDatasetComparison? in
             guard let summary = snapshots.first(where: { $0.id == stored.record.snapshotId }) else { return nil }
             let paperName = summary.method == .zeroshot ? "CLIP" : PublishedNames.methods[summary.method]
             let unmatched = (try? JSONDecoder().decode([String].self, from: Data(stored.record.unmatchedClassesJson.utf8))) ?? []
@@ -250,8 +282,12 @@ extension ContinualSession {
                 unmatchedClasses: unmatched,
                 published: domainShift.first { $0.method == paperName && PublishedNames.key($0.columnName) == PublishedNames.key(stored.onDataset) }?.value)
         }
+    }
+
+    /// Sweep runs grouped by method and shots, mean +- sd over their seeds, beside Table 3's cells.
+    func sweepSummaries(_ runs: [MethodComparison], stages: [StageRecord]) throws -> [SweepSummary] {
         let fewShot = try store.publishedResults(table: 3)
-        let sweeps = Dictionary(grouping: runs) { "\($0.method.rawValue) \($0.run!.shots)" }.values
+        return Dictionary(grouping: runs) { "\($0.method.rawValue) \($0.run!.shots)" }.values
             .map { group -> SweepSummary in
                 let first = group[0], method = first.method, shots = first.run!.shots
                 let stageCount = group.map(\.stages.count).max() ?? 0
@@ -267,9 +303,6 @@ extension ContinualSession {
                                     published: fewShot.first { $0.method == paperName && $0.columnName == "\(shots)-shot" }?.value)
             }
             .sorted { (Method.allCases.firstIndex(of: $0.method)!, $0.shots) < (Method.allCases.firstIndex(of: $1.method)!, $1.shots) }
-        return DatasetComparison(dataset: name, stages: stages.map(\.name), sampleCounts: sampleCounts, zeroShot: zeroShot,
-                                 zeroShotPublished: stages.map { publishedCell(.zeroshot, $0.name) },
-                                 methods: methods, runs: runs, sweeps: sweeps, crossDataset: crossDataset, published: published)
     }
 
     /// `evaluate`, or nil when the split has no rows in any stage the snapshot covers.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Continual
 import Foundation
 import Store
 import Training
@@ -43,12 +44,11 @@ struct ShowCommand: ParsableCommand {
         })
     }
 
-    /// The loss of each epoch as stored by add-classes (snake_case `EpochLoss`), epochs counted
-    /// from 1 as the training progress shows them.
+    /// The loss of each epoch as the snapshot recorded it, epochs counted from 1 as the training
+    /// progress shows them.
     func printLossCurve(_ stored: JSONValue) {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        guard let curve = try? decoder.decode([EpochLoss].self, from: JSONEncoder().encode(stored)) else {
+        let json = String(decoding: (try? JSONEncoder().encode(stored)) ?? Data(), as: UTF8.self)
+        guard let curve = SnapshotConfiguration.lossCurve(json: json) else {
             print("loss curve: \(stored.text)")
             return
         }

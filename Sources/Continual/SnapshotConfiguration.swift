@@ -1,0 +1,52 @@
+// What a snapshot records of its training, as the store keeps it: the configuration (everything
+// needed to reproduce it) and the loss curve, each a JSON text of sorted snake_case keys. They
+// are written and read here only.
+
+import Foundation
+import Store
+import Training
+
+/// The configuration stored with a snapshot.
+public struct SnapshotConfiguration: Codable, Sendable, Equatable {
+    public var method: Method
+    public var trainingProtocol: Protocol
+    public var template: String
+    public var shots: Int
+    public var lossWeights: LossWeights?
+    public var lamm: LAMMConfiguration?
+    public var stageFile: String
+    public var featuresFile: String?
+    /// `StageData.contentSHA256` of the stage trained on (`verify` checks it against the stage).
+    public var stageSha256: String
+
+    /// How a snapshot's configuration and loss curve are written: sorted snake_case keys.
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return encoder
+    }
+
+    static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }
+
+    func json() throws -> String { String(decoding: try Self.encoder().encode(self), as: UTF8.self) }
+
+    static func json(_ lossCurve: [EpochLoss]) throws -> String { String(decoding: try encoder().encode(lossCurve), as: UTF8.self) }
+
+    /// A loss curve as stored; nil when the text is not one.
+    public static func lossCurve(json: String) -> [EpochLoss]? { try? decoder().decode([EpochLoss].self, from: Data(json.utf8)) }
+}
+
+extension SnapshotRecord {
+    /// The stored configuration; nil for a snapshot recorded without one.
+    public var configuration: SnapshotConfiguration? {
+        try? SnapshotConfiguration.decoder().decode(SnapshotConfiguration.self, from: Data(configJson.utf8))
+    }
+
+    /// The stored loss curve, one entry per epoch; nil when none could be read.
+    public var lossCurve: [EpochLoss]? { SnapshotConfiguration.lossCurve(json: lossCurveJson) }
+}
