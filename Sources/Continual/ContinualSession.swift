@@ -67,16 +67,13 @@ public final class ContinualSession {
     /// CoOp), [C, D], normalised; read from the store's cache, the missing ones computed (in
     /// chunks) and cached.
     func textFeatures(_ rows: [SnapshotClassRow], context: StoredContext? = nil) throws -> [Float] {
-        let ids = rows.map(\.labelEmbeddingId)
-        let key = context?.id ?? 0
-        var cached = try store.cachedTextFeatures(labelEmbeddingIds: ids, contextKey: key)
-        let missing = rows.filter { cached[$0.labelEmbeddingId] == nil }
-        let features = try promptFeatures(missing.map(\.vectors), context: context?.vectors)
-        var computed: [Int64: [Float]] = [:]
-        for (i, row) in missing.enumerated() { computed[row.labelEmbeddingId] = Array(features[(i * dimension)..<((i + 1) * dimension)]) }
-        try store.cacheTextFeatures(computed, contextKey: key)
-        cached.merge(computed) { a, _ in a }
-        return rows.flatMap { cached[$0.labelEmbeddingId]! }
+        let vectors = Dictionary(rows.map { ($0.labelEmbeddingId, $0.vectors) }, uniquingKeysWith: { a, _ in a })
+        let d = dimension
+        let cached = try store.textFeatureCache(contextKey: context?.id ?? 0).features(rows.map(\.labelEmbeddingId)) { missing in
+            let features = try promptFeatures(missing.map { vectors[$0]! }, context: context?.vectors)
+            return Dictionary(uniqueKeysWithValues: missing.enumerated().map { ($1, Array(features[($0 * d)..<(($0 + 1) * d)])) })
+        }
+        return rows.flatMap { cached.features[$0.labelEmbeddingId]! }
     }
 
     /// psi(z) of `a photo of a <label vectors>.` (the context vectors in place of `a photo of a`

@@ -50,32 +50,69 @@ extension ContinualSession {
     /// cached in the store), in batches through the image tower.
     func encodeImages(_ input: StageData, options: ImageEncodingOptions,
                       progress: ((ImageEncodingEvent) -> Void)? = nil) throws -> EncodedImages {
-        let tower = try visionTower()
-        let preprocessing = CLIPPreprocessing(imageSize: tower.imageSize)
-        let seed = Int64(bitPattern: options.seed)
-        // Read each file once and hash its content.
+        var files = try readImages(Set(input.samples.filter { $0.feature.isEmpty }.compactMap(\.imagePath)).sorted(),
+                                   options: options, progress: progress)
+        let rows = imageRows(input, files: files, options: options)
+        let keys = Set(rows.compactMap(\.key)).sorted { ($0.contentSha256, $0.view) < ($1.contentSha256, $1.view) }
+        let cached = try store.imageFeatureCache().features(keys) { missing in
+            try encode(missing, files: &files, options: options, progress: progress)
+        }
+        let features = cached.features
+        var output = input
+        output.samples = rows.compactMap { sample, key in
+            guard let key else { return sample }
+            guard !files.bad.contains(sample.imagePath!) else { return nil }
+            var row = sample
+            row.feature = features[key]!
+            return row
+        }
+        return EncodedImages(data: output, computed: cached.computed, reused: cached.reused, skipped: files.skipped)
+    }
+
+    /// The image files of a stage, each read once and hashed, and those that could not be read.
+    struct ImageFiles {
         var contents: [String: (data: Data, sha256: String)] = [:]
         var skipped: [ImageError] = []
         var bad = Set<String>()
-        for path in Set(input.samples.filter { $0.feature.isEmpty }.compactMap(\.imagePath)).sorted() {
+        /// The content SHA-256's file, for the features still to compute.
+        var pathOf: [String: String] = [:]
+
+        /// Notes a file that cannot be used, or throws when bad images are not to be skipped.
+        mutating func skip(_ error: ImageError, path: String, options: ImageEncodingOptions,
+                           progress: ((ImageEncodingEvent) -> Void)?) throws {
+            guard options.skipBadImages else { throw error }
+            skipped.append(error)
+            bad.insert(path)
+            progress?(.skipped(error))
+        }
+    }
+
+    func readImages(_ paths: [String], options: ImageEncodingOptions, progress: ((ImageEncodingEvent) -> Void)?) throws -> ImageFiles {
+        var files = ImageFiles()
+        for path in paths {
             do {
                 let data = try ImageDecoder.contents(ofFile: path)
-                contents[path] = (data, FloatBlob.sha256(data))
+                let sha256 = FloatBlob.sha256(data)
+                files.contents[path] = (data, sha256)
+                if files.pathOf[sha256] == nil { files.pathOf[sha256] = path }
             } catch let error as ImageError {
-                guard options.skipBadImages else { throw error }
-                skipped.append(error)
-                bad.insert(path)
-                progress?(.skipped(error))
+                try files.skip(error, path: path, options: options, progress: progress)
             }
         }
-        // The rows after encoding: training rows become `views` augmented rows each.
+        return files
+    }
+
+    /// The rows after encoding, each with the feature it needs: training rows become `views`
+    /// augmented rows each; rows with stored features need none.
+    func imageRows(_ input: StageData, files: ImageFiles, options: ImageEncodingOptions) -> [(sample: NewSample, key: ImageFeatureKey?)] {
+        let seed = Int64(bitPattern: options.seed)
         var rows: [(sample: NewSample, key: ImageFeatureKey?)] = []
         for sample in input.samples {
             guard sample.feature.isEmpty, let path = sample.imagePath else {
                 rows.append((sample, nil))
                 continue
             }
-            guard let content = contents[path] else { continue }
+            guard let content = files.contents[path] else { continue }
             let views = sample.split == .train && options.views > 0 ? Array(1...options.views) : [0]
             for view in views {
                 var row = sample
@@ -84,27 +121,27 @@ extension ContinualSession {
                 rows.append((row, ImageFeatureKey(contentSha256: content.sha256, view: view, seed: view == 0 ? 0 : seed)))
             }
         }
-        let wanted = rows.compactMap { row in row.key.map { (sample: row.sample, key: $0) } }
-        let keys = Array(Set(wanted.map(\.key)))
-        var features = try store.cachedImageFeatures(keys)
-        let reused = features.count
-        var missing = keys.filter { features[$0] == nil }.sorted { ($0.contentSha256, $0.view) < ($1.contentSha256, $1.view) }
-        let pathOf = Dictionary(wanted.map { ($0.key.contentSha256, $0.sample.imagePath!) }, uniquingKeysWith: { a, _ in a })
+        return rows
+    }
+
+    /// Features of the images and views `keys` name, 16 at a time through the image tower; a
+    /// file that fails to decode is skipped (or thrown) as the options say.
+    func encode(_ keys: [ImageFeatureKey], files: inout ImageFiles, options: ImageEncodingOptions,
+                progress: ((ImageEncodingEvent) -> Void)?) throws -> [ImageFeatureKey: [Float]] {
+        let tower = try visionTower()
+        let preprocessing = CLIPPreprocessing(imageSize: tower.imageSize)
+        let d = dimension
         var computed: [ImageFeatureKey: [Float]] = [:]
         let start = Date()
-        var done = 0
-        let total = missing.count
-        let d = dimension
-        while !missing.isEmpty {
-            let batch = Array(missing.prefix(16))
-            missing.removeFirst(batch.count)
+        for batchStart in stride(from: 0, to: keys.count, by: 16) {
+            let batch = keys[batchStart..<min(batchStart + 16, keys.count)]
             var pixels: [Float] = []
             var encoded: [ImageFeatureKey] = []
             for key in batch {
-                let path = pathOf[key.contentSha256]!
-                guard !bad.contains(path) else { continue }
+                let path = files.pathOf[key.contentSha256]!
+                guard !files.bad.contains(path) else { continue }
                 do {
-                    let image = try ImageDecoder.decode(contents[path]!.data, name: path)
+                    let image = try ImageDecoder.decode(files.contents[path]!.data, name: path)
                     if key.view == 0 {
                         pixels += preprocessing.pixels(image)
                     } else {
@@ -114,30 +151,20 @@ extension ContinualSession {
                     }
                     encoded.append(key)
                 } catch let error as ImageError {
-                    guard options.skipBadImages else { throw error }
-                    skipped.append(error)
-                    bad.insert(path)
-                    progress?(.skipped(error))
+                    try files.skip(error, path: path, options: options, progress: progress)
+                    // Other files of the same content fail alike.
+                    for (other, content) in files.contents where content.sha256 == key.contentSha256 { files.bad.insert(other) }
                 }
             }
             if !encoded.isEmpty {
                 let out = try tower.encode(pixels: pixels, count: encoded.count)
                 for (i, key) in encoded.enumerated() { computed[key] = Array(out[(i * d)..<((i + 1) * d)]) }
             }
-            done += batch.count
+            let done = batchStart + batch.count
             let elapsed = Date().timeIntervalSince(start)
-            progress?(.progress(done: done, total: total, imagesPerSecond: Double(done) / max(elapsed, 1e-9),
-                                remaining: elapsed / Double(done) * Double(total - done)))
+            progress?(.progress(done: done, total: keys.count, imagesPerSecond: Double(done) / max(elapsed, 1e-9),
+                                remaining: elapsed / Double(done) * Double(keys.count - done)))
         }
-        features.merge(computed) { a, _ in a }
-        var output = input
-        output.samples = rows.compactMap { sample, key in
-            guard let key else { return sample }
-            guard !bad.contains(sample.imagePath!) else { return nil }
-            var row = sample
-            row.feature = features[key]!
-            return row
-        }
-        return EncodedImages(data: output, computed: computed, reused: reused, skipped: skipped)
+        return computed
     }
 }

@@ -35,6 +35,16 @@ extension ContinualSession {
                                 visionWidth: try visionTower().configuration.vision.hiddenSize)
     }
 
+    /// A stored snapshot's prompt parameters: its MaPLe prompts, its CoOp context, or the
+    /// template's own words.
+    func promptParameters(ofSnapshot id: Int64) throws -> PromptParameters {
+        if let prompts = try maplePrompts(ofSnapshot: id) { return .maple(prompts) }
+        if try store.snapshotRecord(id).method.trainsContext, let context = try context(ofSnapshot: id) {
+            return .context(context.vectors.values, width: context.vectors.width)
+        }
+        return .template
+    }
+
     /// L2-normalised text features [C, D] of classes under a snapshot's MaPLe prompts: CLIP's
     /// class tokens, or (MaPLe+LAMM) the given label vectors.
     func mapleTextFeatures(_ classes: [(name: String, vectors: [Float]?)], prompts: MaPLePrompts, method: Method) throws -> [Float] {
@@ -63,19 +73,16 @@ extension ContinualSession {
     /// L2-normalised features [N, D] of registered images through a snapshot's prompted image
     /// tower (centre crop), cached in the store by image content and the snapshot's prompts.
     func mapleImageFeatures(_ images: [SampleImage], prompts: MaPLePrompts, snapshot: Int64) throws -> [Float] {
-        let key = try store.promptSHA256(snapshot: snapshot)
-        var cached = try store.cachedPromptedImageFeatures(contentSHA256s: Array(Set(images.map(\.sha256))), promptSHA256: key)
-        let missing = Array(Set(images.map(\.sha256)).subtracting(cached.keys)).sorted()
+        let cache = store.promptedImageFeatureCache(promptSHA256: try store.promptSHA256(snapshot: snapshot))
         let pathOf = Dictionary(images.map { ($0.sha256, $0.path) }, uniquingKeysWith: { a, _ in a })
         let d = dimension
-        let out = try promptedImageFeatures(count: missing.count, prompts: prompts) {
-            try registeredImage(path: pathOf[missing[$0]]!, sha256: missing[$0], snapshot: snapshot)
+        let cached = try cache.features(Set(images.map(\.sha256)).sorted()) { missing in
+            let out = try promptedImageFeatures(count: missing.count, prompts: prompts) {
+                try registeredImage(path: pathOf[missing[$0]]!, sha256: missing[$0], snapshot: snapshot)
+            }
+            return Dictionary(uniqueKeysWithValues: missing.enumerated().map { ($1, Array(out[($0 * d)..<(($0 + 1) * d)])) })
         }
-        var computed: [String: [Float]] = [:]
-        for (i, sha) in missing.enumerated() { computed[sha] = Array(out[(i * d)..<((i + 1) * d)]) }
-        try store.cachePromptedImageFeatures(computed, promptSHA256: key)
-        cached.merge(computed) { a, _ in a }
-        return normalized(images.flatMap { cached[$0.sha256]! }, dimension: d)
+        return normalized(images.flatMap { cached.features[$0.sha256]! }, dimension: d)
     }
 }
 

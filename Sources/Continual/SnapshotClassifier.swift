@@ -44,18 +44,11 @@ extension ContinualSession {
     public func classifier(snapshot id: Int64) throws -> SnapshotClassifier {
         let summary = try store.snapshotSummary(id)
         let rows = try labelRows(snapshot: id)
-        let context = try context(ofSnapshot: id)
-        let maple = try maplePrompts(ofSnapshot: id)
-        let n = context?.vectors.tokenCount ?? 0
-        let contextRows = (0..<n).map { PromptRow.vector(index: $0) }
+        let parameters = try promptParameters(ofSnapshot: id)
+        let n = parameters.contextRows
         let classes = rows.map { row -> SnapshotClassifier.ClassPrompt in
             // Vectors numbered from n mark the label rows, below n the context rows.
-            let label = (0..<row.vectors.tokenCount).map { PromptRow.vector(index: n + $0) }
-            let prompt = if summary.method.promptsBothTowers {
-                template.prompt(leadingContext: contextRows, label: label)
-            } else {
-                template.prompt(context: summary.method.trainsContext ? contextRows : nil, label: label)
-            }
+            let prompt = parameters.prompt(template, label: (0..<row.vectors.tokenCount).map { PromptRow.vector(index: n + $0) })
             var ids: [Int] = [], positions: [Int] = []
             for (position, promptRow) in prompt.rows.enumerated() {
                 switch promptRow {
@@ -69,8 +62,8 @@ extension ContinualSession {
                          labelVectors: row.vectors.values)
         }
         return SnapshotClassifier(
-            snapshot: summary, template: template.text, classes: classes, context: context?.vectors.values,
-            contextPositions: Array(1..<(1 + n)), maple: maple, logitScale: checkpoint.logitScale,
+            snapshot: summary, template: template.text, classes: classes, context: parameters.context,
+            contextPositions: Array(1..<(1 + n)), maple: parameters.maplePrompts, logitScale: checkpoint.logitScale,
             textFeatures: try snapshotTextFeatures(rows, snapshot: id), width: width, dimension: dimension)
     }
 }

@@ -123,13 +123,8 @@ extension LabelStore {
     }
 
     static func stageDifference(_ db: any StoreDatabase, _ stageId: Int64, _ data: StageData) throws -> StageDifference? {
-        let classes = try labelSpace(db, stage: stageId)
+        let (classes, index, samples) = try stageContent(db, stageId)
         guard classes.map(\.name) == data.classes else { return .classes(registered: classes.map(\.name)) }
-        let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
-        let samples = try db.fetchAll(SampleRecord.self, """
-            SELECT sample.* FROM sample JOIN class ON class.id = sample.class_id
-            WHERE class.stage_id = ? ORDER BY sample.id
-            """, [stageId])
         guard samples.count == data.samples.count else { return .sampleCount(registered: samples.count) }
         for (row, (stored, given)) in zip(samples, data.samples).enumerated() {
             if index[stored.classId] != given.classIndex || stored.split != given.split { return .sampleLabel(row: row) }
@@ -146,13 +141,9 @@ extension LabelStore {
             guard let stage = try db.fetchOne(StageRecord.self, id: stageId) else {
                 throw StoreError.unknownStage(dataset: "?", name: "#\(stageId)")
             }
-            let classes = try Self.labelSpace(db, stage: stageId)
-            let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
+            let (classes, index, stored) = try Self.stageContent(db, stageId)
             let width = try Self.model(db, path: path).featureWidth
-            let samples = try db.fetchAll(SampleRecord.self, """
-                SELECT sample.* FROM sample JOIN class ON class.id = sample.class_id
-                WHERE class.stage_id = ? ORDER BY sample.id
-                """, [stageId]).map { sample in
+            let samples = try stored.map { sample in
                 NewSample(classIndex: index[sample.classId]!, split: sample.split,
                           feature: try FloatBlob.decode(sample.feature, count: width, path: path, table: "sample", row: "\(sample.id!)", column: "feature"),
                           imagePath: sample.imagePath, featureFile: sample.featureFile, featureRow: sample.featureRow,
@@ -165,17 +156,23 @@ extension LabelStore {
     /// The content hash of a registered stage (`StageData.contentSHA256` of what it holds).
     static func stageContentSHA256(_ db: any StoreDatabase, _ stageId: Int64) throws -> String {
         var hasher = StageHasher()
-        let classes = try labelSpace(db, stage: stageId)
+        let (classes, index, samples) = try stageContent(db, stageId)
         for cls in classes { hasher.add(className: cls.name) }
+        for sample in samples { hasher.add(classIndex: index[sample.classId] ?? -1, split: sample.split, feature: sample.feature) }
+        return hasher.finalize()
+    }
+
+    /// A registered stage's classes in label order (with each class id's label index) and its
+    /// samples in registration order.
+    static func stageContent(_ db: any StoreDatabase, _ stageId: Int64) throws
+        -> (classes: [ClassRecord], index: [Int64: Int], samples: [SampleRecord]) {
+        let classes = try labelSpace(db, stage: stageId)
         let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1.id!, $0) })
-        let rows = try db.rows("""
-            SELECT sample.class_id, sample.split, sample.feature FROM sample JOIN class ON class.id = sample.class_id
+        let samples = try db.fetchAll(SampleRecord.self, """
+            SELECT sample.* FROM sample JOIN class ON class.id = sample.class_id
             WHERE class.stage_id = ? ORDER BY sample.id
             """, [stageId])
-        for row in rows {
-            hasher.add(classIndex: index[row[0] as Int64] ?? -1, split: row[1], feature: row[2])
-        }
-        return hasher.finalize()
+        return (classes, index, samples)
     }
 
     public func sampleCount(stage stageId: Int64, split: Split) throws -> Int {
