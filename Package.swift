@@ -36,7 +36,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
 
         // File formats: CSV, NumPy .npy, safetensors, the stage files that add classes; JSON nulls.
-        .target(name: "Formats"),
+        .target(name: "Formats", dependencies: ["Methods"]),
         // The methods a snapshot can come from, shared by the store and the trainer.
         .target(name: "Methods"),
         // Layer forward/backward functions over flat Float buffers.
@@ -68,7 +68,7 @@ let package = Package(
         // Timed runs that print ratios against references measured in the same run.
         .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store", "Training", "Continual", argumentParser, grdb], path: "Benchmarks"),
 
-        .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "Methods"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Formats", "Kernels"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", grdb]),

@@ -306,7 +306,7 @@ extension ContinualSession {
         // (keyed by label row and context) does not see: they are computed when needed.
         if !request.method.promptsBothTowers { snapshot.textFeatures = features }
         snapshot.contextVectors = contextVectors
-        snapshot.promptTensors = (prompts?.tensors ?? []).map { PromptTensor(name: $0.name, shape: $0.shape, values: $0.values) }
+        snapshot.promptTensors = prompts?.tensors ?? []
         var commit = StageCommit(dataset: plan.datasetName, stage: plan.stageName, data: data,
                                  baseline: baseline.map { ($0.correct, $0.total) }, snapshot: snapshot)
         commit.imageFeatures = plan.encoded?.computed ?? [:]

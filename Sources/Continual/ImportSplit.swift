@@ -66,9 +66,9 @@ extension ContinualSession {
         let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
         var data = StageData(sourceFile: request.fileName, classes: labels.map { split.classNames[$0]! }, samples: [], firstLine: [:])
         var random = SplitMix64(seed: request.configuration.seed)
-        for name in ["train", "val", "test"] {
-            var items = (split.items[name] ?? []).filter { index[$0.label] != nil }
-            if name == "val", let shots = request.configuration.shots {
+        for name in Split.allCases {
+            var items = (split.items[name.rawValue] ?? []).filter { index[$0.label] != nil }
+            if name == .val, let shots = request.configuration.shots {
                 var kept: [DasslSplit.Item] = []
                 for label in labels {
                     var ofClass = items.filter { $0.label == label }
@@ -78,7 +78,7 @@ extension ContinualSession {
                 items = kept
             }
             for item in items {
-                data.samples.append(NewSample(classIndex: index[item.label]!, split: Split(rawValue: name)!, feature: [],
+                data.samples.append(NewSample(classIndex: index[item.label]!, split: name, feature: [],
                                               imagePath: request.images.appendingPathComponent(item.path).standardizedFileURL.path))
             }
         }

@@ -30,7 +30,7 @@ extension ContinualSession {
     func maplePrompts(ofSnapshot id: Int64) throws -> MaPLePrompts? {
         let record = try store.snapshotRecord(id)
         guard record.method.promptsBothTowers, let context = try context(ofSnapshot: id) else { return nil }
-        let tensors = try store.promptTensors(snapshot: id).map { NamedTensor(name: $0.name, shape: $0.shape, values: $0.values) }
+        let tensors = try store.promptTensors(snapshot: id)
         return try MaPLePrompts(context: context.vectors.values, tensors: tensors, textWidth: width,
                                 visionWidth: try visionTower().configuration.vision.hiddenSize)
     }

@@ -11,9 +11,8 @@ public enum StageImport {
 
 extension StageData {
     public init(_ file: StageFile) {
-        // StageFile.read accepts only `StageFile.splits`, which are Split's raw values.
         self.init(sourceFile: file.sourceFile, classes: file.classes, samples: file.rows.map {
-            NewSample(classIndex: $0.classIndex, split: Split(rawValue: $0.split)!, feature: $0.feature, imagePath: $0.imagePath,
+            NewSample(classIndex: $0.classIndex, split: $0.split, feature: $0.feature, imagePath: $0.imagePath,
                       featureFile: $0.featureFile, featureRow: $0.featureRow)
         }, firstLine: file.firstLine)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Methods
 
 /// A stage file: a CSV of `class,split[,image]` rows, one per sample, and optionally a `.npy`
 /// of the samples' image features in the same order; read and checked before a stage is
@@ -7,8 +8,7 @@ public struct StageFile: Sendable {
     public struct Row: Sendable {
         /// Place of the row's class in `classes`.
         public var classIndex: Int
-        /// One of `StageFile.splits`.
-        public var split: String
+        public var split: Split
         /// The row of the `.npy` (empty without one).
         public var feature: [Float]
         /// The image's path, resolved against the CSV's folder.
@@ -26,7 +26,7 @@ public struct StageFile: Sendable {
     public var firstLine: [String: Int]
 
     /// The values of the `split` column.
-    public static let splits = ["train", "val", "test"]
+    public static let splits = Split.allCases.map(\.rawValue)
     static let allowedColumns = ["class", "split", "image"]
     public static let maximumClassNameLength = Names.maximumLength
 
@@ -74,8 +74,7 @@ public struct StageFile: Sendable {
             if let control = Names.controlCharacter(in: name) {
                 throw StageImportError.controlCharacter(file: csvName, line: record.line, name: name, scalar: control.value)
             }
-            let split = record.fields[splitColumn]
-            guard splits.contains(split) else {
+            guard let split = Split(rawValue: record.fields[splitColumn]) else {
                 throw StageImportError.unknownSplit(file: csvName, line: record.line, value: record.fields[splitColumn])
             }
             var imagePath: String?

@@ -43,7 +43,7 @@ extension LabelStore {
     /// Writes a snapshot's label rows as .npy: every class's token rows stacked in label order,
     /// [total tokens, width] (no model needed).
     public func exportLabelRows(snapshot: Int64, to out: OutputFile) throws -> ExportedSnapshot {
-        _ = try snapshotSummary(snapshot)
+        _ = try snapshotRecord(snapshot)
         let labels = try labelVectors(snapshot: snapshot)
         let prompts = try promptTensors(snapshot: snapshot)
         let width = try requireModel().tokenEmbeddingWidth

@@ -208,8 +208,8 @@ extension LabelStore {
 
     /// Every class's label row in a snapshot, in stage then label order.
     public func labelRows(snapshot id: Int64) throws -> [SnapshotClassRow] {
-        _ = try snapshotSummary(id)
-        return try read { db in
+        try read { db in
+            _ = try Self.requireSnapshot(db, id)
             let stages = Dictionary(uniqueKeysWithValues: try db.fetchAll(StageRecord.self, "SELECT * FROM stage").map { ($0.id!, $0) })
             return try db.rows("""
                 SELECT class.*, le.id AS le_id, le.token_count, le.width, le.vectors
@@ -226,8 +226,8 @@ extension LabelStore {
     /// The snapshot and its ancestors, newest first. A damaged store whose parents loop is an
     /// error, not an endless walk.
     public func lineage(of id: Int64) throws -> [SnapshotRecord] {
-        _ = try snapshotSummary(id)
-        return try read { db in
+        try read { db in
+            _ = try Self.requireSnapshot(db, id)
             var chain: [SnapshotRecord] = []
             var seen = Set<Int64>()
             var next: Int64? = id
@@ -256,8 +256,15 @@ extension LabelStore {
     }
 
     public func snapshotRecord(_ id: Int64) throws -> SnapshotRecord {
-        _ = try snapshotSummary(id)
-        return try read { db in try db.fetchOne(SnapshotRecord.self, id: id)! }
+        try read { db in try Self.requireSnapshot(db, id) }
+    }
+
+    /// The snapshot's record, or `StoreError.unknownSnapshot` naming the latest there is.
+    static func requireSnapshot(_ db: any StoreDatabase, _ id: Int64) throws -> SnapshotRecord {
+        guard let record = try db.fetchOne(SnapshotRecord.self, id: id) else {
+            throw StoreError.unknownSnapshot(id: id, latest: try db.scalar(Int64.self, "SELECT MAX(id) FROM snapshot"))
+        }
+        return record
     }
 
     public func contextVectors(_ id: Int64) throws -> TokenVectors? {

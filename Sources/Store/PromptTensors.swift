@@ -1,37 +1,11 @@
 import Crypto
+import Formats
 import Foundation
 
 // MaPLe's prompt parameters besides the shared context vectors, and the image features computed
 // through them (Migrations/0005_prompt_tensor.sql).
 
-/// One named tensor of MaPLe's prompt parameters: a deep text prompt (`deep_text.1`, ...:
-/// [nctx, Wt]) or a coupling layer's weight or bias (`vision_proj.weight` [Wv, Wt],
-/// `vision_proj.bias` [Wv], `deep_proj.1.weight`, ...). Values are row-major.
-public struct PromptTensor: Codable, Sendable, Equatable {
-    public var name: String
-    /// Sizes, outermost first; [] for a scalar.
-    public var shape: [Int]
-    public var values: [Float]
-
-    public init(name: String, shape: [Int], values: [Float]) {
-        self.name = name
-        self.shape = shape
-        self.values = values
-    }
-
-    /// The number of values a tensor of `shape` holds; nil when a size is below 1 or the count
-    /// does not fit an Int.
-    public static func elementCount(of shape: [Int]) -> Int? {
-        var count = 1
-        for size in shape {
-            guard size >= 1 else { return nil }
-            let (product, overflow) = count.multipliedReportingOverflow(by: size)
-            guard !overflow, product <= Int.max / 4 else { return nil }
-            count = product
-        }
-        return count
-    }
-
+extension PromptTensor {
     /// The key of a set of prompt parameters (`prompted_image_feature.prompt_sha256`): lower-case
     /// hex SHA-256 over the context vectors, then each tensor's name, shape and float32
     /// little-endian bytes, in order. Every field is preceded by its length, so two different
@@ -94,16 +68,17 @@ extension LabelStore {
     /// method but maple and maple+lamm. A blob that does not match its shape is
     /// `StoreError.damagedBlob`.
     public func promptTensors(snapshot id: Int64) throws -> [PromptTensor] {
-        _ = try snapshotSummary(id)
-        return try read { db in try storedPromptTensors(db, snapshot: id).map(\.tensor) }
+        try read { db in
+            _ = try Self.requireSnapshot(db, id)
+            return try storedPromptTensors(db, snapshot: id).map(\.tensor)
+        }
     }
 
     /// SHA-256 hex over the snapshot's context vectors and prompt tensors (names, shapes, bytes,
     /// in order): the key of its prompted image features (see `PromptTensor.sha256`).
     public func promptSHA256(snapshot id: Int64) throws -> String {
-        _ = try snapshotSummary(id)
-        return try read { db in
-            let record = try db.fetchOne(SnapshotRecord.self, id: id)!
+        try read { db in
+            let record = try Self.requireSnapshot(db, id)
             let context = try record.contextVectorsId.flatMap { contextId in
                 try db.fetchOne(ContextVectorsRecord.self, id: contextId).map {
                     try tokenVectors($0.vectors, tokens: $0.tokenCount, width: $0.width, table: "context_vectors", row: contextId)

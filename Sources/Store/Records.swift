@@ -1,23 +1,15 @@
 import Foundation
-// Snapshots are recorded by method, so every user of the store names it.
+// Snapshots are recorded by method, samples by split: every user of the store names them.
 @_exported import Methods
 
 // One record type per table (Migrations/). Swift names are camelCase, columns snake_case
 // (`StoreRecord`, Database/RecordCoding.swift); each works on both backends.
 
-/// Where samples come from and which ones a metric is computed on.
-public enum Split: String, Codable, Sendable, CaseIterable, StoreValueConvertible {
-    case train, val, test
-}
-
-/// The training method of a snapshot, stored by its raw value (`snapshot.method`).
+/// The training method of a snapshot, a sample's split and an evaluation's protocol are stored
+/// by their raw values.
 extension Method: StoreValueConvertible {}
-
-/// Evaluation label space: `task` uses each stage's own classes (the paper's protocol),
-/// `class` all classes seen up to the snapshot's stage.
-public enum Protocol: String, Codable, Sendable, CaseIterable, StoreValueConvertible {
-    case task, `class`
-}
+extension Split: StoreValueConvertible {}
+extension Protocol: StoreValueConvertible {}
 
 /// The CLIP checkpoint a store is bound to (always id 1).
 public struct ModelRecord: StoreRecord, Equatable {

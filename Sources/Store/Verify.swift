@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// The result of `verify`: each check with the problems it found.

@@ -162,7 +162,7 @@ func mapleTrainingLowersTheLossAndKeepsFixedLabels(method: Method) throws {
     }
 }
 
-@Test func maplePromptsRoundTripThroughNamedTensors() throws {
+@Test func maplePromptsRoundTripThroughPromptTensors() throws {
     let towers = TinyTowers(layers: 3)
     var random = SplitMix64(seed: 2)
     let prompts = try #require(towers.trainer(mapleConfiguration(depth: 3), method: .maple).initialPrompts(random: &random).maplePrompts)

@@ -80,12 +80,21 @@ func mapleLoss(_ batch: MaPLeLossBatch, weights: LossWeights?) -> (LossTerms, Ma
         terms.total = terms.ce
     }
 
-    // Back through logits = tau I T^T (and fix = tau I R^T): dI += tau dlogits T, dT += tau dlogits^T I.
+    // Back through logits = tau I T^T (and fix = tau I R^T). Plain loops at B x K x D = 4 x 50 x 512
+    // keep MaPLe's trajectories (and the demo's figures) as they were; sgemm here changes the
+    // rounding, which 50 epochs carry into the figures.
     var dImage = [Float](repeating: 0, count: b * d)
     func accumulate(_ dl: [Float], _ text: [Float], _ dTextOut: inout [Float]) {
-        let scaled = dl.map { tau * $0 }
-        matmulBackward(dinp: &dImage, dout: scaled, weight: text, n: b, c: d, oc: k)
-        matmulWeightBackward(dweight: &dTextOut, dbias: nil, dout: scaled, inp: batch.imageFeatures, n: b, c: d, oc: k)
+        for i in 0..<b {
+            for c in 0..<k {
+                let g = tau * dl[i * k + c]
+                guard g != 0 else { continue }
+                for j in 0..<d {
+                    dImage[i * d + j] += g * text[c * d + j]
+                    dTextOut[c * d + j] += g * batch.imageFeatures[i * d + j]
+                }
+            }
+        }
     }
     accumulate(dLogits, batch.textFeatures, &dText)
     if let reference = batch.referenceFeatures { accumulate(dFix, reference, &dReference) }

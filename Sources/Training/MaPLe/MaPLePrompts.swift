@@ -12,7 +12,7 @@
 // two towers one set of parameters: the image side has none of its own.
 
 import CLIP
-import Kernels
+import Formats
 
 /// y = W x + b with PyTorch's nn.Linear layout (weight [outputs, inputs]).
 public struct LinearMap: Sendable, Equatable {
@@ -35,10 +35,17 @@ public struct LinearMap: Sendable, Equatable {
                          bias: (0..<outputs).map { _ in uniform() })
     }
 
-    /// Y [rows, outputs] = X [rows, inputs] W^T + b.
+    /// Y [rows, outputs] = X [rows, inputs] W^T + b. Plain loops: with 2 rows, sgemm measured slower
+    /// here (lamm-bench maple-step 3.4 s against 2.7 s a step).
     func apply(_ x: [Float], rows: Int) -> [Float] {
         var y = [Float](repeating: 0, count: rows * outputs)
-        matmulForward(out: &y, inp: x, weight: weight, bias: bias, n: rows, c: inputs, oc: outputs)
+        for r in 0..<rows {
+            for o in 0..<outputs {
+                var sum = bias[o]
+                for i in 0..<inputs { sum += x[r * inputs + i] * weight[o * inputs + i] }
+                y[r * outputs + o] = sum
+            }
+        }
         return y
     }
 
@@ -46,20 +53,17 @@ public struct LinearMap: Sendable, Equatable {
     func backward(dOut: [Float], input x: [Float], rows: Int) -> (dWeight: [Float], dBias: [Float], dInput: [Float]) {
         var dWeight = [Float](repeating: 0, count: weight.count), dBias = [Float](repeating: 0, count: outputs)
         var dInput = [Float](repeating: 0, count: rows * inputs)
-        matmulWeightBackward(dweight: &dWeight, dbias: &dBias, dout: dOut, inp: x, n: rows, c: inputs, oc: outputs)
-        matmulBackward(dinp: &dInput, dout: dOut, weight: weight, n: rows, c: inputs, oc: outputs)
+        for r in 0..<rows {
+            for o in 0..<outputs {
+                let g = dOut[r * outputs + o]
+                dBias[o] += g
+                for i in 0..<inputs {
+                    dWeight[o * inputs + i] += g * x[r * inputs + i]
+                    dInput[r * inputs + i] += g * weight[o * inputs + i]
+                }
+            }
+        }
         return (dWeight, dBias, dInput)
-    }
-}
-
-/// A named tensor of a snapshot's prompts, as the store keeps it.
-public struct NamedTensor: Sendable, Equatable {
-    public var name: String
-    public var shape: [Int]
-    public var values: [Float]
-
-    public init(name: String, shape: [Int], values: [Float]) {
-        (self.name, self.shape, self.values) = (name, shape, values)
     }
 }
 
@@ -174,27 +178,27 @@ public struct MaPLePrompts: Sendable, Equatable {
 
     /// Every tensor but the context (which the store keeps as the snapshot's context vectors),
     /// named by the block they act on: deep_text.l, vision_proj.weight/.bias, deep_proj.l.weight/.bias.
-    public var tensors: [NamedTensor] {
-        var tensors: [NamedTensor] = []
+    public var tensors: [PromptTensor] {
+        var tensors: [PromptTensor] = []
         for (i, prompt) in deepText.enumerated() {
-            tensors.append(NamedTensor(name: "deep_text.\(i + 1)", shape: [contextLength, textWidth], values: prompt))
+            tensors.append(PromptTensor(name: "deep_text.\(i + 1)", shape: [contextLength, textWidth], values: prompt))
         }
-        tensors.append(NamedTensor(name: "vision_proj.weight", shape: [visionWidth, textWidth], values: visionProjection.weight))
-        tensors.append(NamedTensor(name: "vision_proj.bias", shape: [visionWidth], values: visionProjection.bias))
+        tensors.append(PromptTensor(name: "vision_proj.weight", shape: [visionWidth, textWidth], values: visionProjection.weight))
+        tensors.append(PromptTensor(name: "vision_proj.bias", shape: [visionWidth], values: visionProjection.bias))
         for (i, map) in deepProjections.enumerated() {
-            tensors.append(NamedTensor(name: "deep_proj.\(i + 1).weight", shape: [visionWidth, textWidth], values: map.weight))
-            tensors.append(NamedTensor(name: "deep_proj.\(i + 1).bias", shape: [visionWidth], values: map.bias))
+            tensors.append(PromptTensor(name: "deep_proj.\(i + 1).weight", shape: [visionWidth, textWidth], values: map.weight))
+            tensors.append(PromptTensor(name: "deep_proj.\(i + 1).bias", shape: [visionWidth], values: map.bias))
         }
         return tensors
     }
 
     /// Prompts rebuilt from a snapshot's context [n, Wt] and tensors, checked against the widths.
-    public init(context: [Float], tensors: [NamedTensor], textWidth: Int, visionWidth: Int) throws {
+    public init(context: [Float], tensors: [PromptTensor], textWidth: Int, visionWidth: Int) throws {
         guard textWidth > 0, !context.isEmpty, context.count % textWidth == 0 else {
             throw MaPLePromptError.tensors(reason: "the context holds \(context.count) floats, not rows of width \(textWidth)")
         }
         let n = context.count / textWidth
-        var byName: [String: NamedTensor] = [:]
+        var byName: [String: PromptTensor] = [:]
         for tensor in tensors { byName[tensor.name] = tensor }
         func tensor(_ name: String, _ shape: [Int]) throws -> [Float] {
             guard let found = byName.removeValue(forKey: name) else { throw MaPLePromptError.tensors(reason: "no tensor \(name)") }
