@@ -61,6 +61,19 @@ extension StoreCommandTests {
         #expect((json["registration"] as? [String: Any])?["train"] as? Int == 1)
     }
 
+    /// Two files of the same content that fails to decode are both skipped, each named, and the
+    /// stage keeps only the good rows.
+    @Test func badImagesOfOneContentAreAllSkipped() throws {
+        try initStore()
+        try copyImages([("rgb_64x48.png", "ok.png"), ("truncated.jpg", "cut.jpg"), ("truncated.jpg", "cut-copy.jpg"), ("gray_64x48.jpg", "ok2.jpg")])
+        let csv = try scratch.write("twins.csv", "class,split,image\nok,train,img/ok.png\nok,train,img/cut.jpg\nok,train,img/cut-copy.jpg\nok,test,img/ok2.jpg\n")
+        let skipped = try run(["add-classes", csv, "--epochs", "1", "--skip-bad-images", "--json"])
+        #expect(skipped.status == 0, "\(skipped.stderr)")
+        let json = try #require(try CLI.json(skipped) as? [String: Any])
+        #expect((json["registration"] as? [String: Any])?["train"] as? Int == 1)
+        #expect(try run(["verify"]).status == 0)
+    }
+
     @Test func importSplitRegistersBaseAndNewStages() throws {
         try initStore()
         try copyImages([("rgb_64x48.png", "a.png"), ("rgba_64x48.png", "b.png"), ("gray_37x61.png", "c.png"),

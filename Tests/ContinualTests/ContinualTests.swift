@@ -214,6 +214,28 @@ final class Workspace {
         #expect(byClass.stages[0].accuracyWhenTrained == whenTrained.stages[0].accuracy)
     }
 
+    /// A context too long for the prompt (CoOp's takes the place of the prefix) is refused when
+    /// the stage is planned, naming the class, and nothing is written.
+    @Test func aContextTooLongForThePromptIsRefusedAndLeavesTheStoreAsItWas() throws {
+        let w = try Workspace()
+        let before = try w.store.contentDump()
+        // 15 words and the longest context --n-ctx allows (64) do not fit 77 positions.
+        let long = Array(repeating: "dog", count: 15).joined(separator: " ")
+        var request = try w.stage("set1", classes: [long, "cat"])
+        request.method = .coop
+        let maximum = w.session.template.contextLength
+        request.configuration.contextLength = 64
+        do {
+            _ = try w.session.addStage(request)
+            Issue.record("a prompt longer than \(maximum) positions was accepted")
+        } catch let TrainingError.promptTooLong(className, tokens, limit, contextVectors) {
+            #expect(className == long && tokens == 64 + 3 + 15 && limit == maximum && contextVectors == 64)
+            let message = "\(TrainingError.promptTooLong(className: className, tokens: tokens, maximum: limit, contextVectors: contextVectors))"
+            #expect(message.contains("dog"))
+        }
+        #expect(try w.store.contentDump() == before)
+    }
+
     @Test func badInputIsRefusedAndLeavesTheStoreAsItWas() throws {
         let w = try Workspace()
         let before = try w.store.contentDump()
