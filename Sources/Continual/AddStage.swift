@@ -135,7 +135,7 @@ indirect enum ParentSnapshot {
     }
 }
 
-extension ContinualSession {
+extension StageWriter {
     /// The methods `addStage` can produce.
     public static let trainableMethods: [Method] = [.zeroshot] + Trainer.methods
 
@@ -163,10 +163,10 @@ extension ContinualSession {
         guard Self.trainableMethods.contains(request.method) else { throw ContinualError.methodUnavailable(method: request.method.rawValue) }
         var warnings: [String] = []
         var data = try request.data ?? StageImport.load(csv: request.csv, csvName: request.csvName, features: request.features,
-                                                        featuresName: request.featuresName, featureWidth: model.featureWidth)
+                                                        featuresName: request.featuresName, featureWidth: features.model.featureWidth)
         var encoded: EncodedImages?
         if data.needsImageFeatures {
-            let result = try encodeImages(data, options: request.images) { progress?(.images($0)) }
+            let result = try features.encodeImages(data, options: request.images) { progress?(.images($0)) }
             data = result.data
             encoded = result
         }
@@ -246,7 +246,7 @@ extension ContinualSession {
         let d = dimension
 
         // Zero-shot baseline on the stage's test rows, in the stage's own label space.
-        let clipFeatures = try clipTextFeatures(data.classes)
+        let clipFeatures = try features.clipTextFeatures(data.classes)
         var baseline: Accuracy?
         let test = data.samples.filter { $0.split == .test }
         if !test.isEmpty {
@@ -350,8 +350,8 @@ extension ContinualSession {
     func textFeatures(of parent: ParentSnapshot) throws -> [Float] {
         switch parent {
         case .none: return []
-        case .stored(_, let context, let rows, _): return try textFeatures(rows, context: context)
-        case .prepared: return try promptFeatures(parent.rows.map(\.vectors), context: parent.context)
+        case .stored(_, let context, let rows, _): return try features.textFeatures(rows, context: context)
+        case .prepared: return try features.promptFeatures(parent.rows.map(\.vectors), context: parent.context)
         }
     }
 
@@ -376,9 +376,9 @@ extension ContinualSession {
             throw ContinualError.missingEarlierStage(method: method.rawValue, dataset: dataset, stage: stage,
                                                      missing: stages.first { $0.position == position - 1 }!.name)
         }
-        return .stored(snapshot: latest.id, context: try context(ofSnapshot: latest.id),
+        return .stored(snapshot: latest.id, context: try features.context(ofSnapshot: latest.id),
                        rows: try store.labelRows(snapshot: latest.id).filter { $0.stage.position < position },
-                       prompts: try maplePrompts(ofSnapshot: latest.id))
+                       prompts: try features.maplePrompts(ofSnapshot: latest.id))
     }
 
     /// Indices of each class's training rows (`--shots` of them, sampled with the seed), and n,

@@ -23,7 +23,7 @@ public struct Classification: Codable, Sendable, Equatable {
     public var top: [Candidate]
 }
 
-extension ContinualSession {
+extension Classifier {
     /// Classifies image features [count, D] (finite, any norm but zero: each row is L2-normalised) among a
     /// snapshot's classes: every stage up to its own, or only `stages` when some are given. `names`
     /// label the results (default: the row numbers). `top` is clamped to the number of classes.
@@ -51,15 +51,15 @@ extension ContinualSession {
     /// Features of the same content already in the store are reused; the others are not stored.
     public func classify(snapshot id: Int64, imageFiles: [String], stages: [String]? = nil, top: Int = 5) throws -> [Classification] {
         let rows = try classificationRows(snapshot: id, stages: stages)
-        if let prompts = try maplePrompts(ofSnapshot: id) {
+        if let prompts = try features.maplePrompts(ofSnapshot: id) {
             // MaPLe's prompts act inside the image tower: its images go through the prompted tower.
-            let features = try promptedImageFeatures(count: imageFiles.count, prompts: prompts) {
+            let features = try features.promptedImageFeatures(count: imageFiles.count, prompts: prompts) {
                 try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: imageFiles[$0]))
             }
             return try rank(features, names: imageFiles, snapshot: id, rows: rows, top: top)
         }
         let samples = imageFiles.map { NewSample(classIndex: 0, split: .test, feature: [], imagePath: $0) }
-        let encoded = try encodeImages(StageData(sourceFile: "", classes: [], samples: samples, firstLine: [:]), options: ImageEncodingOptions())
+        let encoded = try features.encodeImages(StageData(sourceFile: "", classes: [], samples: samples, firstLine: [:]), options: ImageEncodingOptions())
         return try rank(encoded.data.samples.flatMap(\.feature), names: imageFiles, snapshot: id, rows: rows, top: top)
     }
 
@@ -74,7 +74,7 @@ extension ContinualSession {
     /// the inputs are read, and those before any text feature is computed and cached, so that
     /// a bad input leaves the store as it was.
     func classificationRows(snapshot id: Int64, stages: [String]?) throws -> [SnapshotClassRow] {
-        var rows = try labelRows(snapshot: id)
+        var rows = try store.labelRows(snapshot: id)
         if let stages, !stages.isEmpty {
             var valid: [String] = []
             for row in rows where !valid.contains(row.stage.name) { valid.append(row.stage.name) }
@@ -90,7 +90,7 @@ extension ContinualSession {
     func rank(_ imageFeatures: [Float], names: [String], snapshot id: Int64, rows: [SnapshotClassRow], top: Int) throws -> [Classification] {
         precondition(top > 0, "classify: top must be at least 1")
         guard !names.isEmpty else { return [] }
-        let text = try snapshotTextFeatures(rows, snapshot: id)
+        let text = try features.snapshotTextFeatures(rows, snapshot: id)
         let scale = checkpoint.logitScale
         let logits = cosines(imageFeatures: normalized(imageFeatures, dimension: dimension), textFeatures: text,
                              dimension: dimension).map { scale * $0 }

@@ -50,7 +50,7 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
         case let .nothingToEvaluate(snapshot, split, stages):
             return "snapshot \(snapshot): nothing to evaluate, stages \(stages.joined(separator: ", ")) have no \(split) rows. Register \(split) rows, or pass another --split."
         case let .methodUnavailable(method):
-            return "--method \(method) cannot train in this version; use one of \(ContinualSession.trainableMethods.map(\.rawValue).joined(separator: ", "))."
+            return "--method \(method) cannot train in this version; use one of \(StageWriter.trainableMethods.map(\.rawValue).joined(separator: ", "))."
         case let .unknownStages(snapshot, names, valid):
             return "--stages: snapshot \(snapshot) has no stage\(names.count == 1 ? "" : "s") \(names.map { "'\(displayName($0))'" }.joined(separator: ", ")); "
                 + "its stages are \(valid.joined(separator: ", "))."

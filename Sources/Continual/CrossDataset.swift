@@ -33,7 +33,7 @@ public struct CrossEvaluation: Codable, Sendable, Equatable {
     public var stored = true
 }
 
-extension ContinualSession {
+extension SnapshotEvaluator {
     /// `DATASET` or `DATASET:STAGE` as `eval --on` takes it: a name that is a dataset of the store
     /// is that dataset whole, even if it holds a colon.
     public func crossTarget(_ text: String) throws -> (dataset: String, stage: String?) {
@@ -56,7 +56,7 @@ extension ContinualSession {
             stages = stages.filter { $0.name == stageName }
             guard !stages.isEmpty else { throw StoreError.unknownStage(dataset: dataset, name: stageName) }
         }
-        let rows = try labelRows(snapshot: id)
+        let rows = try store.labelRows(snapshot: id)
         var indexOf: [String: Int] = [:]
         for (i, row) in rows.enumerated() where indexOf[row.classRecord.name] == nil { indexOf[row.classRecord.name] = i }
 
@@ -67,8 +67,8 @@ extension ContinualSession {
             throw ContinualError.noMatchingClasses(snapshot: id, dataset: dataset, stage: stageName, classes: allClasses)
         }
         let d = dimension
-        let text = try snapshotTextFeatures(rows, snapshot: id)
-        let prompts = try maplePrompts(ofSnapshot: id)
+        let text = try features.snapshotTextFeatures(rows, snapshot: id)
+        let prompts = try features.maplePrompts(ofSnapshot: id)
         var results: [CrossEvaluation.Stage] = []
         var records: [CrossEvaluationRecord] = []
         for (stage, samples) in zip(stages, stageSamples) {
@@ -84,12 +84,12 @@ extension ContinualSession {
             }
             let labels = kept.map { position[samples.labels[$0]]! }
             let clipImages = normalized(samples.features, dimension: d)
-            let seen = try snapshotImageFeatures(samples, split: split, prompts: prompts, snapshot: id)
+            let seen = try features.snapshotImageFeatures(samples, split: split, prompts: prompts, snapshot: id)
             func rowsOf(_ features: [Float]) -> [Float] { kept.flatMap { features[($0 * d)..<(($0 + 1) * d)] } }
             let snapshotText = matched.flatMap { c in text[(indexOf[names[c]]! * d)..<((indexOf[names[c]]! + 1) * d)] }
             let accuracy = Evaluation.accuracy(imageFeatures: rowsOf(seen), labels: labels, textFeatures: snapshotText, dimension: d)
             let baseline = Evaluation.accuracy(imageFeatures: rowsOf(clipImages), labels: labels,
-                                               textFeatures: try clipTextFeatures(matched.map { names[$0] }), dimension: d)
+                                               textFeatures: try features.clipTextFeatures(matched.map { names[$0] }), dimension: d)
             (entry.accuracy, entry.baseline, entry.correct, entry.total) = (accuracy.percent, baseline.percent, accuracy.correct, accuracy.total)
             records.append(CrossEvaluationRecord(
                 snapshotId: id, stageId: stage.id!, split: split, matchedClasses: matched.count,

@@ -33,13 +33,13 @@ public struct SnapshotEvaluation: Codable, Sendable, Equatable {
     public var stored = true
 }
 
-extension ContinualSession {
+extension SnapshotEvaluator {
     /// Evaluates a snapshot on every stage of its dataset up to its own, beside the zero-shot
     /// baseline and the accuracy each stage had when it was trained; stores the evaluations.
     public func evaluate(snapshot id: Int64, split: Split = .test, protocol evaluationProtocol: Protocol = .task) throws -> SnapshotEvaluation {
         let summary = try store.snapshotSummary(id)
         // Refuse an empty split before anything is computed (and cached).
-        let rows = try labelRows(snapshot: id)
+        let rows = try store.labelRows(snapshot: id)
         let covered = rows.reduce(into: [StageRecord]()) { stages, row in
             if !stages.contains(where: { $0.id == row.stage.id }) { stages.append(row.stage) }
         }
@@ -104,11 +104,11 @@ extension ContinualSession {
         throws -> (results: [(stage: StageRecord, accuracy: Accuracy, baseline: Accuracy)], seconds: Double) {
         let start = Date()
         let d = dimension
-        let rows = try given ?? labelRows(snapshot: id)
+        let rows = try given ?? store.labelRows(snapshot: id)
         // MaPLe's prompts act in both towers: its text features and its image features.
-        let prompts = try maplePrompts(ofSnapshot: id)
-        let features = try snapshotTextFeatures(rows, snapshot: id)
-        let clip = try clipTextFeatures(rows.map(\.classRecord.name))
+        let prompts = try features.maplePrompts(ofSnapshot: id)
+        let snapshotText = try features.snapshotTextFeatures(rows, snapshot: id)
+        let clip = try features.clipTextFeatures(rows.map(\.classRecord.name))
         var stageOrder: [StageRecord] = []
         for row in rows where !stageOrder.contains(where: { $0.id == row.stage.id }) { stageOrder.append(row.stage) }
         var results: [(StageRecord, Accuracy, Accuracy)] = []
@@ -118,17 +118,15 @@ extension ContinualSession {
             let members = rows.indices.filter { evaluationProtocol == .class || rows[$0].stage.id == stage.id }
             let offset = members.firstIndex { rows[$0].stage.id == stage.id }!
             let images = normalized(samples.features, dimension: d)
-            let seen = try snapshotImageFeatures(samples, split: split, prompts: prompts, snapshot: id)
+            let seen = try features.snapshotImageFeatures(samples, split: split, prompts: prompts, snapshot: id)
             let labels = samples.labels.map { offset + $0 }
-            let text = members.flatMap { features[($0 * d)..<(($0 + 1) * d)] }
+            let text = members.flatMap { snapshotText[($0 * d)..<(($0 + 1) * d)] }
             let clipText = members.flatMap { clip[($0 * d)..<(($0 + 1) * d)] }
             results.append((stage, accuracy(imageFeatures: seen, labels: labels, textFeatures: text, dimension: d),
                             accuracy(imageFeatures: images, labels: labels, textFeatures: clipText, dimension: d)))
         }
         return (results, Date().timeIntervalSince(start))
     }
-
-    func labelRows(snapshot id: Int64) throws -> [SnapshotClassRow] { try store.labelRows(snapshot: id) }
 
     /// Accuracy (%) on a stage the snapshot has not trained yet: its classes take CLIP's word
     /// embeddings, with the snapshot's context (CoOp) if any; nil when the split has no rows.
@@ -137,19 +135,19 @@ extension ContinualSession {
         let samples = try store.samples(stage: stage.id!, split: split)
         guard samples.count > 0 else { return nil }
         let d = dimension
-        let context = try context(ofSnapshot: id)
+        let context = try features.context(ofSnapshot: id)
         let method = try store.snapshotRecord(id).method
-        let prompts = try maplePrompts(ofSnapshot: id)
-        let unseen = try prompts.map { try mapleTextFeatures(samples.classes.map { ($0.name, nil) }, prompts: $0, method: method) }
-            ?? promptFeatures(try samples.classes.map { try originalLabelVectors($0.name) }, context: context?.vectors)
+        let prompts = try features.maplePrompts(ofSnapshot: id)
+        let unseen = try prompts.map { try features.mapleTextFeatures(samples.classes.map { ($0.name, nil) }, prompts: $0, method: method) }
+            ?? features.promptFeatures(try samples.classes.map { try features.originalLabelVectors($0.name) }, context: context?.vectors)
         var text = unseen
         var offset = 0
         if evaluationProtocol == .class {
-            let covered = try snapshotTextFeatures(try labelRows(snapshot: id), snapshot: id)
+            let covered = try features.snapshotTextFeatures(try store.labelRows(snapshot: id), snapshot: id)
             text = covered + unseen
             offset = covered.count / d
         }
-        let images = try snapshotImageFeatures(samples, split: split, prompts: prompts, snapshot: id)
+        let images = try features.snapshotImageFeatures(samples, split: split, prompts: prompts, snapshot: id)
         return accuracy(imageFeatures: images, labels: samples.labels.map { offset + $0 }, textFeatures: text, dimension: d).percent
     }
 }
@@ -164,7 +162,7 @@ public struct ClassAccuracyChange: Codable, Sendable, Equatable {
     public var change: Double { after - before }
 }
 
-extension ContinualSession {
+extension SnapshotEvaluator {
     /// Per class of `stage` (task protocol: among the stage's own classes), the accuracy under
     /// the snapshot that trained it and under a later snapshot of its lineage, most forgotten
     /// first: which classes a method's later stages cost.
@@ -172,9 +170,9 @@ extension ContinualSession {
         let samples = try store.samples(stage: stage.id!, split: split)
         guard samples.count > 0 else { return [] }
         func correctByClass(_ id: Int64) throws -> [Int] {
-            let rows = try labelRows(snapshot: id).filter { $0.stage.id == stage.id }
-            let text = try snapshotTextFeatures(rows, snapshot: id)
-            let images = try snapshotImageFeatures(samples, split: split, prompts: try maplePrompts(ofSnapshot: id), snapshot: id)
+            let rows = try store.labelRows(snapshot: id).filter { $0.stage.id == stage.id }
+            let text = try features.snapshotTextFeatures(rows, snapshot: id)
+            let images = try features.snapshotImageFeatures(samples, split: split, prompts: try features.maplePrompts(ofSnapshot: id), snapshot: id)
             let predicted = predictions(imageFeatures: images, textFeatures: text, dimension: dimension)
             var correct = [Int](repeating: 0, count: samples.classes.count)
             for (p, label) in zip(predicted, samples.labels) where p == label { correct[label] += 1 }

@@ -37,7 +37,7 @@ struct EncodedImages {
     var skipped: [ImageError]
 }
 
-extension ContinualSession {
+extension SnapshotFeatures {
     /// The store model's image tower, loaded on first use.
     func visionTower() throws -> VisionTower {
         if let tower = visionTowerCache { return tower }

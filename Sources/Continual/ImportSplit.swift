@@ -36,7 +36,7 @@ public struct ImportSplitRequest: Sendable {
     }
 }
 
-extension ContinualSession {
+extension StageWriter {
     /// Registers and trains both stages, all or nothing: every stage is checked (classes, label
     /// tokens, training rows, stage content) and every image encoded before anything is
     /// trained, and both stages are written in one transaction at the end.

@@ -38,13 +38,13 @@ public struct SnapshotClassifier: Sendable {
     public var dimension: Int
 }
 
-extension ContinualSession {
+extension Classifier {
     /// The snapshot's classes (every stage up to its own, in stage and label order) as prompts,
     /// vectors and text features.
-    public func classifier(snapshot id: Int64) throws -> SnapshotClassifier {
+    public func snapshotClassifier(_ id: Int64) throws -> SnapshotClassifier {
         let summary = try store.snapshotSummary(id)
-        let rows = try labelRows(snapshot: id)
-        let parameters = try promptParameters(ofSnapshot: id)
+        let rows = try store.labelRows(snapshot: id)
+        let parameters = try features.promptParameters(ofSnapshot: id)
         let n = parameters.contextRows
         let classes = rows.map { row -> SnapshotClassifier.ClassPrompt in
             // Vectors numbered from n mark the label rows, below n the context rows.
@@ -64,6 +64,6 @@ extension ContinualSession {
         return SnapshotClassifier(
             snapshot: summary, template: template.text, classes: classes, context: parameters.context,
             contextPositions: Array(1..<(1 + n)), maple: parameters.maplePrompts, logitScale: checkpoint.logitScale,
-            textFeatures: try snapshotTextFeatures(rows, snapshot: id), width: width, dimension: dimension)
+            textFeatures: try features.snapshotTextFeatures(rows, snapshot: id), width: width, dimension: dimension)
     }
 }

@@ -9,11 +9,14 @@ import Images
 import Store
 import Training
 
-extension ContinualSession {
-    /// A trainer of `method` over the session's towers (the image tower only for methods that prompt it).
-    func trainer(_ configuration: LAMMConfiguration, method: Method) throws -> Trainer {
-        Trainer(checkpoint: checkpoint, text: tower, vision: method.promptsBothTowers ? try visionTower() : nil,
-                template: template, configuration: configuration, method: method)
+extension StageWriter {
+    /// MaPLe trains inside the image tower: every row of the stage must name its image.
+    func requireImages(_ data: StageData, method: Method) throws {
+        guard method.promptsBothTowers else { return }
+        if let sample = data.samples.first(where: { $0.imagePath == nil }) {
+            let className = data.classes[sample.classIndex]
+            throw ContinualError.imagesNeeded(method: method.rawValue, file: data.sourceFile, line: data.firstLine[className] ?? 0)
+        }
     }
 
     /// Trains a planned stage's new classes from its parent.
@@ -28,7 +31,7 @@ extension ContinualSession {
         let (chosen, images) = try trainingImages(plan)
         let task = TrainingTask(classes: classes, prompts: parent.promptParameters(for: method), images: images,
                                 labels: chosen.map { earlier.count + plan.data.samples[$0].classIndex }, shots: plan.shots)
-        return try trainer(request.configuration, method: method).train(task) { progress?(.training($0)) }
+        return try features.trainer(request.configuration, method: method).train(task) { progress?(.training($0)) }
     }
 
     /// The parent's classes as the label space keeps them: under LAMM their trained features
@@ -38,7 +41,7 @@ extension ContinualSession {
         let rows = parent.rows
         guard !rows.isEmpty else { return [] }
         let d = dimension
-        let clip = method.promptsBothTowers ? [] : try clipTextFeatures(rows.map(\.name))
+        let clip = method.promptsBothTowers ? [] : try features.clipTextFeatures(rows.map(\.name))
         let old = method.promptsBothTowers || method.trainsContext ? [] : try textFeatures(of: parent)
         return try rows.indices.map { i in
             let source: LabelSource = if !method.promptsBothTowers && !method.trainsContext {
@@ -64,8 +67,8 @@ extension ContinualSession {
         // One row per training image (augmented views of one image are the same image here).
         var seen = Set<String>()
         let images = chosen.filter { seen.insert(data.samples[$0].imagePath!).inserted }
-        let decoded = try images.map { try registeredImage(path: data.samples[$0].imagePath!, sha256: data.samples[$0].imageSha256, snapshot: nil) }
-        let preprocessing = CLIPPreprocessing(imageSize: try visionTower().imageSize)
+        let decoded = try images.map { try features.registeredImage(path: data.samples[$0].imagePath!, sha256: data.samples[$0].imageSha256, snapshot: nil) }
+        let preprocessing = CLIPPreprocessing(imageSize: try features.visionTower().imageSize)
         let seed = plan.request.configuration.seed
         return (images, .pixels { sample, epoch in
             // Each (epoch, image) draws from its own generator: a view does not depend on batch order.

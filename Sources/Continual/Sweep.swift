@@ -59,7 +59,7 @@ public enum SweepEvent: Sendable {
     case stage(AddStageEvent)
 }
 
-extension ContinualSession {
+extension StageWriter {
     /// Runs the grid methods x shots x seeds on the dataset's registered stages.
     public func sweep(_ request: SweepRequest, progress: ((SweepEvent) -> Void)? = nil) throws -> SweepResult {
         let datasetName = try store.resolveDataset(request.dataset).name

@@ -103,12 +103,12 @@ public struct DemoWorkflow {
                     let request = AddStageRequest(csv: stage.csv, csvName: stage.csv.lastPathComponent, features: stage.features,
                                                   featuresName: stage.features?.lastPathComponent, dataset: dataset, stage: nil,
                                                   method: method, configuration: method.promptsBothTowers ? mapleConfiguration : configuration)
-                    last = try session.addStage(request) { progress?(.stage($0)) }
+                    last = try session.writer.addStage(request) { progress?(.stage($0)) }
                 }
-                if let last { evaluations.append(try session.evaluate(snapshot: last.snapshot.id)) }
+                if let last { evaluations.append(try session.evaluator.evaluate(snapshot: last.snapshot.id)) }
             }
         }
-        let comparison = try session.compare()
+        let comparison = try session.evaluator.compare()
         let report = directory.appendingPathComponent("report.html")
         try Data(comparison.html(title: "lamm-store demo: LAMM, CoOp, MaPLe and their +LAMM variants on a synthetic two-stage task").utf8)
             .write(to: report, options: .atomic)

@@ -144,7 +144,7 @@ enum PublishedNames {
     static func key(_ name: String) -> String { name.lowercased().filter { $0.isLetter || $0.isNumber } }
 }
 
-extension ContinualSession {
+extension SnapshotEvaluator {
     /// Compares every method's lineage on each dataset (or one): the accuracy matrix, each stage
     /// after its own training and after the last stage, degradation and continual-learning
     /// metrics, beside zero-shot CLIP and the paper's published cells. Evaluations that are

@@ -60,7 +60,7 @@ extension LabelStore {
     }
 }
 
-extension ContinualSession {
+extension Classifier {
     /// Writes what a snapshot's classifier is made of (SnapshotClassifier) as .safetensors, for
     /// use outside lamm-store; every tensor F32 unless said:
     ///   label_embedding.<class>  [tokens, W]  the class's label vectors
@@ -74,7 +74,7 @@ extension ContinualSession {
     /// prompt tensors' order in the metadata. .npy writes the label rows alone (no model needed).
     public func export(snapshot: Int64, to out: OutputFile, format: ExportFormat) throws -> ExportedSnapshot {
         guard format == .safetensors else { return try store.exportLabelRows(snapshot: snapshot, to: out) }
-        let classifier = try classifier(snapshot: snapshot)
+        let classifier = try snapshotClassifier(snapshot)
         let prompts = try store.promptTensors(snapshot: snapshot)
         let summary = classifier.snapshot
         func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try JSONEncoder().encode(value), as: UTF8.self) }

@@ -54,7 +54,7 @@ struct AddClassesCommand: ParsableCommand {
                                           featuresName: features, dataset: dataset.name, stage: stage, method: training.method,
                                           trainingProtocol: labelSpace.protocol, configuration: training.configuration)
             request.images = images.options(seed: training.seed)
-            return try session.addStage(request, progress: printer.stage)
+            return try session.writer.addStage(request, progress: printer.stage)
         }
         result.warnings.forEach { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
         if result.encodedImages + result.reusedImageFeatures > 0 {

@@ -56,10 +56,10 @@ struct ClassifyCommand: ParsableCommand {
         let results = try store.withStore(.read) { labelStore in
             let session = try ContinualSession(store: labelStore, modelDirectory: model.directory)
             if let features {
-                return try session.classify(snapshot: snapshot, featureFile: URL(fileURLWithPath: features), displayName: features,
+                return try session.classifier.classify(snapshot: snapshot, featureFile: URL(fileURLWithPath: features), displayName: features,
                                             stages: stageNames, top: top)
             }
-            return try session.classify(snapshot: snapshot, imageFiles: files, stages: stageNames, top: top)
+            return try session.classifier.classify(snapshot: snapshot, imageFiles: files, stages: stageNames, top: top)
         }
         if output.json {
             try printJSON(results)

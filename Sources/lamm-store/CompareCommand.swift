@@ -50,7 +50,7 @@ struct CompareCommand: ParsableCommand {
                 OutputFile.Protected($0, what: "an image of the store's stages, which this command reads")
             }
             outputs = try outputs.map { (try $0.file.protecting(inputs), $0.contents) }
-            return try session.compare(dataset: dataset.name, split: options.split, protocol: options.labelSpace.protocol)
+            return try session.evaluator.compare(dataset: dataset.name, split: options.split, protocol: options.labelSpace.protocol)
         }
         for output in outputs {
             try output.file.write(output.contents(comparison))

@@ -43,7 +43,7 @@ struct EvalCommand: ParsableCommand {
                 throw StoreError.snapshotOfAnotherDataset(id: snapshot, dataset: summary.dataset, requested: dataset)
             }
             let session = try ContinualSession(store: labelStore, modelDirectory: options.model.directory)
-            return try session.evaluate(snapshot: snapshot, split: options.split, protocol: options.labelSpace.protocol)
+            return try session.evaluator.evaluate(snapshot: snapshot, split: options.split, protocol: options.labelSpace.protocol)
         }
         if output.json {
             try printJSON(evaluation)
@@ -67,8 +67,8 @@ struct EvalCommand: ParsableCommand {
         let evaluation = try store.withStore(.read) { labelStore in
             _ = try labelStore.snapshotSummary(snapshot)
             let session = try ContinualSession(store: labelStore, modelDirectory: options.model.directory)
-            let (dataset, stage) = try session.crossTarget(on)
-            return try session.evaluate(snapshot: snapshot, on: dataset, stage: stage, split: options.split)
+            let (dataset, stage) = try session.evaluator.crossTarget(on)
+            return try session.evaluator.evaluate(snapshot: snapshot, on: dataset, stage: stage, split: options.split)
         }
         if output.json {
             try printJSON(evaluation)

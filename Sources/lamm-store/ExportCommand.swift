@@ -42,7 +42,7 @@ struct ExportCommand: ParsableCommand {
             // The label rows alone need no model; the classifier needs the store's checkpoint.
             guard format == .safetensors else { return try labelStore.exportLabelRows(snapshot: snapshot, to: file) }
             let session = try ContinualSession(store: labelStore, modelDirectory: model.directory)
-            return try session.export(snapshot: snapshot, to: file.protecting(checkpointFiles(session.modelDirectory)), format: format)
+            return try session.classifier.export(snapshot: snapshot, to: file.protecting(checkpointFiles(session.modelDirectory)), format: format)
         }
         let prompts = exported.promptTensors ?? []
         if output.json {

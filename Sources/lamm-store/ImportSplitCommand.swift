@@ -42,7 +42,7 @@ struct ImportSplitCommand: ParsableCommand {
             let request = ImportSplitRequest(file: URL(fileURLWithPath: file), fileName: file, images: URL(fileURLWithPath: images),
                                              dataset: dataset.name, method: training.method, trainingProtocol: labelSpace.protocol,
                                              configuration: training.configuration, imageOptions: imageOptions.options(seed: training.seed))
-            return try session.importSplit(request, progress: printer.stage)
+            return try session.writer.importSplit(request, progress: printer.stage)
         }
         if output.json {
             try printJSON(results)

@@ -69,7 +69,7 @@ struct SweepCommand: ParsableCommand {
             let session = try ContinualSession(store: labelStore, modelDirectory: model.directory)
             let request = SweepRequest(dataset: dataset.name, shots: shots, seeds: seeds, methods: methods,
                                        configurations: configurations, trainingProtocol: labelSpace.protocol)
-            return try session.sweep(request) { event in
+            return try session.writer.sweep(request) { event in
                 switch event {
                 case let .run(index, count, method, shots, seed, stage):
                     printer.write("run \(index + 1)/\(count): \(method.rawValue), \(shots) shots, seed \(seed): \(stage)\n")

@@ -7,11 +7,11 @@ import Training
 /// the arguments are parsed, with the valid values listed.
 extension Method: ExpressibleByArgument {
     public init?(argument: String) {
-        guard let method = Method(rawValue: argument), ContinualSession.trainableMethods.contains(method) else { return nil }
+        guard let method = Method(rawValue: argument), StageWriter.trainableMethods.contains(method) else { return nil }
         self = method
     }
 
-    public static var allValueStrings: [String] { ContinualSession.trainableMethods.map(\.rawValue) }
+    public static var allValueStrings: [String] { StageWriter.trainableMethods.map(\.rawValue) }
 }
 
 extension Protocol: ExpressibleByArgument {}

@@ -60,10 +60,10 @@ final class Workspace {
 @Suite struct ContinualTests {
     @Test func aNewStageLeavesEveryEarlierRowAndAccuracyUntouched() throws {
         let w = try Workspace()
-        let first = try w.session.addStage(try w.stage("set1", classes: ["dog", "cat", "bird"]))
-        let before = try w.session.evaluate(snapshot: first.snapshot.id)
+        let first = try w.session.writer.addStage(try w.stage("set1", classes: ["dog", "cat", "bird"]))
+        let before = try w.session.evaluator.evaluate(snapshot: first.snapshot.id)
         let set1Rows = try w.store.labelRows(snapshot: first.snapshot.id)
-        let second = try w.session.addStage(try w.stage("set2", classes: ["fish", "frog"], seed: 2))
+        let second = try w.session.writer.addStage(try w.stage("set2", classes: ["fish", "frog"], seed: 2))
         #expect(second.snapshot.parent == first.snapshot.id)
         let after = try w.store.labelRows(snapshot: second.snapshot.id)
         #expect(after.count == 5)
@@ -71,7 +71,7 @@ final class Workspace {
             #expect(old.labelEmbeddingId == new.labelEmbeddingId)
             #expect(FloatBlob.encode(old.vectors.values) == FloatBlob.encode(new.vectors.values))
         }
-        let evaluation = try w.session.evaluate(snapshot: second.snapshot.id)
+        let evaluation = try w.session.evaluator.evaluate(snapshot: second.snapshot.id)
         #expect(evaluation.stages.map(\.stage) == ["Set1", "Set2"])
         let set1 = evaluation.stages[0]
         #expect(set1.accuracy == before.stages[0].accuracy && set1.correct == before.stages[0].correct)
@@ -91,7 +91,7 @@ final class Workspace {
         let w = try Workspace()
         var request = try w.stage("set1", classes: ["dog", "cat"])
         request.method = .zeroshot
-        let result = try w.session.addStage(request)
+        let result = try w.session.writer.addStage(request)
         #expect(result.baseline != nil && result.steps == 0)
         let rows = try w.store.labelRows(snapshot: result.snapshot.id)
         let dog = w.session.tokenizer.encode("dog")
@@ -99,7 +99,7 @@ final class Workspace {
         // Zero-shot CLIP through the path trained snapshots take: the stored rows (CLIP's word
         // embeddings as vectors) spliced into `a photo of a {}.`, against the baseline that was
         // computed from the prompts' token ids when the stage was added.
-        let spliced = try w.session.promptFeatures(rows.map(\.vectors), context: nil)
+        let spliced = try w.session.features.promptFeatures(rows.map(\.vectors), context: nil)
         let fromTokenIDs = try promptFeaturesFromTokenIDs(["dog", "cat"], session: w.session)
         #expect(largestDifference(spliced, fromTokenIDs) <= 1e-5)
         let stage = try #require(rows[0].stage.id)
@@ -109,10 +109,10 @@ final class Workspace {
         let predicted = predictions(test.features, texts: spliced, dimension: dimension)
         #expect(predicted == predictions(test.features, texts: fromTokenIDs, dimension: dimension))
         #expect(stored.total == test.count && stored.correct == correctCount(test, texts: spliced, dimension: dimension))
-        let evaluation = try w.session.evaluate(snapshot: result.snapshot.id)
+        let evaluation = try w.session.evaluator.evaluate(snapshot: result.snapshot.id)
         #expect(evaluation.stages[0].accuracy == stored.accuracy && evaluation.stages[0].baseline == stored.accuracy)
         // The same file with another method reuses the registered stage.
-        let lamm = try w.session.addStage(try w.stage("set1", classes: ["dog", "cat"]))
+        let lamm = try w.session.writer.addStage(try w.stage("set1", classes: ["dog", "cat"]))
         #expect(!lamm.newlyRegistered && lamm.registration.stage == "Set1" && lamm.snapshot.parent == nil)
     }
 
@@ -126,7 +126,7 @@ final class Workspace {
         request.configuration.lambdaWC = wc
         request.configuration.lambdaCOS = cos
         request.configuration.lambdaKD = kd
-        let result = try w.session.addStage(request)
+        let result = try w.session.writer.addStage(request)
         let loss = try #require(result.finalLoss)
         #expect(abs(loss.total - (loss.ce + wc * loss.wc + cos * loss.cos + kd * loss.kd)) < 1e-4)
         let weights: [LossTerm: Float] = [.ce: 1, .wc: wc, .cos: cos, .kd: kd]
@@ -175,13 +175,13 @@ final class Workspace {
 
     @Test func classProtocolTrainsAgainstFrozenOldClasses() throws {
         let w = try Workspace()
-        let first = try w.session.addStage(try w.stage("set1", classes: ["dog", "cat"]))
+        let first = try w.session.writer.addStage(try w.stage("set1", classes: ["dog", "cat"]))
         var request = try w.stage("set2", classes: ["fish"], seed: 3)
         request.trainingProtocol = .class
-        let second = try w.session.addStage(request)
+        let second = try w.session.writer.addStage(request)
         #expect(second.snapshot.parent == first.snapshot.id)
-        let byClass = try w.session.evaluate(snapshot: second.snapshot.id, protocol: .class)
-        let byTask = try w.session.evaluate(snapshot: second.snapshot.id, protocol: .task)
+        let byClass = try w.session.evaluator.evaluate(snapshot: second.snapshot.id, protocol: .class)
+        let byTask = try w.session.evaluator.evaluate(snapshot: second.snapshot.id, protocol: .task)
         #expect(byClass.protocol == .class && byClass.stages.map(\.stage) == ["Set1", "Set2"])
 
         // Recomputed here: under the class protocol every class seen so far competes for every
@@ -189,7 +189,7 @@ final class Workspace {
         let rows = try w.store.labelRows(snapshot: second.snapshot.id)
         #expect(rows.map(\.classRecord.name) == ["dog", "cat", "fish"])
         let d = w.session.checkpoint.configuration.projectionDim
-        let texts = try w.session.promptFeatures(rows.map(\.vectors), context: nil)
+        let texts = try w.session.features.promptFeatures(rows.map(\.vectors), context: nil)
         let clip = try promptFeaturesFromTokenIDs(rows.map(\.classRecord.name), session: w.session)
         var taskCorrect: [Int] = []
         for (k, stage) in [rows[0].stage, rows[2].stage].enumerated() {
@@ -209,7 +209,7 @@ final class Workspace {
         #expect(zip(byClass.stages, byTask.stages).allSatisfy { $0.correct <= $1.correct })
         #expect(zip(byClass.stages, byTask.stages).contains { $0.correct < $1.correct })
         // When Set1 was trained, its snapshot had seen Set1's classes alone: both protocols agree there.
-        let whenTrained = try w.session.evaluate(snapshot: first.snapshot.id, protocol: .class)
+        let whenTrained = try w.session.evaluator.evaluate(snapshot: first.snapshot.id, protocol: .class)
         #expect(whenTrained.stages.map(\.correct) == [taskCorrect[0]])
         #expect(byClass.stages[0].accuracyWhenTrained == whenTrained.stages[0].accuracy)
     }
@@ -226,7 +226,7 @@ final class Workspace {
         let maximum = w.session.template.contextLength
         request.configuration.contextLength = 64
         do {
-            _ = try w.session.addStage(request)
+            _ = try w.session.writer.addStage(request)
             Issue.record("a prompt longer than \(maximum) positions was accepted")
         } catch let TrainingError.promptTooLong(className, tokens, limit, contextVectors) {
             #expect(className == long && tokens == 64 + 3 + 15 && limit == maximum && contextVectors == 64)
@@ -240,32 +240,32 @@ final class Workspace {
         let w = try Workspace()
         let before = try w.store.contentDump()
         #expect(throws: ContinualError.noTrainingRows(file: "set1.csv", classes: ["cat"])) {
-            try w.session.addStage(try w.stage("set1", classes: ["dog", "cat"], omitTrainFor: ["cat"]))
+            try w.session.writer.addStage(try w.stage("set1", classes: ["dog", "cat"], omitTrainFor: ["cat"]))
         }
         #expect(try w.store.contentDump() == before)
         // Set2 of a method that has no Set1 snapshot.
         var zero = try w.stage("set1", classes: ["dog", "cat"])
         zero.method = .zeroshot
-        _ = try w.session.addStage(zero)
+        _ = try w.session.writer.addStage(zero)
         let withSet1 = try w.store.contentDump()
         #expect(throws: ContinualError.missingEarlierStage(method: "lamm", dataset: "pets", stage: "Set2", missing: "Set1")) {
-            try w.session.addStage(try w.stage("set2", classes: ["fish"], seed: 2))
+            try w.session.writer.addStage(try w.stage("set2", classes: ["fish"], seed: 2))
         }
         #expect(try w.store.contentDump() == withSet1)
         // More shots than rows: said, and all rows used.
         var many = try w.stage("set1", classes: ["dog", "cat"])
         many.configuration.shots = 10
-        let result = try w.session.addStage(many)
+        let result = try w.session.writer.addStage(many)
         #expect(result.warnings.count == 2 && result.warnings[0].contains("fewer than --shots 10"))
         // The stage file changed since it was registered.
         var changed = try w.stage("set1", classes: ["dog", "cow"])
         changed.stage = "Set1"
-        #expect(throws: ContinualError.self) { try w.session.addStage(changed) }
+        #expect(throws: ContinualError.self) { try w.session.writer.addStage(changed) }
         // Unknown snapshot.
-        #expect(throws: StoreError.unknownSnapshot(id: 99, latest: result.snapshot.id)) { try w.session.evaluate(snapshot: 99) }
+        #expect(throws: StoreError.unknownSnapshot(id: 99, latest: result.snapshot.id)) { try w.session.evaluator.evaluate(snapshot: 99) }
         // Nothing to evaluate.
         #expect(throws: ContinualError.nothingToEvaluate(snapshot: result.snapshot.id, split: "val", stages: ["Set1"])) {
-            try w.session.evaluate(snapshot: result.snapshot.id, split: .val)
+            try w.session.evaluator.evaluate(snapshot: result.snapshot.id, split: .val)
         }
     }
 

@@ -13,9 +13,9 @@ import Training
     /// connection to it with the schema's guards removed.
     func damaged(_ damage: String) throws -> Workspace {
         let w = try Workspace()
-        _ = try w.session.addStage(try w.stage("set1", classes: ["dog", "cat"]))
-        _ = try w.session.addStage(try w.stage("set2", classes: ["fish"], seed: 2))
-        _ = try w.session.evaluate(snapshot: 2)
+        _ = try w.session.writer.addStage(try w.stage("set1", classes: ["dog", "cat"]))
+        _ = try w.session.writer.addStage(try w.stage("set2", classes: ["fish"], seed: 2))
+        _ = try w.session.evaluator.evaluate(snapshot: 2)
         #expect(try w.store.verify().ok)
         let raw = try DatabaseQueue(path: w.directory.appendingPathComponent("store.sqlite").path)
         try raw.writeWithoutTransaction { db in
@@ -36,7 +36,7 @@ import Training
     @Test func aSampleFeatureOfTheWrongWidth() throws {
         // Sample 7 is the first test row of "dog" (6 train rows come first).
         let w = try damaged("UPDATE sample SET feature = X'0000803F' WHERE id = 7")
-        let error = try #require(throws: StoreError.self) { try w.session.evaluate(snapshot: 2) }
+        let error = try #require(throws: StoreError.self) { try w.session.evaluator.evaluate(snapshot: 2) }
         #expect(error == .damagedBlob(path: w.store.path, table: "sample", row: "7", column: "feature", bytes: 4, expected: 96))
         #expect(error.description.contains("sample row 7") && error.description.contains("verify"))
         #expect(try problems(w).contains { $0.contains("sample 7") })
@@ -44,7 +44,7 @@ import Training
 
     @Test func aCachedTextFeatureOfTheWrongLength() throws {
         let w = try damaged("UPDATE text_feature SET feature = X'00' WHERE label_embedding_id = 1")
-        let error = try #require(throws: StoreError.self) { try w.session.evaluate(snapshot: 2) }
+        let error = try #require(throws: StoreError.self) { try w.session.evaluator.evaluate(snapshot: 2) }
         guard case .damagedBlob(_, "text_feature", let row, "feature", 1, 96) = error else {
             Issue.record("expected a damaged text_feature blob, got \(error)")
             return
@@ -74,7 +74,7 @@ import Training
     @Test func parentsThatLoop() throws {
         let w = try damaged("UPDATE snapshot SET parent_id = 2 WHERE id = 1")
         #expect(throws: StoreError.damagedLineage(path: w.store.path, snapshot: 2)) { try w.store.lineage(of: 2) }
-        #expect(throws: StoreError.self) { try w.session.evaluate(snapshot: 2) }
+        #expect(throws: StoreError.self) { try w.session.evaluator.evaluate(snapshot: 2) }
         #expect(try problems(w).contains { $0.contains("snapshot 1") && $0.contains("parent") })
     }
 
@@ -90,11 +90,11 @@ import Training
         let w = try Workspace()
         let first = try w.stage("a", classes: ["dog", "cat"], seed: 1)
         let second = try w.stage("b", classes: ["dog", "cat"], seed: 7)
-        let plan = try w.session.planStage(first, after: [], progress: nil)
-        _ = try w.session.addStage(second)
+        let plan = try w.session.writer.planStage(first, after: [], progress: nil)
+        _ = try w.session.writer.addStage(second)
         let before = try w.store.contentDump()
-        let prepared = try w.session.train(plan, after: nil, progress: nil)
-        #expect(throws: StoreError.stageChangedMeanwhile(dataset: "pets", stage: "Set1")) { try w.session.write([prepared]) }
+        let prepared = try w.session.writer.train(plan, after: nil, progress: nil)
+        #expect(throws: StoreError.stageChangedMeanwhile(dataset: "pets", stage: "Set1")) { try w.session.writer.write([prepared]) }
         #expect(try w.store.contentDump() == before)
         #expect(try w.store.verify().ok)
     }

@@ -33,7 +33,7 @@ import Training
     @Test func bothStagesAreWrittenAsOneLineage() throws {
         let w = try Workspace()
         for method in [Method.lamm, .coop] {
-            let results = try w.session.importSplit(request(try splitFile(w, "split_zhou_Tiny.json", train: train, test: test), method: method))
+            let results = try w.session.writer.importSplit(request(try splitFile(w, "split_zhou_Tiny.json", train: train, test: test), method: method))
             #expect(results.map(\.registration.stage) == ["Set1", "Set2"])
             #expect(results.map(\.registration.dataset) == ["Tiny", "Tiny"])
             #expect(results.map(\.registration.classes) == [2, 1])
@@ -63,12 +63,12 @@ import Training
         // "dove" (label 3) lands in Set2 with test rows only.
         let bad = try splitFile(w, "split_zhou_Bad.json", train: train, test: test + [("rgb_64x48.png", 3, "dove")])
         #expect(throws: ContinualError.noTrainingRows(file: "split_zhou_Bad.json", classes: ["dove"])) {
-            try w.session.importSplit(request(bad))
+            try w.session.writer.importSplit(request(bad))
         }
         #expect(try w.store.contentDump() == before)
         // A missing image of Set2 is found before anything is written too.
         let missing = try splitFile(w, "split_zhou_Missing.json", train: train + [("nowhere.png", 2, "car")], test: test)
-        #expect(throws: ImageError.self) { try w.session.importSplit(request(missing)) }
+        #expect(throws: ImageError.self) { try w.session.writer.importSplit(request(missing)) }
         #expect(try w.store.contentDump() == before)
     }
 
@@ -79,7 +79,7 @@ import Training
             NewSample(classIndex: 0, split: .train, feature: [], imagePath: files[0]),
             NewSample(classIndex: 0, split: .test, feature: [], imagePath: files[1]),
         ], firstLine: [:])
-        let tower = try w.session.visionTower()
+        let tower = try w.session.features.visionTower()
         let preprocessing = CLIPPreprocessing(imageSize: tower.imageSize)
         let centre = try files.map { try tower.encode(pixels: preprocessing.pixels(ImageDecoder.decode(contentsOf: URL(fileURLWithPath: $0))), count: 1) }
 
@@ -87,19 +87,19 @@ import Training
         func close(_ a: [Float], _ b: [Float]) -> Bool {
             a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }
         }
-        let plain = try w.session.encodeImages(data, options: ImageEncodingOptions())
+        let plain = try w.session.features.encodeImages(data, options: ImageEncodingOptions())
         #expect(plain.data.samples.count == 2 && zip(plain.data.samples, centre).allSatisfy { close($0.feature, $1) })
         #expect(plain.data.samples.map(\.view) == [0, 0] && plain.computed.count == 2 && plain.reused == 0)
 
         // Two augmented views of the training image, drawn with the seed; the test row stays the centre crop.
-        let views = try w.session.encodeImages(data, options: ImageEncodingOptions(views: 2, seed: 7))
+        let views = try w.session.features.encodeImages(data, options: ImageEncodingOptions(views: 2, seed: 7))
         #expect(views.data.samples.map(\.view) == [1, 2, 0])
         #expect(views.data.samples.map(\.split) == [.train, .train, .test])
         #expect(close(views.data.samples[2].feature, centre[1]))
         #expect(!close(views.data.samples[0].feature, views.data.samples[1].feature) && !close(views.data.samples[0].feature, centre[0]))
-        #expect(try w.session.encodeImages(data, options: ImageEncodingOptions(views: 2, seed: 7)).data.samples.map(\.feature)
+        #expect(try w.session.features.encodeImages(data, options: ImageEncodingOptions(views: 2, seed: 7)).data.samples.map(\.feature)
             == views.data.samples.map(\.feature))
-        #expect(try w.session.encodeImages(data, options: ImageEncodingOptions(views: 2, seed: 8)).data.samples[0].feature
+        #expect(try w.session.features.encodeImages(data, options: ImageEncodingOptions(views: 2, seed: 8)).data.samples[0].feature
             != views.data.samples[0].feature)
     }
 }

@@ -14,7 +14,7 @@ import Testing
                        _ check: (any Error) -> Bool) throws {
         let before = try w.store.contentDump()
         do {
-            _ = try w.session.addStage(request)
+            _ = try w.session.writer.addStage(request)
             Issue.record("the stage was written", sourceLocation: sourceLocation)
         } catch {
             #expect(check(error), "\(error)", sourceLocation: sourceLocation)
@@ -25,7 +25,7 @@ import Testing
     @Test func aClassTypedInAnotherUnicodeFormIsTheSameClass() throws {
         #expect(Array(Self.composed.utf8) != Array(Self.decomposed.utf8))
         let w = try Workspace()
-        let first = try w.session.addStage(try w.stage("set1", classes: [Self.decomposed, "dog"]))
+        let first = try w.session.writer.addStage(try w.stage("set1", classes: [Self.decomposed, "dog"]))
         // Stored in NFC: the bytes of the composed form.
         let stored = try w.store.labelRows(snapshot: first.snapshot.id).map(\.classRecord.name)
         #expect(stored.map { Array($0.utf8) } == [Array(Self.composed.utf8), Array("dog".utf8)])
@@ -33,7 +33,7 @@ import Testing
             guard case let StoreError.classRegisteredEarlier(_, _, className, _, stage) = $0 else { return false }
             return Array(className.utf8) == Array(Self.composed.utf8) && stage == "Set1"
         }
-        let second = try w.session.addStage(try w.stage("set2", classes: ["owl", "bee"], seed: 2))
+        let second = try w.session.writer.addStage(try w.stage("set2", classes: ["owl", "bee"], seed: 2))
         // diff and export see one café.
         let diff = try w.store.diff(first.snapshot.id, second.snapshot.id)
         #expect(diff.unchanged == 2 && diff.changed.map(\.className).sorted() == ["bee", "owl"])
@@ -45,7 +45,7 @@ import Testing
         try expectRefused(w, try w.stage("cats", classes: ["cat", "dog", "Cat"])) { error in
             "\(error)".contains("class 'Cat' is the same words to CLIP as class 'cat' earlier in the file") && "\(error)".contains("cats.csv, line")
         }
-        _ = try w.session.addStage(try w.stage("set1", classes: ["cat", "dog"]))
+        _ = try w.session.writer.addStage(try w.stage("set1", classes: ["cat", "dog"]))
         try expectRefused(w, try w.stage("set2", classes: ["owl", " CAT  "], seed: 2)) { error in
             guard case let ContinualError.sameTokens(_, _, className, other, stage) = error else { return false }
             return className == " CAT  " && other == "cat" && stage == "Set1"
@@ -69,7 +69,7 @@ import Testing
         try expectRefused(w, request) { ($0 as? NameError)?.option == "--stage" }
         request.dataset = "ble\u{301}"
         request.stage = "S\u{E9}t1"
-        let result = try w.session.addStage(request)
+        let result = try w.session.writer.addStage(request)
         #expect(Array(result.registration.dataset.utf8) == Array("bl\u{E9}".utf8))
         #expect(try w.store.datasetNames().map { Array($0.utf8) } == [Array("bl\u{E9}".utf8)])
         #expect(Names.problem(with: "Set2", as: .stage) == nil && Names.problem(with: "a: b", as: .class) == nil)
@@ -77,7 +77,7 @@ import Testing
 
     @Test func theSameClassesWithOtherFeaturesAreThatStageChanged() throws {
         let w = try Workspace()
-        _ = try w.session.addStage(try w.stage("set1", classes: ["dog", "cat"], seed: 1))
+        _ = try w.session.writer.addStage(try w.stage("set1", classes: ["dog", "cat"], seed: 1))
         // The same CSV, features drawn with another seed.
         try expectRefused(w, try w.stage("set1", classes: ["dog", "cat"], seed: 7)) { error in
             let message = "\(error)"

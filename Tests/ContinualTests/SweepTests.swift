@@ -11,8 +11,8 @@ import Training
         let w = try Workspace()
         var set1 = try w.stage("set1", classes: ["dog", "cat"])
         set1.dataset = "pets"
-        _ = try w.session.addStage(set1)
-        _ = try w.session.addStage(try w.stage("set2", classes: ["fish", "frog"], seed: 2))
+        _ = try w.session.writer.addStage(set1)
+        _ = try w.session.writer.addStage(try w.stage("set2", classes: ["fish", "frog"], seed: 2))
         var configuration = LAMMConfiguration()
         configuration.epochs = 2
         // As if a sweep had been stopped after run (2 shots, seed 1)'s Set1: that stage alone.
@@ -23,11 +23,11 @@ import Training
         partial.run = RunTag(shots: 2, seed: 1)
         partial.configuration = configuration
         partial.configuration.shots = 2
-        let written = try w.session.addStage(partial)
+        let written = try w.session.writer.addStage(partial)
         #expect(written.snapshot.run == RunTag(shots: 2, seed: 1) && written.snapshot.parent == nil && !written.newlyRegistered)
 
         let request = SweepRequest(dataset: "pets", shots: [2], seeds: [1, 2], methods: [.lamm], configurations: [.lamm: configuration])
-        let result = try w.session.sweep(request)
+        let result = try w.session.writer.sweep(request)
         #expect(result.runs.map(\.trainedStages) == [["Set2"], ["Set1", "Set2"]])
         #expect(result.runs[0].snapshots.first == written.snapshot.id)
         let set2 = try w.session.store.snapshotSummary(result.runs[0].snapshots[1])
@@ -43,12 +43,12 @@ import Training
     /// stopped one finished, with other options; the sweep says which differ and trains nothing.
     @Test func aRunIsNeverContinuedOrSkippedWithOtherOptions() throws {
         let w = try Workspace()
-        _ = try w.session.addStage(try w.stage("set1", classes: ["dog", "cat"]))
-        _ = try w.session.addStage(try w.stage("set2", classes: ["fish", "frog"], seed: 2))
+        _ = try w.session.writer.addStage(try w.stage("set1", classes: ["dog", "cat"]))
+        _ = try w.session.writer.addStage(try w.stage("set2", classes: ["fish", "frog"], seed: 2))
         var configuration = LAMMConfiguration()
         configuration.epochs = 2
         let request = SweepRequest(dataset: "pets", shots: [2], seeds: [1], methods: [.coop], configurations: [.coop: configuration])
-        let first = try w.session.sweep(request)
+        let first = try w.session.writer.sweep(request)
         #expect(first.runs.map(\.status) == [.trained])
         let before = try w.store.contentDump()
         var other = configuration
@@ -59,7 +59,7 @@ import Training
             again.configurations = [.coop: changed]
             if changed == configuration { again.trainingProtocol = .class }
             do {
-                _ = try w.session.sweep(again)
+                _ = try w.session.writer.sweep(again)
                 Issue.record("a run with other options was called complete")
             } catch let error as ContinualError {
                 guard case let .runOptionsDiffer(method, shots, seed, _, snapshot, differences) = error else { throw error }
@@ -75,10 +75,10 @@ import Training
         }
         #expect(try w.store.contentDump() == before)
         // The same options: complete, nothing trained; a new seed with other options is a new run.
-        #expect(try w.session.sweep(request).runs.map(\.status) == [.skipped])
+        #expect(try w.session.writer.sweep(request).runs.map(\.status) == [.skipped])
         var newSeed = request
         newSeed.seeds = [2]
         newSeed.configurations = [.coop: other]
-        #expect(try w.session.sweep(newSeed).runs.map(\.status) == [.trained])
+        #expect(try w.session.writer.sweep(newSeed).runs.map(\.status) == [.trained])
     }
 }

@@ -1,5 +1,6 @@
-// Snapshots of MaPLe and MaPLe+LAMM: prompts in both towers, trained from the stage's images
-// (StageTraining.swift), and evaluation through the snapshot's prompted image tower.
+// Features of MaPLe and MaPLe+LAMM snapshots: their prompts act in both towers, so their text
+// features come through the prompted text tower and their image features through the prompted
+// image tower (cached in the store by image content and prompts). Training: StageTraining.swift.
 
 import CLIP
 import Evaluation
@@ -8,16 +9,7 @@ import Images
 import Store
 import Training
 
-extension ContinualSession {
-    /// MaPLe trains inside the image tower: every row of the stage must name its image.
-    func requireImages(_ data: StageData, method: Method) throws {
-        guard method.promptsBothTowers else { return }
-        if let sample = data.samples.first(where: { $0.imagePath == nil }) {
-            let className = data.classes[sample.classIndex]
-            throw ContinualError.imagesNeeded(method: method.rawValue, file: data.sourceFile, line: data.firstLine[className] ?? 0)
-        }
-    }
-
+extension SnapshotFeatures {
     /// The image at `path`, decoded, after checking that it is still the registered content.
     func registeredImage(path: String, sha256: String?, snapshot: Int64?) throws -> RGBImage {
         guard FileManager.default.fileExists(atPath: path) else { throw ContinualError.imageChanged(path: path, snapshot: snapshot) }
@@ -86,7 +78,7 @@ extension ContinualSession {
     }
 }
 
-extension ContinualSession {
+extension SnapshotFeatures {
     /// Unnormalised features [count, D] of images through MaPLe's prompted image tower (centre
     /// crop), decoded 16 at a time so that a large set's pixels are never in memory at once.
     func promptedImageFeatures(count: Int, prompts: MaPLePrompts, image: (Int) throws -> RGBImage) throws -> [Float] {
