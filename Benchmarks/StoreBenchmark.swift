@@ -1,7 +1,6 @@
 import Continual
 import Foundation
 import Formats
-import GRDB
 import Store
 
 /// Registering a large stage, then a small one: the second must cost in proportion to its
@@ -88,11 +87,7 @@ func runStoreBenchmark(classes: Int = 1000, moreClasses: Int = 10, samplesPerCla
 
     let dbPath = directory.appendingPathComponent("bench.sqlite").path
     let sqlite = try LabelStore.open(path: dbPath, access: .create)
-    let sqliteRun = try measure(sqlite, dataset: "bench") {
-        // Checkpoint the WAL so the main file holds everything written.
-        try sqlite.sqliteWriter!.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
-        return (try FileManager.default.attributesOfItem(atPath: dbPath)[.size] as? Int) ?? 0
-    }
+    let sqliteRun = try measure(sqlite, dataset: "bench") { try sqlite.executor.storedBytes() }
     try sqlite.close()
     report("sqlite store", sqliteRun)
 
@@ -100,9 +95,7 @@ func runStoreBenchmark(classes: Int = 1000, moreClasses: Int = 10, samplesPerCla
     let server = try LabelStore.open(path: postgres, access: .create)
     defer { try? server.close() }
     // A dataset of its own each run, so that a store measured before is measured again.
-    let serverRun = try measure(server, dataset: "bench-\(UUID().uuidString.prefix(8))") {
-        try server.executor.read { try $0.scalar(Int.self, "SELECT pg_database_size(current_database())") } ?? 0
-    }
+    let serverRun = try measure(server, dataset: "bench-\(UUID().uuidString.prefix(8))") { try server.executor.storedBytes() }
     report("postgresql store \(server.path)", serverRun)
     print(String(format: "  postgresql / sqlite in this run: register %.2fx, snapshot %.2fx (stage 1); register %.2fx, snapshot %.2fx (stage 2); target: stage 1 register within 2x",
                  serverRun.big.register / sqliteRun.big.register, serverRun.big.snapshot / sqliteRun.big.snapshot,

@@ -1,6 +1,5 @@
 import Formats
 import Foundation
-import GRDB
 
 // MARK: - Reads
 
@@ -65,11 +64,6 @@ extension LabelStore {
     /// (tests use it to show that a failed command changed nothing).
     public func contentDump() throws -> String {
         try read(Self.contentDump)
-    }
-
-    /// The dump of an SQLite database read as it is, without checking its schema.
-    public static func contentDump(_ reader: any DatabaseReader) throws -> String {
-        try reader.read { try contentDump(SQLiteDatabase(db: $0)) }
     }
 
     static func contentDump(_ db: any StoreDatabase) throws -> String {

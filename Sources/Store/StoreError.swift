@@ -1,6 +1,5 @@
 import Formats
 import Foundation
-import GRDB
 
 /// Errors a user can cause through the store. Each message names what is wrong and
 /// says what to do; the store is left as it was.
@@ -105,7 +104,7 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
         case let .diskFull(path):
             return "no space left on the device holding \(path); nothing was written. Free some space and run the command again."
         case let .locked(path):
-            return "the store \(path) stayed locked by another process for \(Int(LabelStore.writeLockTimeout)) s; nothing was written. Run the command again when that process has finished."
+            return "the store \(path) stayed locked by another process for \(Int(SQLiteStore.writeLockTimeout)) s; nothing was written. Run the command again when that process has finished."
         case let .damagedBlob(path, table, row, column, bytes, expected):
             return "the store \(path) is damaged: \(table) row \(row) holds \(bytes) bytes of \(column), not \(expected). Run `lamm-store verify` and restore the store from a copy."
         case let .damagedLineage(path, snapshot):
@@ -162,27 +161,4 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
     }
 
     public var errorDescription: String? { description }
-
-    /// Whether the file system holding `path` has (almost) no room left: SQLite then reports
-    /// an I/O error where it cannot make its shared-memory file.
-    static func deviceIsFull(holding path: String) -> Bool {
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        guard let free = (try? FileManager.default.attributesOfFileSystem(forPath: folder))?[.systemFreeSize] as? NSNumber else {
-            return false
-        }
-        return free.int64Value < 64 << 10
-    }
-
-    /// SQLite's error as the store's, when it is one a user can act on.
-    init(_ error: DatabaseError, path: String) {
-        switch error.resultCode {
-        case .SQLITE_FULL: self = .diskFull(path: path)
-        case .SQLITE_READONLY: self = .readOnly(path: path)
-        case .SQLITE_BUSY, .SQLITE_LOCKED: self = .locked(path: path)
-        case .SQLITE_NOTADB: self = .notSQLite(path: path)
-        case .SQLITE_IOERR where Self.deviceIsFull(holding: path): self = .diskFull(path: path)
-        case .SQLITE_CORRUPT: self = .unopenable(path: path, reason: "the file is corrupt (\(error.message ?? "SQLITE_CORRUPT")); restore it from a copy")
-        default: self = .unopenable(path: path, reason: "\(error)")
-        }
-    }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Formats
 import GRDB
-import Store
+@testable import Store
 import Testing
 import Training
 @testable import lamm_store
@@ -52,7 +52,7 @@ import Training
         guard FileManager.default.fileExists(atPath: db) else { return nil }
         var configuration = Configuration()
         configuration.readonly = true
-        return try LabelStore.contentDump(DatabaseQueue(path: db, configuration: configuration))
+        return try DatabaseQueue(path: db, configuration: configuration).read { try LabelStore.contentDump(SQLiteDatabase(db: $0)) }
     }
 
     /// A command that must fail: non-zero exit, a message naming each of `mentions`, the

@@ -60,18 +60,18 @@ import Testing
     /// triggers the later migrations added.
     @Test(arguments: embeddedMigrations.indices)
     func carriesRowsOfEveryVersionThroughTheLaterMigrations(version: Int) throws {
-        let queue = try DatabaseQueue(configuration: LabelStore.configuration(access: .create, path: ":memory:"))
-        try LabelStore.migrator.migrate(queue, upTo: embeddedMigrations[version].identifier)
+        let queue = try DatabaseQueue(configuration: SQLiteStore.configuration(access: .create, path: ":memory:"))
+        try SQLiteStore.migrator.migrate(queue, upTo: embeddedMigrations[version].identifier)
         try queue.write { try SchemaRows.insert($0, version: version) }
         let before = try queue.read(SchemaRows.contents)
         for (table, rows) in before {
             #expect(!rows.rows.isEmpty, "SchemaRows writes no \(table) row at \(embeddedMigrations[version].identifier)")
         }
         let added = try SchemaRows.rowsAddedByMigrations(after: version)
-        #expect(try queue.read { try LabelStore.migrator.hasCompletedMigrations($0) } == (version == embeddedMigrations.count - 1))
+        #expect(try queue.read { try SQLiteStore.migrator.hasCompletedMigrations($0) } == (version == embeddedMigrations.count - 1))
 
-        let store = try LabelStore(writer: queue, path: "old.sqlite")
-        #expect(try queue.read { try LabelStore.migrator.hasCompletedMigrations($0) })
+        let store = try SQLiteStore.store(writer: queue, path: "old.sqlite")
+        #expect(try queue.read { try SQLiteStore.migrator.hasCompletedMigrations($0) })
         try queue.read { db in
             for (table, old) in before {
                 let now = try SchemaRows.rows(db, table: table, columns: old.columns)
@@ -159,10 +159,10 @@ import Testing
 
     @Test func refusesAStoreWithANewerSchema() throws {
         let queue = try DatabaseQueue()
-        _ = try LabelStore(writer: queue, path: "new.sqlite")
+        _ = try SQLiteStore.store(writer: queue, path: "new.sqlite")
         try queue.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('9999_future')") }
         #expect(throws: StoreError.newerSchema(path: "new.sqlite", unknown: ["9999_future"])) {
-            try LabelStore(writer: queue, path: "new.sqlite")
+            try SQLiteStore.store(writer: queue, path: "new.sqlite")
         }
     }
 
@@ -323,8 +323,8 @@ enum SchemaRows {
 
     /// Rows the migrations after `version` write by themselves (seeds), per table.
     static func rowsAddedByMigrations(after version: Int) throws -> [String: Int] {
-        let queue = try DatabaseQueue(configuration: LabelStore.configuration(access: .create, path: ":memory:"))
-        let migrator = LabelStore.migrator
+        let queue = try DatabaseQueue(configuration: SQLiteStore.configuration(access: .create, path: ":memory:"))
+        let migrator = SQLiteStore.migrator
         func counts() throws -> [String: Int] {
             try queue.read { db in
                 try Dictionary(uniqueKeysWithValues: tables(db).map { ($0, try Int.fetchOne(db, sql: "SELECT count(*) FROM \"\($0)\"")!) })

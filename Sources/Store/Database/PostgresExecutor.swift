@@ -31,6 +31,20 @@ final class PostgresExecutor: StoreExecutor {
     private let keyed = Mutex(false)
     func keyWrites() { keyed.withLock { $0 = true } }
 
+    func storedBytes() throws -> Int {
+        try read { try $0.scalar(Int.self, "SELECT pg_database_size(current_database())") } ?? 0
+    }
+
+    /// The server lets readers and writers run at once; a role that may not write skips.
+    func writeOnSide(_ updates: (any StoreDatabase) throws -> Void) throws -> Bool {
+        do {
+            try write(locks: [], updates)
+            return true
+        } catch let error as StoreError where error.isReadOnlyRefusal {
+            return false
+        }
+    }
+
     /// How long a lost connection is tried again before the command gives up (seconds).
     let reconnectWindow = Mutex<TimeInterval>(30)
 

@@ -14,7 +14,7 @@ enum PostgresSchema {
             try? executor.close()
             throw error
         }
-        return LabelStore(postgres: executor, access: access)
+        return LabelStore(executor: executor, path: executor.location.redacted, access: access)
     }
 
     /// What the database holds, read without changing it.

@@ -9,19 +9,47 @@ struct SQLiteExecutor: StoreExecutor {
     var dialect: SQLDialect { .sqlite }
 
     func read<T>(_ body: (any StoreDatabase) throws -> T) throws -> T {
-        try writer.read { db in try body(SQLiteDatabase(db: db)) }
+        try SQLiteStore.mapped(path) { try writer.read { db in try body(SQLiteDatabase(db: db)) } }
     }
 
     func write<T>(locks: [String], _ body: (any StoreDatabase) throws -> T) throws -> T {
-        try writer.write { db in try body(SQLiteDatabase(db: db)) }
+        try SQLiteStore.mapped(path) { try writer.write { db in try body(SQLiteDatabase(db: db)) } }
+    }
+
+    /// A write from a store opened to read, on a connection of its own that never waits: made
+    /// when the file can be written and no other process holds the write lock.
+    func writeOnSide(_ updates: (any StoreDatabase) throws -> Void) throws -> Bool {
+        // A file with two names may be written through the other at the same time (see requireSingleName).
+        guard FileManager.default.isWritableFile(atPath: path), !SQLiteStore.hasOtherNames(path) else { return false }
+        var configuration = SQLiteStore.configuration(access: .write, path: path)
+        configuration.busyMode = .immediateError
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? queue.close() }
+            try queue.write { try updates(SQLiteDatabase(db: $0)) }
+            // This connection closes before the reader's, which cannot checkpoint.
+            try queue.writeWithoutTransaction(SQLiteStore.checkpointUnlessRead)
+            return true
+        } catch let error as DatabaseError where [.SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_READONLY, .SQLITE_CANTOPEN].contains(error.resultCode) {
+            return false
+        } catch let error as DatabaseError {
+            throw StoreError(error, path: path)
+        }
+    }
+
+    func storedBytes() throws -> Int {
+        try SQLiteStore.mapped(path) { try writer.writeWithoutTransaction { try $0.checkpoint(.truncate) } }
+        return (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     }
 
     func close() throws {
-        if let pool = writer as? DatabasePool {
-            try pool.writeWithoutTransaction(LabelStore.checkpointUnlessRead)
-            try pool.close()
-        } else if let queue = writer as? DatabaseQueue {
-            try queue.close()
+        try SQLiteStore.mapped(path) {
+            if let pool = writer as? DatabasePool {
+                try pool.writeWithoutTransaction(SQLiteStore.checkpointUnlessRead)
+                try pool.close()
+            } else if let queue = writer as? DatabaseQueue {
+                try queue.close()
+            }
         }
     }
 }

@@ -17,6 +17,12 @@ public protocol StoreExecutor: Sendable {
     /// A read-write transaction. Writers holding one of the same `locks` (dataset names) run
     /// one after the other; other writers run at the same time where the backend can.
     func write<T>(locks: [String], _ body: (any StoreDatabase) throws -> T) throws -> T
+    /// A write made by a store opened to read (cached features, evaluation results), when the
+    /// backend lets it be made without waiting; false when it was skipped.
+    func writeOnSide(_ updates: (any StoreDatabase) throws -> Void) throws -> Bool
+    /// The bytes the store takes on its backend (the SQLite file with its log moved in; the
+    /// PostgreSQL database).
+    func storedBytes() throws -> Int
     func close() throws
 }
 
