@@ -55,29 +55,29 @@ let package = Package(
         // Accuracy of text features against image features, continual-learning metrics.
         .target(name: "Evaluation", dependencies: ["Formats", "Kernels"]),
         // Stage by stage: register, zero-shot baseline, train, snapshot, evaluate.
-        .target(name: "Continual", dependencies: ["CLIP", "Kernels", "Store", "Training", "Evaluation", "Formats", "Images"]),
+        .target(name: "Continual", dependencies: ["CLIP", "Kernels", "Store", "Training", "Evaluation", "Formats", "Images", "Methods"]),
         // What a store's snapshots show: comparison tables and charts (text, HTML), exported label embeddings.
-        .target(name: "Reports", dependencies: ["Continual", "Evaluation", "Formats", "Store", "Training"]),
+        .target(name: "Reports", dependencies: ["Continual", "Evaluation", "Formats", "Store", "Training", "Methods"]),
         // The demo: a tiny CLIP checkpoint and a synthetic two-stage task (image features, and
         // pictures for the methods that train inside the image tower), made on the spot and run
         // through the whole flow.
-        .target(name: "Demo", dependencies: ["CLIP", "Formats", "Kernels", "Training", "Evaluation", "Continual", "Reports", "Store", "Images"]),
+        .target(name: "Demo", dependencies: ["CLIP", "Formats", "Kernels", "Training", "Evaluation", "Continual", "Reports", "Store", "Images", "Methods"]),
 
         // The command-line tool: a root command and one file per subcommand.
-        .executableTarget(name: "lamm-store", dependencies: ["CLIP", "Formats", "Store", "Training", "Continual", "Reports", "Demo", "Images", "Kernels", argumentParser]),
+        .executableTarget(name: "lamm-store", dependencies: ["CLIP", "Formats", "Store", "Training", "Continual", "Reports", "Demo", "Images", "Kernels", argumentParser, "Methods"]),
         // Timed runs that print ratios against references measured in the same run.
-        .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store", "Training", "Continual", argumentParser, grdb], path: "Benchmarks"),
+        .executableTarget(name: "lamm-bench", dependencies: ["Kernels", "CLIP", "Formats", "Store", "Training", "Continual", argumentParser], path: "Benchmarks"),
 
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Methods"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Formats", "Kernels"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", grdb]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Kernels", "Formats"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Kernels", "Formats", "Methods"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
-        .testTarget(name: "ContinualTests", dependencies: ["Continual", "Store", "Training", "CLIP", "Formats", "Images", grdb]),
+        .testTarget(name: "ContinualTests", dependencies: ["Continual", "Store", "Training", "CLIP", "Formats", "Images", grdb, "Methods"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "Store"]),
         .testTarget(name: "DemoTests", dependencies: ["Demo", "CLIP", "Formats", "Reports", "Store"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CLIP", "Formats"]),
-        .testTarget(name: "CLITests", dependencies: ["lamm-store", "Store", "Training", "Formats", grdb]),
+        .testTarget(name: "CLITests", dependencies: ["lamm-store", "Store", "Training", "Formats", grdb, "Methods"]),
     ]
 )

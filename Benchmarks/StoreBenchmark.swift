@@ -34,8 +34,8 @@ func runStoreBenchmark(classes: Int = 1000, moreClasses: Int = 10, samplesPerCla
     // The same stages for both backends.
     let bigFiles = try writeStage("Set1", classNames: (0..<classes).map { "class\($0)" })
     let smallFiles = try writeStage("Set2", classNames: (0..<moreClasses).map { "new\($0)" })
-    let bigData = try StageImport.load(csv: bigFiles.0, csvName: bigFiles.0.path, features: bigFiles.1, featuresName: bigFiles.1.path, featureWidth: featureWidth)
-    let smallData = try StageImport.load(csv: smallFiles.0, csvName: smallFiles.0.path, features: smallFiles.1, featuresName: smallFiles.1.path, featureWidth: featureWidth)
+    let bigData = try StageFile.read(csv: bigFiles.0, csvName: bigFiles.0.path, features: bigFiles.1, featuresName: bigFiles.1.path, featureWidth: featureWidth)
+    let smallData = try StageFile.read(csv: smallFiles.0, csvName: smallFiles.0.path, features: smallFiles.1, featuresName: smallFiles.1.path, featureWidth: featureWidth)
     func labelVectors(_ data: StageData) -> [String: TokenVectors] {
         var trained: [String: TokenVectors] = [:]
         for className in data.classes {

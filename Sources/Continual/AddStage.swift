@@ -2,6 +2,7 @@ import CLIP
 import Evaluation
 import Formats
 import Foundation
+import Methods
 import Store
 import Training
 
@@ -162,7 +163,7 @@ extension StageWriter {
         }
         guard Self.trainableMethods.contains(request.method) else { throw ContinualError.methodUnavailable(method: request.method.rawValue) }
         var warnings: [String] = []
-        var data = try request.data ?? StageImport.load(csv: request.csv, csvName: request.csvName, features: request.features,
+        var data = try request.data ?? StageFile.read(csv: request.csv, csvName: request.csvName, features: request.features,
                                                         featuresName: request.featuresName, featureWidth: features.model.featureWidth)
         var encoded: EncodedImages?
         if data.needsImageFeatures {

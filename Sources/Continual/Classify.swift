@@ -58,7 +58,7 @@ extension Classifier {
             }
             return try rank(features, names: imageFiles, snapshot: id, rows: rows, top: top)
         }
-        let samples = imageFiles.map { NewSample(classIndex: 0, split: .test, feature: [], imagePath: $0) }
+        let samples = imageFiles.map { Sample(classIndex: 0, split: .test, feature: [], imagePath: $0) }
         let encoded = try features.encodeImages(StageData(sourceFile: "", classes: [], samples: samples, firstLine: [:]), options: ImageEncodingOptions())
         return try rank(encoded.data.samples.flatMap(\.feature), names: imageFiles, snapshot: id, rows: rows, top: top)
     }

@@ -6,6 +6,7 @@
 import Evaluation
 import Formats
 import Foundation
+import Methods
 import Store
 
 public struct CrossEvaluation: Codable, Sendable, Equatable {

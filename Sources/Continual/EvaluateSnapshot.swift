@@ -1,6 +1,7 @@
 import Evaluation
 import Formats
 import Foundation
+import Methods
 import Store
 
 /// One stage's result in `eval`: percentages 0-100.

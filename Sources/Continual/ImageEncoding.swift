@@ -1,4 +1,5 @@
 import CLIP
+import Formats
 import Foundation
 import Images
 import Store
@@ -104,9 +105,9 @@ extension SnapshotFeatures {
 
     /// The rows after encoding, each with the feature it needs: training rows become `views`
     /// augmented rows each; rows with stored features need none.
-    func imageRows(_ input: StageData, files: ImageFiles, options: ImageEncodingOptions) -> [(sample: NewSample, key: ImageFeatureKey?)] {
+    func imageRows(_ input: StageData, files: ImageFiles, options: ImageEncodingOptions) -> [(sample: Sample, key: ImageFeatureKey?)] {
         let seed = Int64(bitPattern: options.seed)
-        var rows: [(sample: NewSample, key: ImageFeatureKey?)] = []
+        var rows: [(sample: Sample, key: ImageFeatureKey?)] = []
         for sample in input.samples {
             guard sample.feature.isEmpty, let path = sample.imagePath else {
                 rows.append((sample, nil))

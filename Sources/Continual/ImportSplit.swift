@@ -1,6 +1,7 @@
 import CLIP
 import Formats
 import Foundation
+import Methods
 import Store
 import Training
 
@@ -78,7 +79,7 @@ extension StageWriter {
                 items = kept
             }
             for item in items {
-                data.samples.append(NewSample(classIndex: index[item.label]!, split: name, feature: [],
+                data.samples.append(Sample(classIndex: index[item.label]!, split: name, feature: [],
                                               imagePath: request.images.appendingPathComponent(item.path).standardizedFileURL.path))
             }
         }

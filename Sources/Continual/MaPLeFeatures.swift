@@ -6,6 +6,7 @@ import CLIP
 import Evaluation
 import Foundation
 import Images
+import Methods
 import Store
 import Training
 

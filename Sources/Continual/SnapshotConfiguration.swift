@@ -3,6 +3,7 @@
 // are written and read here only.
 
 import Foundation
+import Methods
 import Store
 import Training
 

@@ -7,6 +7,7 @@ import CLIP
 import Evaluation
 import Foundation
 import Kernels
+import Methods
 import Store
 import Training
 

@@ -4,8 +4,10 @@
 
 import CLIP
 import Evaluation
+import Formats
 import Foundation
 import Images
+import Methods
 import Store
 import Training
 

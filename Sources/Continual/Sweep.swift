@@ -5,6 +5,7 @@
 // and the next one skips the runs that are complete and continues the others.
 
 import Foundation
+import Methods
 import Store
 import Training
 

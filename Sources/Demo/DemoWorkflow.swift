@@ -1,6 +1,7 @@
 import CLIP
 import Continual
 import Foundation
+import Methods
 import Reports
 import Store
 import Training

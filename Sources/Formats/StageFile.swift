@@ -4,27 +4,7 @@ import Methods
 /// A stage file: a CSV of `class,split[,image]` rows, one per sample, and optionally a `.npy`
 /// of the samples' image features in the same order; read and checked before a stage is
 /// added, so that a bad file leaves the store unchanged.
-public struct StageFile: Sendable {
-    public struct Row: Sendable {
-        /// Place of the row's class in `classes`.
-        public var classIndex: Int
-        public var split: Split
-        /// The row of the `.npy` (empty without one).
-        public var feature: [Float]
-        /// The image's path, resolved against the CSV's folder.
-        public var imagePath: String?
-        public var featureFile: String?
-        /// 0-based row of `featureFile`.
-        public var featureRow: Int?
-    }
-
-    public var sourceFile: String
-    /// Class names in label-space order: the order in which they first appear in the CSV.
-    public var classes: [String]
-    public var rows: [Row]
-    /// CSV line of each class's first row, for messages.
-    public var firstLine: [String: Int]
-
+public enum StageFile {
     /// The values of the `split` column.
     public static let splits = Split.allCases.map(\.rawValue)
     static let allowedColumns = ["class", "split", "image"]
@@ -33,7 +13,7 @@ public struct StageFile: Sendable {
     /// Reads and checks a stage file. `csvName`/`featuresName` are the paths as the user gave
     /// them, for messages.
     public static func read(csv: URL, csvName: String, features: URL?, featuresName: String?,
-                            featureWidth: Int) throws -> StageFile {
+                            featureWidth: Int) throws -> StageData {
         let table = try CSV.read(csv, displayName: csvName)
         guard let classColumn = table.column("class") else {
             throw StageImportError.missingColumn(file: csvName, column: "class", header: table.header)
@@ -60,7 +40,7 @@ public struct StageFile: Sendable {
         }
 
         let csvDirectory = csv.deletingLastPathComponent()
-        var file = StageFile(sourceFile: csvName, classes: [], rows: [], firstLine: [:])
+        var file = StageData(sourceFile: csvName, classes: [], samples: [], firstLine: [:])
         var classIndex: [String: Int] = [:]
         for (r, record) in table.records.enumerated() {
             let name = Names.normalised(record.fields[classColumn])
@@ -96,8 +76,8 @@ public struct StageFile: Sendable {
             if let matrix {
                 feature = Array(matrix.row(r))
             }
-            file.rows.append(Row(classIndex: index, split: split, feature: feature, imagePath: imagePath,
-                                 featureFile: matrix == nil ? nil : features?.standardizedFileURL.path, featureRow: matrix == nil ? nil : r))
+            file.samples.append(Sample(classIndex: index, split: split, feature: feature, imagePath: imagePath,
+                                       featureFile: matrix == nil ? nil : features?.standardizedFileURL.path, featureRow: matrix == nil ? nil : r))
         }
         return file
     }

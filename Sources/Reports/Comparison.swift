@@ -2,6 +2,7 @@ import Continual
 import Evaluation
 import Formats
 import Foundation
+import Methods
 import Store
 import Training
 

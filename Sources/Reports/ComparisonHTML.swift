@@ -1,5 +1,6 @@
 import Evaluation
 import Foundation
+import Methods
 import Store
 import Training
 

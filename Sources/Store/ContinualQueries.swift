@@ -1,4 +1,6 @@
+import Formats
 import Foundation
+import Methods
 
 // Reads and writes of the continual workflow: a stage's samples, a snapshot's label rows,
 // cached text features, baselines and evaluations, and committing a whole stage at once.
@@ -144,7 +146,7 @@ extension LabelStore {
             let (classes, index, stored) = try Self.stageContent(db, stageId)
             let width = try Self.model(db, path: path).featureWidth
             let samples = try stored.map { sample in
-                NewSample(classIndex: index[sample.classId]!, split: sample.split,
+                Sample(classIndex: index[sample.classId]!, split: sample.split,
                           feature: try FloatBlob.decode(sample.feature, count: width, path: path, table: "sample", row: "\(sample.id!)", column: "feature"),
                           imagePath: sample.imagePath, featureFile: sample.featureFile, featureRow: sample.featureRow,
                           imageSha256: sample.imageSha256, view: sample.view)

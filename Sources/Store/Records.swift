@@ -1,6 +1,5 @@
 import Foundation
-// Snapshots are recorded by method, samples by split: every user of the store names them.
-@_exported import Methods
+import Methods
 
 // One record type per table (Migrations/). Swift names are camelCase, columns snake_case
 // (`StoreRecord`, Database/RecordCoding.swift); each works on both backends.

@@ -1,4 +1,5 @@
 import Foundation
+import Methods
 
 /// The image a sample was encoded from: its path as registered and the SHA-256 of its content.
 public struct SampleImage: Sendable, Equatable {

@@ -1,5 +1,6 @@
 import Formats
 import Foundation
+import Methods
 
 /// Errors a user can cause through the store. Each message names what is wrong and
 /// says what to do; the store is left as it was.

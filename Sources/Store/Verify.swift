@@ -1,5 +1,6 @@
 import Formats
 import Foundation
+import Methods
 
 /// The result of `verify`: each check with the problems it found.
 public struct VerifyReport: Codable, Sendable, Equatable {

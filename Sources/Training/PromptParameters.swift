@@ -6,6 +6,7 @@
 // matrix: [context (n rows), trained label rows, fixed label rows].
 
 import CLIP
+import Methods
 
 public enum PromptParameters: Sendable, Equatable {
     /// LAMM: the template's own words around the label.

@@ -8,6 +8,7 @@
 import CLIP
 import Foundation
 import Kernels
+import Methods
 
 /// The images a run trains on.
 public enum TrainingImages: Sendable {

@@ -1,8 +1,7 @@
 // A run's settings (the official code's by default), its progress and its loss curve.
 
 import CLIP
-// The trainer is told which method to train, so every user of it names one.
-@_exported import Methods
+import Methods
 
 /// Which class-name tokens become trainable vectors `<M_i>`.
 public enum LabelTokens: String, Codable, Sendable, CaseIterable {

@@ -1,5 +1,6 @@
 import Formats
 import Foundation
+import Methods
 
 /// Errors a user can cause through training options or data; nothing is written after any.
 public enum TrainingError: Error, Equatable, LocalizedError, CustomStringConvertible {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Continual
 import Demo
 import Foundation
+import Methods
 import Reports
 import Store
 import Training

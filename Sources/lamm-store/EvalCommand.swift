@@ -2,6 +2,7 @@ import ArgumentParser
 import Continual
 import Formats
 import Foundation
+import Methods
 import Reports
 import Store
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Methods
 import Store
 
 /// What an evaluation reads and how: shared by eval and compare.

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLIP
 import Formats
 import Foundation
+import Methods
 import Reports
 import Store
 

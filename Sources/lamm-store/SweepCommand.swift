@@ -1,6 +1,7 @@
 import ArgumentParser
 import Continual
 import Foundation
+import Methods
 import Store
 import Training
 

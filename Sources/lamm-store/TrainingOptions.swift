@@ -1,5 +1,6 @@
 import ArgumentParser
 import Continual
+import Methods
 import Store
 import Training
 

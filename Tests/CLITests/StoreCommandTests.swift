@@ -1,6 +1,7 @@
-import Foundation
 import Formats
+import Foundation
 import GRDB
+import Methods
 @testable import Store
 import Testing
 import Training

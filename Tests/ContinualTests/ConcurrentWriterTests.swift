@@ -1,5 +1,6 @@
 @testable import Continual
 import Foundation
+import Methods
 @testable import Store
 import Testing
 

@@ -1,5 +1,7 @@
+import Formats
 import Foundation
 import Images
+import Methods
 import Store
 import Testing
 import Training
@@ -76,8 +78,8 @@ import Training
         let w = try Workspace()
         let files = ["rgb_64x48.png", "baseline_88x60.jpg"].map { Self.images.appendingPathComponent($0).path }
         let data = StageData(sourceFile: "stage.csv", classes: ["a"], samples: [
-            NewSample(classIndex: 0, split: .train, feature: [], imagePath: files[0]),
-            NewSample(classIndex: 0, split: .test, feature: [], imagePath: files[1]),
+            Sample(classIndex: 0, split: .train, feature: [], imagePath: files[0]),
+            Sample(classIndex: 0, split: .test, feature: [], imagePath: files[1]),
         ], firstLine: [:])
         let tower = try w.session.features.visionTower()
         let preprocessing = CLIPPreprocessing(imageSize: tower.imageSize)

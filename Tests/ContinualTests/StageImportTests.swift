@@ -1,6 +1,7 @@
 import Continual
-import Foundation
 import Formats
+import Foundation
+import Methods
 import Store
 import Testing
 
@@ -23,7 +24,7 @@ import Testing
 
     func load(_ csv: String, features: [[Float]]?, width: Int = 4, featureWidth: Int = 4) throws -> StageData {
         let (csvURL, npyURL) = try write(csv, features: features, width: width)
-        return try StageImport.load(csv: csvURL, csvName: "stage.csv", features: npyURL,
+        return try StageFile.read(csv: csvURL, csvName: "stage.csv", features: npyURL,
                                     featuresName: npyURL == nil ? nil : "stage.npy", featureWidth: featureWidth)
     }
 

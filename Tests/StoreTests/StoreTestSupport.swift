@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Testing
 @testable import Store
@@ -63,7 +64,7 @@ func stageData(_ classes: [String], perClass: Int = 2, file: String = "stage.csv
     for (i, name) in classes.enumerated() {
         data.firstLine[name] = 2 + i * (perClass + 1)
         for s in 0...perClass {
-            data.samples.append(NewSample(classIndex: i, split: s == perClass ? .test : .train,
+            data.samples.append(Sample(classIndex: i, split: s == perClass ? .test : .train,
                                           feature: [Float(i + 1), Float(s), 1, -1], imagePath: nil,
                                           featureFile: "f.npy", featureRow: i * (perClass + 1) + s))
         }

@@ -2,6 +2,7 @@ import CLIP
 import Formats
 import Foundation
 import Kernels
+import Methods
 import Testing
 @testable import Training
 

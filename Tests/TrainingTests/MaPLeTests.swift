@@ -5,6 +5,7 @@
 import CLIP
 import Foundation
 import Kernels
+import Methods
 import Testing
 @testable import Training
 

@@ -1,5 +1,6 @@
 import CLIP
 import Foundation
+import Methods
 import Testing
 @testable import Training
 

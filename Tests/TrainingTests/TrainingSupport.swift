@@ -1,5 +1,6 @@
 import CLIP
 import Foundation
+import Methods
 @testable import Training
 
 enum Fixtures {

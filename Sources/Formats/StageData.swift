@@ -1,16 +1,17 @@
-import Crypto
 import Foundation
+import Methods
 
-/// A new stage's classes and samples, checked, before anything is written to the store.
+/// A stage's classes and samples: read from a stage file (StageFile) or a Dassl split, checked
+/// before anything is written to the store, and read back from it.
 public struct StageData: Sendable {
     public var sourceFile: String
     /// Class names in label-space order (a stage file's: the order of first appearance).
     public var classes: [String]
-    public var samples: [NewSample]
+    public var samples: [Sample]
     /// Line of each class's first row in the source file, for messages.
     public var firstLine: [String: Int]
 
-    public init(sourceFile: String, classes: [String], samples: [NewSample], firstLine: [String: Int]) {
+    public init(sourceFile: String, classes: [String], samples: [Sample], firstLine: [String: Int]) {
         self.sourceFile = sourceFile
         self.classes = classes
         self.samples = samples
@@ -19,38 +20,11 @@ public struct StageData: Sendable {
 
     /// Whether the samples still need their features encoded from their images.
     public var needsImageFeatures: Bool { samples.contains { $0.feature.isEmpty } }
-
-    /// SHA-256 of what the stage holds: its classes in order and its samples (class, split,
-    /// feature) in order. A snapshot records it, so `verify` can tell the stage it trained on.
-    public var contentSHA256: String {
-        var hasher = StageHasher()
-        for name in classes { hasher.add(className: name) }
-        for sample in samples { hasher.add(classIndex: sample.classIndex, split: sample.split, feature: FloatBlob.encode(sample.feature)) }
-        return hasher.finalize()
-    }
 }
 
-/// The stage content hash, fed the same way from a stage file and from the store's rows.
-struct StageHasher {
-    private var hasher = SHA256()
-
-    mutating func add(className: String) {
-        hasher.update(data: Data(className.utf8) + [0])
-    }
-
-    mutating func add(classIndex: Int, split: Split, feature: Data) {
-        withUnsafeBytes(of: Int64(classIndex).littleEndian) { hasher.update(bufferPointer: $0) }
-        hasher.update(data: Data(split.rawValue.utf8) + [0])
-        withUnsafeBytes(of: Int64(feature.count).littleEndian) { hasher.update(bufferPointer: $0) }
-        hasher.update(data: feature)
-    }
-
-    func finalize() -> String {
-        hasher.finalize().map { String(format: "%02x", $0) }.joined()
-    }
-}
-
-public struct NewSample: Sendable {
+/// One sample of a stage: its class, split, and image feature (empty until its image is encoded),
+/// with where the feature came from.
+public struct Sample: Sendable {
     public var classIndex: Int
     public var split: Split
     public var feature: [Float]
