@@ -17,7 +17,9 @@ struct ShowCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let detail = try store.withStore(.read) { try $0.snapshotDetail(snapshot) }
+        let (detail, record) = try store.withStore(.read) { store in
+            try store.consistentRead { (try store.snapshotDetail(snapshot), try store.snapshotRecord(snapshot)) }
+        }
         if output.json {
             try printJSON(detail)
             return
@@ -36,7 +38,7 @@ struct ShowCommand: ParsableCommand {
         }
         print("configuration:")
         detail.config.flattened().forEach { print("  \($0): \($1)") }
-        printLossCurve(detail.lossCurve)
+        printLossCurve(record.lossCurve, stored: detail.lossCurve)
         print("")
         printTable(["class", "stage", "label", "row", "tokens", "sha256", "trained by"], detail.labels.map {
             [$0.className, $0.stage, "\($0.labelIndex)", "\($0.labelEmbeddingId)", "\($0.tokenCount)",
@@ -46,9 +48,9 @@ struct ShowCommand: ParsableCommand {
 
     /// The loss of each epoch as the snapshot recorded it, epochs counted from 1 as the training
     /// progress shows them.
-    func printLossCurve(_ stored: JSONValue) {
-        let json = String(decoding: (try? JSONEncoder().encode(stored)) ?? Data(), as: UTF8.self)
-        guard let curve = SnapshotConfiguration.lossCurve(json: json) else {
+    /// `stored` is printed as it is when it is not a loss curve this lamm-store can read.
+    func printLossCurve(_ curve: [EpochLoss]?, stored: JSONValue) {
+        guard let curve else {
             print("loss curve: \(stored.text)")
             return
         }
