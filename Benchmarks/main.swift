@@ -168,14 +168,32 @@ struct MaPLeStepCommand: ParsableCommand {
 struct StoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store",
-        abstract: "Register 1,000 classes x 20 samples x 512-d, then 10 more: time and database growth of the second against the first, per class."
+        abstract: "What a stage costs the store: 1,000 classes x 20 samples x 512-d, then +10-class stages, per class; +10 on a larger store; reading a snapshot 20 stages deep against 2.",
+        discussion: "Every ratio is against a reference measured in the same run, on the same backend."
     )
 
     @Option(help: ArgumentHelp("A PostgreSQL store to measure beside SQLite (postgres://user@host:port/database; an empty database or a lamm-store).",
                                valueName: "url"))
     var db: String?
 
-    func run() throws { try runStoreBenchmark(postgres: db) }
+    @Option(help: "Classes of the larger store the +10 stages are also added to (one sample each); 1000 for none.")
+    var classes = 1000
+
+    @Option(help: "The +10 stages measured (their median is reported).")
+    var repeats = 5
+
+    @Option(help: "Stages of the deep lineage whose label rows are read.")
+    var depth = 20
+
+    func validate() throws {
+        guard classes >= 1000 else { throw ValidationError("--classes must be at least 1000 (the reference store's size).") }
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1.") }
+        guard (3...1000).contains(depth) else { throw ValidationError("--depth must be between 3 and 1000.") }
+    }
+
+    func run() throws {
+        try StoreBenchmark(classes: classes, repeats: repeats, depth: depth, postgres: db).run()
+    }
 }
 
 extension VisionTowerBenchmark {

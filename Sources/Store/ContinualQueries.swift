@@ -214,8 +214,9 @@ extension LabelStore {
             _ = try Self.requireSnapshot(db, id)
             let stages = Dictionary(uniqueKeysWithValues: try db.fetchAll(StageRecord.self, "SELECT * FROM stage").map { ($0.id!, $0) })
             return try db.rows("""
+                \(Self.resolvedLabels)
                 SELECT class.*, le.id AS le_id, le.token_count, le.width, le.vectors
-                \(Self.snapshotLabels) WHERE sl.snapshot_id = ? \(Self.stageLabelOrder)
+                \(Self.snapshotLabels) \(Self.stageLabelOrder)
                 """, [id]).map { row in
                 let record = try RowDecoder.decode(ClassRecord.self, from: row)
                 return SnapshotClassRow(classRecord: record, stage: stages[record.stageId]!, labelEmbeddingId: row["le_id"],

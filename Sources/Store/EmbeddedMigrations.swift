@@ -536,6 +536,23 @@ CREATE TABLE write_receipt (
 ) WITHOUT ROWID;
 
 """##),
+    ("0009_inherited_label_rows", ##"""
+-- A snapshot maps only the classes whose label rows it wrote (the classes it trained). Every
+-- other class it covers takes the row of its nearest ancestor that maps it: a new stage costs
+-- the rows it trains, not the rows it inherits. Stores written before kept a pointer row per
+-- inherited class: a row that maps a class to the row its parent maps it to is removed here (the
+-- rows to remove are chosen before any is). Every snapshot resolves to the rows it mapped before:
+-- along a lineage, the nearest remaining row for a class is the one those pointers repeated.
+DROP TRIGGER snapshot_label_no_delete;
+DELETE FROM snapshot_label
+WHERE (snapshot_id, class_id) IN (
+    SELECT sl.snapshot_id, sl.class_id FROM snapshot_label sl
+    JOIN snapshot s ON s.id = sl.snapshot_id
+    JOIN snapshot_label p ON p.snapshot_id = s.parent_id AND p.class_id = sl.class_id AND p.label_embedding_id = sl.label_embedding_id
+);
+CREATE TRIGGER snapshot_label_no_delete BEFORE DELETE ON snapshot_label BEGIN SELECT RAISE(ABORT, 'snapshot labels are immutable'); END;
+
+"""##),
 ]
 
 /// The PostgreSQL schema migrations, in the order they apply.
@@ -1240,6 +1257,23 @@ CREATE TABLE write_receipt (
     key text PRIMARY KEY,
     committed_at text NOT NULL
 );
+
+"""##),
+    ("0009_inherited_label_rows", ##"""
+-- PostgreSQL form of ../0009_inherited_label_rows.sql. Shipped migrations are never edited: change
+-- the schema in a new file, for both backends.
+--
+-- A snapshot maps only the classes it trained; the others resolve to the nearest ancestor's
+-- row. The pointer rows kept for inherited classes by stores written before (a class mapped to
+-- the row its parent maps it to) are removed.
+DROP TRIGGER snapshot_label_no_delete ON snapshot_label;
+DELETE FROM snapshot_label
+WHERE (snapshot_id, class_id) IN (
+    SELECT sl.snapshot_id, sl.class_id FROM snapshot_label sl
+    JOIN snapshot s ON s.id = sl.snapshot_id
+    JOIN snapshot_label p ON p.snapshot_id = s.parent_id AND p.class_id = sl.class_id AND p.label_embedding_id = sl.label_embedding_id
+);
+CREATE TRIGGER snapshot_label_no_delete BEFORE DELETE ON snapshot_label FOR EACH ROW EXECUTE FUNCTION lamm_refuse('snapshot labels are immutable');
 
 """##),
 ]

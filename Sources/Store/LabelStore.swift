@@ -240,13 +240,15 @@ extension LabelStore {
         let parent = try db.fetchOne(SnapshotRecord.self, """
             SELECT * FROM snapshot WHERE dataset_id = ? AND method = ? AND run IS NOT DISTINCT FROM ? ORDER BY id DESC LIMIT 1
             """, [dataset.id!, snapshot.method, snapshot.run?.json])
-        // Every covered class that is not trained must have a row in the parent to inherit.
+        // Every covered class that is not trained must have a row to inherit. The parent covers
+        // every class of the stages up to its own (each snapshot was checked so when written),
+        // so only the classes of later stages can lack one: the check costs the new stages.
+        let parentPosition = try parent.map { try db.scalar(Int.self, "SELECT position FROM stage WHERE id = ?", [$0.stageId]) ?? -1 } ?? -1
         if let orphan = try db.scalar(String.self, """
             SELECT class.name FROM class JOIN stage ON stage.id = class.stage_id
-            WHERE class.dataset_id = ? AND stage.position <= ? AND class.name NOT IN \(db.dialect.jsonTextElements)
-              AND class.id NOT IN (SELECT class_id FROM snapshot_label WHERE snapshot_id = ?)
+            WHERE class.dataset_id = ? AND stage.position > ? AND stage.position <= ? AND class.name NOT IN \(db.dialect.jsonTextElements)
             ORDER BY stage.position, class.label_index LIMIT 1
-            """, [dataset.id!, stage.position, trainedNames, parent?.id ?? -1]) {
+            """, [dataset.id!, parentPosition, stage.position, trainedNames]) {
             throw StoreError.missingLabelEmbedding(className: orphan, snapshotStage: stage.name)
         }
         var contextId = parent?.contextVectorsId
@@ -286,16 +288,7 @@ extension LabelStore {
             }
         }
         try db.insertRows(into: "text_feature", columns: ["label_embedding_id", "context_key", "feature"], rows: features)
-        // Every other covered class points at its parent's row: one statement.
-        if let parent {
-            try db.execute("""
-                INSERT INTO snapshot_label (snapshot_id, class_id, label_embedding_id)
-                SELECT ?, sl.class_id, sl.label_embedding_id FROM snapshot_label sl
-                JOIN class ON class.id = sl.class_id JOIN stage ON stage.id = class.stage_id
-                WHERE sl.snapshot_id = ? AND class.dataset_id = ? AND stage.position <= ?
-                  AND class.name NOT IN \(db.dialect.jsonTextElements)
-                """, [record.id!, parent.id!, dataset.id!, stage.position, trainedNames])
-        }
+        // Every other covered class keeps the row its parent resolves it to: nothing to write.
         return record
     }
 }

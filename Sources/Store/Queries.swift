@@ -102,10 +102,9 @@ extension LabelStore {
     static let summarySQL = """
         SELECT snapshot.id, dataset.name AS dataset, snapshot.method, stage.name AS stage, snapshot.parent_id AS parent,
                snapshot.created_at, snapshot.run,
-               (SELECT COUNT(*) FROM snapshot_label sl WHERE sl.snapshot_id = snapshot.id) AS classes,
-               (SELECT COUNT(*) FROM snapshot_label sl WHERE sl.snapshot_id = snapshot.id
-                  AND (SELECT MIN(x.snapshot_id) FROM snapshot_label x WHERE x.label_embedding_id = sl.label_embedding_id) = snapshot.id
-               ) AS trained_classes
+               (SELECT COUNT(*) FROM class JOIN stage cs ON cs.id = class.stage_id
+                  WHERE class.dataset_id = snapshot.dataset_id AND cs.position <= stage.position) AS classes,
+               (SELECT COUNT(*) FROM snapshot_label sl WHERE sl.snapshot_id = snapshot.id) AS trained_classes
         FROM snapshot JOIN dataset ON dataset.id = snapshot.dataset_id JOIN stage ON stage.id = snapshot.stage_id
         """
 
@@ -125,10 +124,10 @@ extension LabelStore {
             let record = try db.fetchOne(SnapshotRecord.self, id: id)!
             let context = try record.contextVectorsId.flatMap { try db.fetchOne(ContextVectorsRecord.self, id: $0) }
             let labels = try db.fetchAll(LabelEntry.self, """
+                \(Self.resolvedLabels)
                 SELECT class.name AS class_name, stage.name AS stage, class.label_index, sl.label_embedding_id,
-                       le.token_count, le.width, le.content_sha256,
-                       (SELECT MIN(x.snapshot_id) FROM snapshot_label x WHERE x.label_embedding_id = sl.label_embedding_id) AS introduced_by
-                \(Self.snapshotLabels) WHERE sl.snapshot_id = ? \(Self.stageLabelOrder)
+                       le.token_count, le.width, le.content_sha256, sl.snapshot_id AS introduced_by
+                \(Self.snapshotLabels) \(Self.stageLabelOrder)
                 """, [id])
             let tensors = try storedPromptTensors(db, snapshot: id).map {
                 PromptTensorInfo(name: $0.tensor.name, shape: $0.tensor.shape, l2Norm: $0.tensor.l2Norm, contentSha256: $0.contentSha256)
@@ -148,13 +147,30 @@ extension LabelStore {
         try labelRows(snapshot: id).map { ClassLabelVectors(className: $0.classRecord.name, stage: $0.stage.name, vectors: $0.vectors) }
     }
 
-    /// The label rows of a snapshot with their classes and stages, in stage then label order
-    /// (`SELECT ... \(snapshotLabels) WHERE sl.snapshot_id = ? \(stageLabelOrder)`).
+    /// A snapshot's label rows, resolved through its lineage: each class it covers takes the
+    /// row of the nearest snapshot (itself, its parent, ...) that maps it, which is the snapshot
+    /// that trained it last. The one `?` is the snapshot's id; parents are always older
+    /// snapshots, so the walk ends even in a damaged store. Used as
+    /// `\(resolvedLabels) SELECT ... \(snapshotLabels) \(stageLabelOrder)`; `sl.snapshot_id` is
+    /// the snapshot that wrote the row.
+    static let resolvedLabels = """
+        WITH RECURSIVE lineage(id, depth) AS (
+            SELECT id, 0 FROM snapshot WHERE id = ?
+            UNION ALL
+            SELECT s.parent_id, l.depth + 1 FROM lineage l JOIN snapshot s ON s.id = l.id
+            WHERE s.parent_id IS NOT NULL AND s.parent_id < s.id
+        ), mapped AS (
+            SELECT sl.snapshot_id, sl.class_id, sl.label_embedding_id,
+                   ROW_NUMBER() OVER (PARTITION BY sl.class_id ORDER BY l.depth) AS nearness
+            FROM lineage l JOIN snapshot_label sl ON sl.snapshot_id = l.id
+        )
+        """
     static let snapshotLabels = """
-        FROM snapshot_label sl
+        FROM mapped sl
         JOIN class ON class.id = sl.class_id
         JOIN stage ON stage.id = class.stage_id
         JOIN label_embedding le ON le.id = sl.label_embedding_id
+        WHERE sl.nearness = 1
         """
     static let stageLabelOrder = "ORDER BY stage.position, class.label_index"
 

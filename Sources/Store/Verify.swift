@@ -193,14 +193,22 @@ extension LabelStore {
                 return problems
             }
             try check("snapshot coverage") {
-                // Each snapshot maps exactly the classes of its dataset's stages up to its own.
+                // Each snapshot resolves, through its lineage, exactly the classes of its dataset's
+                // stages up to its own.
                 let missing = try db.rows("""
+                    WITH RECURSIVE chain(snapshot_id, ancestor_id) AS (
+                        SELECT id, id FROM snapshot
+                        UNION ALL
+                        SELECT chain.snapshot_id, s.parent_id FROM chain JOIN snapshot s ON s.id = chain.ancestor_id
+                        WHERE s.parent_id IS NOT NULL AND s.parent_id < s.id
+                    )
                     SELECT s.id, c.name FROM snapshot s
                     JOIN stage ss ON ss.id = s.stage_id
                     JOIN class c ON c.dataset_id = s.dataset_id
                     JOIN stage cs ON cs.id = c.stage_id AND cs.position <= ss.position
-                    LEFT JOIN snapshot_label sl ON sl.snapshot_id = s.id AND sl.class_id = c.id
-                    WHERE sl.class_id IS NULL
+                    WHERE NOT EXISTS (SELECT 1 FROM chain JOIN snapshot_label sl ON sl.snapshot_id = chain.ancestor_id
+                                      WHERE chain.snapshot_id = s.id AND sl.class_id = c.id)
+                    ORDER BY s.id, cs.position, c.label_index
                     """).map { "snapshot \($0[0] as Int64) has no label row for class '\($0[1] as String)'" }
                 let extra = try db.rows("""
                     SELECT s.id, c.name FROM snapshot_label sl

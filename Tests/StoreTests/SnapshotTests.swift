@@ -35,6 +35,73 @@ import Testing
         #expect(try store.executor.read { try $0.scalar(Int.self, "SELECT COUNT(*) FROM label_embedding") } == 4)
     }
 
+    /// A snapshot maps only the classes it trained; the rest resolve, through its lineage, to
+    /// the row of the nearest ancestor that maps them, a retrained class to its newest row.
+    @Test(arguments: Backend.underTest) func aSnapshotMapsOnlyWhatItTrained(backend: Backend) throws {
+        let (store, first, second) = try twoStageStore(backend)
+        func mapped(_ id: Int64) throws -> Int? {
+            try store.executor.read { try $0.scalar(Int.self, "SELECT COUNT(*) FROM snapshot_label WHERE snapshot_id = ?", [id]) }
+        }
+        #expect(try mapped(first.id!) == 2 && mapped(second.id!) == 2)
+        // Set2 again, retraining cat and hen: four stages' worth of classes from three snapshots.
+        let third = try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set2", method: .lamm,
+                                                        trained: ["cat": vectors(7), "hen": vectors(8)]))
+        #expect(third.parentId == second.id)
+        #expect(try mapped(third.id!) == 2)
+        let labels = try store.snapshotDetail(third.id!).labels
+        #expect(labels.map(\.className) == ["cat", "dog", "hen", "cow"])
+        #expect(labels.map(\.introducedBy) == [third.id!, first.id!, third.id!, second.id!])
+        #expect(try store.labelVectors(snapshot: third.id!).map(\.vectors) == [vectors(7), vectors(2, tokens: 1), vectors(8), vectors(4)])
+        // The earlier snapshots still read what they read before.
+        #expect(try store.labelVectors(snapshot: second.id!).map(\.vectors) == [vectors(1), vectors(2, tokens: 1), vectors(3), vectors(4)])
+        let summary = try store.snapshotSummary(third.id!)
+        #expect(summary.classes == 4 && summary.trainedClasses == 2)
+        #expect(try store.verify().ok)
+    }
+
+    /// Stores written before 0009_inherited_label_rows kept a pointer row for every inherited
+    /// class. The migration removes exactly those, and every snapshot reads the same rows after.
+    /// (Its statements are idempotent, so they are run again here on a store given such rows.)
+    @Test(arguments: Backend.underTest) func theMigrationToInheritedRowsKeepsWhatEverySnapshotReads(backend: Backend) throws {
+        let (store, first, second) = try twoStageStore(backend)
+        let third = try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set2", method: .lamm,
+                                                        trained: ["cat": vectors(7), "hen": vectors(8)]))
+        let coop = try store.writeSnapshot(NewSnapshot(dataset: "pets", stage: "Set1", method: .coop,
+                                                       trained: ["cat": vectors(5), "dog": vectors(6)]))
+        func rows(_ id: Int64) throws -> [[Int64]] {
+            try store.executor.read { db in
+                try db.rows("SELECT snapshot_id, class_id, label_embedding_id FROM snapshot_label WHERE snapshot_id = ? ORDER BY class_id", [id])
+                    .map { [$0[0] as Int64, $0[1] as Int64, $0[2] as Int64] }
+            }
+        }
+        let written = try [first.id!, second.id!, third.id!, coop.id!].flatMap(rows)
+        // The rows an older store held besides: each inherited class pointed at its parent's row.
+        let (cat, dog, cow) = (written[0][1], written[1][1], written[3][1])
+        let pointers: [[Int64]] = [[second.id!, cat, written[0][2]], [second.id!, dog, written[1][2]],
+                                   [third.id!, dog, written[1][2]], [third.id!, cow, written[3][2]]]
+        for p in pointers {
+            try rawWrite(store, "INSERT INTO snapshot_label (snapshot_id, class_id, label_embedding_id) VALUES (\(p[0]), \(p[1]), \(p[2]))")
+        }
+        let snapshots = [first.id!, second.id!, third.id!, coop.id!]
+        func resolved() throws -> [[Int64]] { try snapshots.map { try store.labelRows(snapshot: $0).map(\.labelEmbeddingId) } }
+        func vectorsRead() throws -> [[TokenVectors]] { try snapshots.map { try store.labelRows(snapshot: $0).map(\.vectors) } }
+        let (before, vectorsBefore) = (try resolved(), try vectorsRead())
+        #expect(before[2] == [written[4][2], written[1][2], written[5][2], written[3][2]], "snapshot 3: its cat and hen, Set1's dog, Set2's cow")
+
+        let migration = try #require((backend == .sqlite ? embeddedMigrations : embeddedPostgresMigrations)
+            .first { $0.identifier == "0009_inherited_label_rows" })
+        try store.executor.write(locks: []) { db in
+            if let connection = db as? PostgresDatabaseConnection { try connection.executeScript(migration.sql) } else { try db.execute(migration.sql) }
+        }
+        #expect(try snapshots.flatMap(rows) == written, "exactly the pointer rows are removed")
+        #expect(try resolved() == before)
+        #expect(try vectorsRead() == vectorsBefore)
+        #expect(try store.verify().ok)
+        // The trigger is back: the rows stay immutable.
+        let refusal = #expect(throws: (any Error).self) { try rawWrite(store, "DELETE FROM snapshot_label") }
+        #expect("\(refusal.map { "\($0)" } ?? "")".contains("snapshot labels are immutable"))
+    }
+
     @Test(arguments: Backend.underTest) func diffShowsOnlyTheNewStagesClasses(backend: Backend) throws {
         let (store, first, second) = try twoStageStore(backend)
         let diff = try store.diff(first.id!, second.id!)
@@ -139,7 +206,8 @@ import Testing
                          "UPDATE label_embedding SET vectors = decode(repeat('00', octet_length(vectors)), 'hex') WHERE id = 2",
                          "ALTER TABLE snapshot_label DISABLE TRIGGER snapshot_label_no_delete"]
         }
-        for sql in tampering + ["DELETE FROM snapshot_label WHERE snapshot_id = 2 AND class_id = 1"] { try rawWrite(store, sql) }
+        // Snapshot 1's row of cat is the one snapshot 2 inherits.
+        for sql in tampering + ["DELETE FROM snapshot_label WHERE snapshot_id = 1 AND class_id = 1"] { try rawWrite(store, sql) }
         let tampered = try store.verify()
         #expect(!tampered.ok)
         let problems = tampered.checks.flatMap(\.problems)
@@ -147,6 +215,7 @@ import Testing
             #expect(problems.contains("trigger label_embedding.label_embedding_no_update is disabled"), "\(problems)")
         }
         #expect(problems.contains { $0.contains("label_embedding 2") && $0.contains("sha256") })
+        #expect(problems.contains { $0.contains("snapshot 1 has no label row for class 'cat'") })
         #expect(problems.contains { $0.contains("snapshot 2 has no label row for class 'cat'") })
     }
 }
