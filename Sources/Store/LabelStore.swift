@@ -202,7 +202,7 @@ extension LabelStore {
             .map { ($0.id!, $0.name) })
         // Only the given names are looked up: a small stage costs the same in a large dataset.
         let names = String(decoding: try JSONEncoder().encode(data.classes), as: UTF8.self)
-        let existing = try db.fetchAll(ClassRecord.self, "SELECT * FROM class WHERE dataset_id = ? AND name IN \(db.dialect.jsonTextElements)",
+        let existing = try db.fetchAll(ClassRecord.self, "SELECT * FROM class WHERE dataset_id = ? AND \(db.dialect.isAmongJSONTexts("name"))",
                                        [datasetId, names])
         let existingByName = Dictionary(uniqueKeysWithValues: existing.map { ($0.name, $0) })
         for className in data.classes {
@@ -229,11 +229,15 @@ extension LabelStore {
         try Self.checkPromptTensors(snapshot)
         // The trained classes, which must be among the classes the stage covers.
         let trainedNames = String(decoding: try JSONEncoder().encode(snapshot.trained.keys.sorted()), as: UTF8.self)
+        // Looked up by name (the unique index), not by scanning the stages: the cost of a
+        // snapshot is its own classes, whatever the store holds (CROSS JOIN: SQLite keeps the
+        // order written, class first).
         let trainedClasses = try db.fetchAll(ClassRecord.self, """
-            SELECT class.* FROM class JOIN stage ON stage.id = class.stage_id
-            WHERE class.dataset_id = ? AND stage.position <= ? AND class.name IN \(db.dialect.jsonTextElements)
+            SELECT class.* FROM class CROSS JOIN stage
+            WHERE stage.id = class.stage_id AND class.dataset_id = ? AND \(db.dialect.isAmongJSONTexts("class.name"))
+              AND stage.position <= ?
             ORDER BY stage.position, class.label_index
-            """, [dataset.id!, stage.position, trainedNames])
+            """, [dataset.id!, trainedNames, stage.position])
         for name in snapshot.trained.keys.sorted() where !trainedClasses.contains(where: { $0.name == name }) {
             throw StoreError.notAClassOfStage(className: name, stage: stage.name)
         }
@@ -246,7 +250,8 @@ extension LabelStore {
         let parentPosition = try parent.map { try db.scalar(Int.self, "SELECT position FROM stage WHERE id = ?", [$0.stageId]) ?? -1 } ?? -1
         if let orphan = try db.scalar(String.self, """
             SELECT class.name FROM class JOIN stage ON stage.id = class.stage_id
-            WHERE class.dataset_id = ? AND stage.position > ? AND stage.position <= ? AND class.name NOT IN \(db.dialect.jsonTextElements)
+            WHERE class.stage_id IN (SELECT id FROM stage WHERE dataset_id = ? AND position > ? AND position <= ?)
+              AND class.name NOT IN \(db.dialect.jsonTextElements)
             ORDER BY stage.position, class.label_index LIMIT 1
             """, [dataset.id!, parentPosition, stage.position, trainedNames]) {
             throw StoreError.missingLabelEmbedding(className: orphan, snapshotStage: stage.name)

@@ -16,6 +16,17 @@ public enum SQLDialect: String, Sendable {
         }
     }
 
+    /// `column` is one of the strings of a JSON array bound to one placeholder, written so that
+    /// an index on `column` is searched for each string whatever the table's statistics say:
+    /// PostgreSQL takes the strings as one array first (`= ANY`), where an `IN (subquery)` may be
+    /// planned as a scan of the whole table.
+    public func isAmongJSONTexts(_ column: String) -> String {
+        switch self {
+        case .sqlite: return "\(column) IN \(jsonTextElements)"
+        case .postgres: return "\(column) = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(? AS jsonb))))"
+        }
+    }
+
     /// The number of bytes of a blob (bytea) expression.
     public func byteLength(_ expression: String) -> String {
         switch self {
