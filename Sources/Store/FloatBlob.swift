@@ -36,7 +36,21 @@ public enum FloatBlob {
 
     /// Lower-case hex SHA-256 of the bytes, as stored in `content_sha256`.
     public static func sha256(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        hex(SHA256.hash(data: data))
+    }
+
+    /// Bytes as lowercase hexadecimal, two digits each: how the store writes every SHA-256
+    /// (a table lookup; formatting each byte through `String(format:)` cost more than hashing
+    /// a label row).
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.underestimatedCount * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 }
 
@@ -48,5 +62,5 @@ public func sha256(ofFile url: URL) throws -> String {
     while let chunk = try handle.read(upToCount: 8 << 20), !chunk.isEmpty {
         hasher.update(data: chunk)
     }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return FloatBlob.hex(hasher.finalize())
 }

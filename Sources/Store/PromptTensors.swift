@@ -35,7 +35,7 @@ extension PromptTensor {
             for size in tensor.shape { add(UInt64(bitPattern: Int64(size))) }
             add(FloatBlob.encode(tensor.values))
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return FloatBlob.hex(hasher.finalize())
     }
 
     /// The shape as stored in `prompt_tensor.shape_json`.
@@ -124,7 +124,8 @@ extension LabelStore {
     /// Writes a new snapshot's prompt tensors; given none, a MaPLe snapshot holds its parent's.
     static func insertPromptTensors(_ db: any StoreDatabase, snapshot: NewSnapshot, snapshotId: Int64, parentId: Int64?) throws {
         if snapshot.promptTensors.isEmpty {
-            guard let parentId else { return }
+            // Only MaPLe's lineages hold prompt tensors (`verify` checks it): nothing to inherit.
+            guard let parentId, snapshot.method.promptsBothTowers else { return }
             try db.execute("""
                 INSERT INTO prompt_tensor (snapshot_id, name, position, shape_json, data, content_sha256)
                 SELECT ?, name, position, shape_json, data, content_sha256 FROM prompt_tensor WHERE snapshot_id = ? ORDER BY position

@@ -30,6 +30,6 @@ struct StageHasher {
     }
 
     func finalize() -> String {
-        hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        FloatBlob.hex(hasher.finalize())
     }
 }

@@ -3,6 +3,13 @@ import Testing
 @testable import Store
 
 @Suite struct StoreTests {
+    /// Every SHA-256 the store writes is lowercase hex of the digest (FIPS 180-2's test vectors).
+    @Test func sha256IsWrittenAsLowercaseHex() {
+        #expect(FloatBlob.sha256(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(FloatBlob.sha256(Data()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(FloatBlob.hex([0x00, 0x0f, 0xa0, 0xff]) == "000fa0ff")
+    }
+
     @Test(arguments: Backend.underTest) func bindingTheSameModelTwiceIsANoOpAndAnotherModelIsRefused(backend: Backend) throws {
         let store = try boundStore(backend)
         #expect(try store.bindModel(testModel) == false)

@@ -15,7 +15,7 @@ public enum StoreValue: Sendable, Equatable, CustomStringConvertible {
         case let .integer(value): return String(value)
         case let .real(value): return String(value)
         case let .text(value): return "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
-        case let .blob(data): return "x'" + data.map { String(format: "%02x", $0) }.joined() + "'"
+        case let .blob(data): return "x'" + FloatBlob.hex(data) + "'"
         }
     }
 }
