@@ -8,18 +8,14 @@ import Training
 /// - `writer` (StageWriter: AddStage, StageTraining, ImportSplit, Sweep): plans, trains and writes stages;
 /// - `evaluator` (SnapshotEvaluator: EvaluateSnapshot, CrossDataset, and Reports' Comparison): scores snapshots;
 /// - `classifier` (Classifier: Classify, SnapshotClassifier): ranks new inputs, lays a snapshot out for export.
-public final class ContinualSession {
+public final class ContinualSession: SessionPart {
     public let features: SnapshotFeatures
     public let writer: StageWriter
     public var evaluator: SnapshotEvaluator { SnapshotEvaluator(features: features) }
     public var classifier: Classifier { Classifier(features: features) }
 
-    public var store: LabelStore { features.store }
     public var model: ModelRecord { features.model }
-    public var checkpoint: CLIPCheckpoint { features.checkpoint }
-    public var tokenizer: CLIPTokenizer { features.tokenizer }
     public var tower: TextTower { features.tower }
-    public var template: PromptTemplate { features.template }
     public var modelDirectory: URL { features.modelDirectory }
 
     /// Loads the store's model (from `modelDirectory` if given, else the directory recorded at

@@ -1,7 +1,6 @@
 import Formats
 import Foundation
 import Methods
-import Synchronization
 
 /// The read transaction `LabelStore.consistentRead` holds open on this thread, which the store's
 /// reads inside it reuse.

@@ -38,7 +38,7 @@ struct SQLiteExecutor: StoreExecutor {
     }
 
     func storedBytes() throws -> Int {
-        _ = try SQLiteStore.mapped(path) { try writer.writeWithoutTransaction { try $0.checkpoint(.truncate) } }
+        try SQLiteStore.mapped(path) { try writer.writeWithoutTransaction(SQLiteStore.checkpointUnlessRead) }
         return (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     }
 
