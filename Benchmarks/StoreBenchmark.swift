@@ -149,19 +149,25 @@ struct StoreBenchmark {
                          moreClasses, largeAdded.register / added.register, largeAdded.snapshot / added.snapshot))
         }
 
-        // The same number of classes in `depth` stages and in 2: reading the last snapshot's rows.
-        func readTime(_ stages: [Stage], dataset: String) throws -> Double {
+        // The same number of classes in `depth` stages and in 2: reading the last snapshot's rows,
+        // the two read in turn so that drift in the machine's speed falls on both alike.
+        func lastSnapshot(_ stages: [Stage], dataset: String) throws -> Int64 {
             var last: Int64 = 0
             for stage in stages { last = try add(stage, to: dataset).snapshot }
-            var times: [Double] = []
-            for _ in 0..<7 {
-                let start = Date()
-                _ = try store.labelRows(snapshot: last)
-                times.append(Date().timeIntervalSince(start))
-            }
-            return times.sorted()[times.count / 2]
+            return last
         }
-        let deepTime = try readTime(deep, dataset: dataset + "-deep"), shallowTime = try readTime(shallow, dataset: dataset + "-flat")
+        let deepSnapshot = try lastSnapshot(deep, dataset: dataset + "-deep")
+        let shallowSnapshot = try lastSnapshot(shallow, dataset: dataset + "-flat")
+        var deepTimes: [Double] = [], shallowTimes: [Double] = []
+        for _ in 0..<21 {
+            for (snapshot, isDeep) in [(deepSnapshot, true), (shallowSnapshot, false)] {
+                let start = Date()
+                _ = try store.labelRows(snapshot: snapshot)
+                let seconds = Date().timeIntervalSince(start)
+                if isDeep { deepTimes.append(seconds) } else { shallowTimes.append(seconds) }
+            }
+        }
+        let deepTime = deepTimes.sorted()[deepTimes.count / 2], shallowTime = shallowTimes.sorted()[shallowTimes.count / 2]
         print(String(format: "  label rows of %d classes, %d stages deep %@, 2 stages %@: %.2fx (target: within 1.2x)",
                      deep.count * deep[0].data.classes.count, deep.count, ms(deepTime), ms(shallowTime), deepTime / shallowTime))
         print("  verify: \(try store.verify().ok ? "ok" : "FAILED")")
