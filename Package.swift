@@ -34,13 +34,15 @@ let package = Package(
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
         // File formats: CSV, NumPy .npy, safetensors, the stage files that add classes; JSON nulls.
         .target(name: "Formats", dependencies: ["Methods"]),
         // The methods a snapshot can come from, shared by the store and the trainer.
         .target(name: "Methods"),
-        // Layer forward/backward functions over flat Float buffers.
-        .target(name: "Kernels", dependencies: ["COpenBLAS"]),
+        // Layer forward/backward functions over flat Float buffers; linear layers in fp32
+        // (OpenBLAS) or bf16 (oneDNN).
+        .target(name: "Kernels", dependencies: ["COpenBLAS", "CDNNL"]),
         // CLIP: configuration, checkpoint loading, tokenizer, text and vision towers, their prompts.
         // CLIP's own BPE vocabulary ships as a resource: the default when a checkpoint has none.
         .target(name: "CLIP", dependencies: ["Formats", "Kernels", "CZlib"],

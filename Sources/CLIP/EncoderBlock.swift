@@ -38,6 +38,40 @@ public struct CLIPEncoderLayerWeights: Sendable {
     }
 }
 
+/// A block's four linear weights in bf16, made once for a tower that runs in bf16.
+struct EncoderLayerBF16: Sendable {
+    let qkv, out, fc1, fc2: BF16Matrix
+
+    init(_ layer: CLIPEncoderLayerWeights, shape: EncoderBlockShape) {
+        let (w, inner) = (shape.width, shape.intermediate)
+        qkv = BF16Matrix(layer.qkvWeight, rows: 3 * w, columns: w)
+        out = BF16Matrix(layer.outWeight, rows: w, columns: w)
+        fc1 = BF16Matrix(layer.fc1Weight, rows: inner, columns: w)
+        fc2 = BF16Matrix(layer.fc2Weight, rows: w, columns: inner)
+    }
+}
+
+/// out = residual + inp @ weight^T + bias, in bf16 when the block has a bf16 copy of the weight.
+private func linearForward(
+    out: FloatPointer, inp: ConstFloatPointer, weight: [Float], bf16: BF16Matrix?, bias: [Float],
+    residual: ConstFloatPointer? = nil, n: Int, c: Int, oc: Int
+) {
+    if let bf16 {
+        matmulForward(out: out, inp: inp, weight: bf16, bias: bias, residual: residual, n: n)
+    } else {
+        matmulForward(out: out, inp: inp, weight: weight, bias: bias, residual: residual, n: n, c: c, oc: oc)
+    }
+}
+
+/// dinp += dout @ weight, in bf16 when the block has a bf16 copy of the weight.
+private func linearBackward(dinp: FloatPointer, dout: ConstFloatPointer, weight: [Float], bf16: BF16Matrix?, n: Int, c: Int, oc: Int) {
+    if let bf16 {
+        matmulBackward(dinp: dinp, dout: dout, weight: bf16, n: n)
+    } else {
+        matmulBackward(dinp: dinp, dout: dout, weight: weight, n: n, c: c, oc: oc)
+    }
+}
+
 /// The sizes a block works with, taken from either tower's configuration.
 struct EncoderBlockShape {
     var width: Int
@@ -156,12 +190,13 @@ func gatherRows(_ out: FloatPointer, _ inp: ConstFloatPointer, rows: [Int], widt
 
 extension CLIPEncoderLayerWeights {
     /// out [m, W] = block(inp [n, W]) at `outputRows` (every row when nil, m = n); out may alias inp.
+    /// With `bf16`, the four linear layers multiply in bf16 (fp32 accumulation).
     /// `attention(qkv [n, 3W], probabilities, attended)` is the tower's attention: it writes the
     /// attention output of every row or of the output rows only, says which, and may keep
     /// probabilities for its backward in `kept.probabilities`.
     func forward(
         out: FloatPointer, inp: ConstFloatPointer, rows n: Int, outputRows: [Int]?,
-        kept a: EncoderBlockActivations, scratch s: EncoderBlockScratch, shape: EncoderBlockShape,
+        kept a: EncoderBlockActivations, scratch s: EncoderBlockScratch, shape: EncoderBlockShape, bf16: EncoderLayerBF16? = nil,
         attention: (_ qkv: ConstFloatPointer, _ probabilities: FloatPointer, _ attended: FloatPointer) -> AttendedRows
     ) {
         let (w, inner, eps) = (shape.width, shape.intermediate, shape.layerNormEpsilon)
@@ -173,7 +208,7 @@ extension CLIPEncoderLayerWeights {
                              inp: inp + r.lowerBound * w, weight: layerNorm1Weight, bias: layerNorm1Bias,
                              n: r.count, c: w, eps: eps)
         }
-        matmulForward(out: a.qkv, inp: s.normed, weight: qkvWeight, bias: qkvBias, n: n, c: w, oc: 3 * w)
+        linearForward(out: a.qkv, inp: s.normed, weight: qkvWeight, bf16: bf16?.qkv, bias: qkvBias, n: n, c: w, oc: 3 * w)
         let written = attention(ConstFloatPointer(a.qkv), a.probabilities, s.attended)
         var attended = ConstFloatPointer(s.attended), residual = inp
         if let outputRows {
@@ -185,7 +220,7 @@ extension CLIPEncoderLayerWeights {
             gatherRows(a.residualMid, inp, rows: outputRows, width: w)
             residual = ConstFloatPointer(a.residualMid)
         }
-        matmulForward(out: a.residualMid, inp: attended, weight: outWeight, bias: outBias, residual: residual, n: m, c: w, oc: w)
+        linearForward(out: a.residualMid, inp: attended, weight: outWeight, bf16: bf16?.out, bias: outBias, residual: residual, n: m, c: w, oc: w)
 
         // MLP branch: out = mid + fc2(act(fc1(ln_2(mid)))).
         parallelChunks(m, minimumChunk: 16) { r in
@@ -193,7 +228,7 @@ extension CLIPEncoderLayerWeights {
                              inp: a.residualMid + r.lowerBound * w, weight: layerNorm2Weight, bias: layerNorm2Bias,
                              n: r.count, c: w, eps: eps)
         }
-        matmulForward(out: a.fc1, inp: s.normed, weight: fc1Weight, bias: fc1Bias, n: m, c: w, oc: inner)
+        linearForward(out: a.fc1, inp: s.normed, weight: fc1Weight, bf16: bf16?.fc1, bias: fc1Bias, n: m, c: w, oc: inner)
         // Out of place: with out == inp the vectoriser's overlap check fails and the loop runs
         // scalar (measured: QuickGELU took 9% of the image tower's time in place).
         let activation = shape.activation
@@ -204,7 +239,7 @@ extension CLIPEncoderLayerWeights {
             case .gelu: geluForward(out: out, inp: inp, n: r.count)
             }
         }
-        matmulForward(out: out, inp: s.activated, weight: fc2Weight, bias: fc2Bias, residual: a.residualMid, n: m, c: inner, oc: w)
+        linearForward(out: out, inp: s.activated, weight: fc2Weight, bf16: bf16?.fc2, bias: fc2Bias, residual: a.residualMid, n: m, c: inner, oc: w)
     }
 
     /// dInp [n, W] += d(block)/d(inp) applied to dOut [m, W], the gradient of the output at
@@ -215,7 +250,7 @@ extension CLIPEncoderLayerWeights {
     /// dAttended [n, W])` adds the tower's attention gradient into dqkv.
     func backward(
         dInp: FloatPointer, dOut: FloatPointer, inp: ConstFloatPointer, rows n: Int, outputRows: [Int]?,
-        kept a: EncoderBlockActivations, gradients g: EncoderBlockGradients, shape: EncoderBlockShape,
+        kept a: EncoderBlockActivations, gradients g: EncoderBlockGradients, shape: EncoderBlockShape, bf16: EncoderLayerBF16? = nil,
         attentionBackward: (_ dqkv: FloatPointer, _ dAttended: ConstFloatPointer) -> Void
     ) {
         let (w, inner) = (shape.width, shape.intermediate)
@@ -223,7 +258,7 @@ extension CLIPEncoderLayerWeights {
 
         // MLP branch; the residual path's gradient flows straight on and gains the branch's.
         g.dActivated.update(repeating: 0, count: m * inner)
-        matmulBackward(dinp: g.dActivated, dout: dOut, weight: fc2Weight, n: m, c: inner, oc: w)
+        linearBackward(dinp: g.dActivated, dout: dOut, weight: fc2Weight, bf16: bf16?.fc2, n: m, c: inner, oc: w)
         g.dFC1.update(repeating: 0, count: m * inner)
         let activation = shape.activation
         parallelChunks(m * inner, minimumChunk: 4096) { r in
@@ -234,7 +269,7 @@ extension CLIPEncoderLayerWeights {
             }
         }
         g.dNormed.update(repeating: 0, count: m * w)
-        matmulBackward(dinp: g.dNormed, dout: g.dFC1, weight: fc1Weight, n: m, c: w, oc: inner)
+        linearBackward(dinp: g.dNormed, dout: g.dFC1, weight: fc1Weight, bf16: bf16?.fc1, n: m, c: w, oc: inner)
         parallelChunks(m, minimumChunk: 16) { r in
             layerNormBackward(dinp: dOut + r.lowerBound * w, dout: g.dNormed + r.lowerBound * w,
                               inp: a.residualMid + r.lowerBound * w, weight: layerNorm2Weight,
@@ -243,7 +278,7 @@ extension CLIPEncoderLayerWeights {
 
         // Attention branch: out_proj on the output rows, then back to all rows.
         g.dNormed.update(repeating: 0, count: m * w)
-        matmulBackward(dinp: g.dNormed, dout: dOut, weight: outWeight, n: m, c: w, oc: w)
+        linearBackward(dinp: g.dNormed, dout: dOut, weight: outWeight, bf16: bf16?.out, n: m, c: w, oc: w)
         if let outputRows {
             // Scatter the output rows' gradients (residual path and attention output) to their rows.
             let dAttendedRows = FloatBuffer(count: m * w)
@@ -263,7 +298,7 @@ extension CLIPEncoderLayerWeights {
         g.dQKV.update(repeating: 0, count: n * 3 * w)
         attentionBackward(g.dQKV, ConstFloatPointer(g.dNormed))
         g.dNormed.update(repeating: 0, count: n * w)
-        matmulBackward(dinp: g.dNormed, dout: g.dQKV, weight: qkvWeight, n: n, c: w, oc: 3 * w)
+        linearBackward(dinp: g.dNormed, dout: g.dQKV, weight: qkvWeight, bf16: bf16?.qkv, n: n, c: w, oc: 3 * w)
         parallelChunks(n, minimumChunk: 16) { r in
             layerNormBackward(dinp: dInp + r.lowerBound * w, dout: g.dNormed + r.lowerBound * w,
                               inp: inp + r.lowerBound * w, weight: layerNorm1Weight,

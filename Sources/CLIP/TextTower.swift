@@ -93,10 +93,18 @@ public struct TextForwardState: Sendable {
 public final class TextTower: Sendable {
     public let configuration: CLIPConfiguration
     public let weights: CLIPTextWeights
+    /// The arithmetic of the blocks' linear layers: fp32, or bf16 where the CPU has it
+    /// (`BF16Support.resolve`; elsewhere the tower runs fp32).
+    public let precision: Precision
+    /// The blocks' linear weights in bf16, one per block, when precision is bf16.
+    let bf16: [EncoderLayerBF16]?
 
-    public init(_ checkpoint: CLIPCheckpoint) {
+    public init(_ checkpoint: CLIPCheckpoint, precision: Precision = .fp32) {
         configuration = checkpoint.configuration
         weights = checkpoint.text
+        self.precision = BF16Support.resolve(precision).precision
+        let shape = EncoderBlockShape(checkpoint.configuration.text)
+        bf16 = self.precision == .bf16 ? checkpoint.text.layers.map { EncoderLayerBF16($0, shape: shape) } : nil
     }
 
     var width: Int { configuration.text.hiddenSize }
@@ -292,7 +300,7 @@ public final class TextTower: Sendable {
                 next = x === x0 ? scratchNext! : x0
             }
             layer.forward(out: next.pointer, inp: x.pointer, rows: n, outputRows: isLast ? packing.eotRows : nil,
-                          kept: kept, scratch: scratch, shape: shape) { qkv, probabilities, attended in
+                          kept: kept, scratch: scratch, shape: shape, bf16: bf16?[l]) { qkv, probabilities, attended in
                 parallelChunks(heads, minimumChunk: 1) { headRange in
                     attentionForward(out: attended, att: probabilities, qkv: qkv,
                                      segments: segments, heads: heads, width: w, headRange: headRange)
@@ -372,7 +380,7 @@ public final class TextTower: Sendable {
                 dInp: dx.pointer, dOut: isLast ? dEOT.pointer : dx.pointer, inp: kept.residual[l].pointer + first * w,
                 rows: n, outputRows: isLast ? eotRows : nil,
                 kept: blockKept.from(inputRow: first, outputRow: isLast ? 0 : first, shape: shape),
-                gradients: gradients, shape: shape
+                gradients: gradients, shape: shape, bf16: bf16?[l]
             ) { dqkv, dAttended in
                 parallelChunks(heads, minimumChunk: 1) { headRange in
                     attentionBackward(dqkv: dqkv, dout: dAttended, qkv: qkv, att: attention,

@@ -178,7 +178,7 @@ extension VisionTower {
             let (qkv, probabilities) = (ConstFloatPointer(a.blocks[l].qkv), ConstFloatPointer(a.blocks[l].probabilities))
             layer.backward(
                 dInp: dx.pointer, dOut: isLast ? dClass.pointer : dx.pointer, inp: a.blockInputs[l].pointer, rows: rows,
-                outputRows: isLast ? classRows : nil, kept: a.blocks[l], gradients: blockGradients, shape: shape
+                outputRows: isLast ? classRows : nil, kept: a.blocks[l], gradients: blockGradients, shape: shape, bf16: bf16?[l]
             ) { dqkv, dAttended in
                 var dout = dAttended
                 if isLast {

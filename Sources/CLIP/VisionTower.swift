@@ -47,16 +47,22 @@ public final class VisionTower: Sendable {
     public let weights: CLIPVisionWeights
 
     /// Loads the image tower of a Hugging Face or open_clip checkpoint directory.
-    public convenience init(directory: URL) throws {
-        self.init(try CLIPVisionCheckpoint(directory: directory))
+    public convenience init(directory: URL, precision: Precision = .fp32) throws {
+        self.init(try CLIPVisionCheckpoint(directory: directory), precision: precision)
     }
 
-    public convenience init(_ checkpoint: CLIPVisionCheckpoint) {
-        self.init(configuration: checkpoint.configuration, weights: checkpoint.vision)
+    public convenience init(_ checkpoint: CLIPVisionCheckpoint, precision: Precision = .fp32) {
+        self.init(configuration: checkpoint.configuration, weights: checkpoint.vision, precision: precision)
     }
 
     /// A tower from weights whose sizes match `configuration` (as the loader and `random` make them).
-    public init(configuration: CLIPConfiguration, weights: CLIPVisionWeights) {
+    /// The arithmetic of the blocks' linear layers: fp32, or bf16 where the CPU has it
+    /// (`BF16Support.resolve`; elsewhere the tower runs fp32).
+    public let precision: Precision
+    /// The blocks' linear weights in bf16, one per block, when precision is bf16.
+    let bf16: [EncoderLayerBF16]?
+
+    public init(configuration: CLIPConfiguration, weights: CLIPVisionWeights, precision: Precision = .fp32) {
         let v = configuration.vision
         precondition(weights.layers.count == v.hiddenLayers
                      && weights.patchEmbedding.count == v.hiddenSize * v.channels * v.patchSize * v.patchSize
@@ -65,6 +71,9 @@ public final class VisionTower: Sendable {
                      "VisionTower: weights do not match the vision configuration")
         self.configuration = configuration
         self.weights = weights
+        self.precision = BF16Support.resolve(precision).precision
+        let shape = EncoderBlockShape(v)
+        bf16 = self.precision == .bf16 ? weights.layers.map { EncoderLayerBF16($0, shape: shape) } : nil
     }
 
     /// The side S of the square images the tower takes.
@@ -185,7 +194,7 @@ public final class VisionTower: Sendable {
             }
             let out = isLast ? a.classHidden.pointer : a.blockInputs[l + 1].pointer
             layer.forward(out: out, inp: inp, rows: rows, outputRows: isLast ? classRows : nil,
-                          kept: a.blocks[l], scratch: s.block, shape: shape) { qkv, probabilities, attended in
+                          kept: a.blocks[l], scratch: s.block, shape: shape, bf16: bf16?[l]) { qkv, probabilities, attended in
                 let queries = isLast ? 1 : t
                 if keepsProbabilities {
                     bidirectionalAttentionForward(out: attended, probabilities: probabilities, qkv: qkv, sequences: n,

@@ -75,17 +75,7 @@ public func matmulForward(
     residual: ConstFloatPointer? = nil, n: Int, c: Int, oc: Int
 ) {
     guard n > 0 else { return }
-    var beta: Float = 0
-    if let residual {
-        for row in 0..<n {
-            let o = out + row * oc, r = residual + row * oc
-            if let bias { for i in 0..<oc { o[i] = r[i] + bias[i] } } else if o != UnsafeMutablePointer(mutating: r) { o.update(from: r, count: oc) }
-        }
-        beta = 1
-    } else if let bias {
-        for row in 0..<n { (out + row * oc).update(from: bias, count: oc) }
-        beta = 1
-    }
+    let beta: Float = prefillOutput(out: out, bias: bias, residual: residual, n: n, oc: oc) ? 1 : 0
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(oc), Int32(c),
                 1, inp, Int32(c), weight, Int32(c), beta, out, Int32(oc))
 }
