@@ -93,13 +93,62 @@ struct TextTowerBenchmark {
                      1000 * step.best, 1000 * forwardTimes.min()!, 1000 * backwardTimes.min()!, 1000 * step.median, step.runs,
                      step.bestGFLOPs, 100 * step.ratio))
 
+        // (3b) The same step in bf16 (fp32 accumulation), against fp32 in this run.
+        let bf16Peak = BF16Support.isAvailable ? measureBF16GEMM() : nil
+        var bf16: (step: Timing, agreement: Double, forward: Double, backward: Double)?
+        if let bf16Peak {
+            let bf16Tower = TextTower(checkpoint, precision: .bf16)
+            var state: TextForwardState?, bf16Gradient: [Float] = []
+            var forwardTimes: [Double] = [], backwardTimes: [Double] = []
+            let timing = try timedAgainstSGEMM(runs: repeats) {
+                forwardTimes.append(try seconds { state = try bf16Tower.forward(prompts, vectors: vectors) })
+                backwardTimes.append(try seconds { bf16Gradient = try bf16Tower.backward(state!, dNormalizedFeatures: lossWeights) })
+                return state!.statistics.totalFLOPs + bf16Tower.backwardStatistics(state!).totalFLOPs
+            }
+            bf16 = (timing, relativeError(bf16Gradient, gradient), forwardTimes.min()!, backwardTimes.min()!)
+            print("")
+            print("(3b) the same step in bf16 (\(BF16Support.instructionSet), oneDNN; fp32 accumulation, LayerNorm, attention and softmax)")
+            print(String(format: "    best step %.1f ms (forward %.1f + backward %.1f ms; median %.1f ms of %d): %.1f GFLOP/s, %.0f%% of the bf16 GEMM peak (%.1f GFLOP/s)",
+                         1000 * timing.best, 1000 * forwardTimes.min()!, 1000 * backwardTimes.min()!, 1000 * timing.median, timing.runs,
+                         timing.bestGFLOPs, 100 * timing.bestGFLOPs / bf16Peak, bf16Peak))
+            print(String(format: "    label-row gradient against fp32's: max relative difference %.1e", bf16.map(\.agreement) ?? .nan))
+        } else {
+            print("")
+            print("(3b) bf16 skipped: this CPU has no bf16 instructions (oneDNN finds \(BF16Support.instructionSet))")
+        }
+
+        // (3c) Thread scaling: steps/s at 1 and 2 threads, each precision.
+        print("")
+        print("(3c) training steps/s by threads (best of \(max(1, repeats / 2)))")
+        let scalingTowers = [(Precision.fp32, tower)] + (bf16 != nil ? [(Precision.bf16, TextTower(checkpoint, precision: .bf16))] : [])
+        for (precision, scalingTower) in scalingTowers {
+            var line = "    \(precision.rawValue):"
+            for threadCount in [1, 2] {
+                setBLASThreadCount(threadCount)
+                let best = try (0..<max(1, repeats / 2)).map { _ in
+                    try seconds {
+                        let state = try scalingTower.forward(prompts, vectors: vectors)
+                        _ = try scalingTower.backward(state, dNormalizedFeatures: lossWeights)
+                    }
+                }.min()!
+                line += String(format: "  %d thread%@ %.3f steps/s", threadCount, threadCount == 1 ? "" : "s", 1 / best)
+            }
+            print(line)
+        }
+        setBLASThreadCount(threads)
+
         // (4) PyTorch on the same weights.
         print("")
-        guard let python else {
-            print("(4) PyTorch reference skipped: pass --python /work/pyenv/bin/python (or set LAMM_BENCH_PYTHON)")
+        func summary() {
             print("")
             print(String(format: "sgemm: %.1f GFLOP/s (block mix, first measurement)", firstPeak))
+            if let bf16Peak { print(String(format: "bf16 GEMM: %.1f GFLOP/s (block mix, oneDNN)", bf16Peak)) }
             print(String(format: "forward: %.0f%% of sgemm peak (target >= 50%%)", 100 * encode.ratio))
+            if let bf16 { print(String(format: "training step bf16: %.2fx its own fp32 (best against best; target >= 1.7x)", step.best / bf16.step.best)) }
+        }
+        guard let python else {
+            print("(4) PyTorch reference skipped: pass --python /work/pyenv/bin/python (or set LAMM_BENCH_PYTHON)")
+            summary()
             return
         }
         let reference = try runPyTorch(
@@ -107,16 +156,22 @@ struct TextTowerBenchmark {
             vectors: vectors, lossWeights: lossWeights)
         let encodeAgreement = relativeError(encodeFeatures, reference.features)
         let gradientAgreement = relativeError(gradient, reference.gradient)
-        print("(4) PyTorch \(reference.version), \(reference.threads) threads, transformers CLIPTextModelWithProjection, 77 positions")
-        print(String(format: "    text features: %.3f s (%.0f prompts/s); training step: best %.1f ms",
-                     reference.encodeSeconds, Double(promptCount) / reference.encodeSeconds, 1000 * reference.trainSeconds))
-        print(String(format: "    same results: features max relative difference %.1e, label-row gradient %.1e",
-                     encodeAgreement, gradientAgreement))
-        print("")
-        print(String(format: "sgemm: %.1f GFLOP/s (block mix, first measurement)", firstPeak))
-        print(String(format: "forward: %.0f%% of sgemm peak (target >= 50%%)", 100 * encode.ratio))
+        print("(4) PyTorch \(reference.version), \(reference.threads) threads, transformers CLIPTextModelWithProjection")
+        print(String(format: "    text features (77 positions): %.3f s (%.0f prompts/s)", reference.encodeSeconds, Double(promptCount) / reference.encodeSeconds))
+        print(String(format: "    training step, 77 positions fp32: best %.1f ms", 1000 * reference.trainSeconds))
+        print(String(format: "    training step, batched prompts truncated to the longest (%d positions), fp32: best %.1f ms; bf16 autocast: best %.1f ms",
+                     reference.truncatedLength, 1000 * reference.truncatedSeconds, 1000 * reference.bf16Seconds))
+        print(String(format: "    peak memory of the process (max RSS): %.0f MB", reference.maxRSSMegabytes))
+        print(String(format: "    same results: features max relative difference %.1e, label-row gradient %.1e (truncated fp32 %.1e, bf16 %.1e)",
+                     encodeAgreement, gradientAgreement, relativeError(gradient, reference.truncatedGradient),
+                     relativeError(gradient, reference.bf16Gradient)))
+        summary()
         print(String(format: "text features: %.1fx PyTorch (best against best)", reference.encodeSeconds / encode.best))
-        print(String(format: "training step: %.1fx PyTorch (best against best; target >= 2x)", reference.trainSeconds / step.best))
+        print(String(format: "training step: %.1fx PyTorch 77 positions, %.1fx PyTorch truncated fp32 (best against best)",
+                     reference.trainSeconds / step.best, reference.truncatedSeconds / step.best))
+        if let bf16 {
+            print(String(format: "training step bf16: %.2fx PyTorch's bf16 batched step (best against best; target >= 4x)", reference.bf16Seconds / bf16.step.best))
+        }
     }
 
     struct Timing {
@@ -177,13 +232,42 @@ struct TextTowerBenchmark {
         return totalFLOPs / totalSeconds / 1e9
     }
 
+    /// The same block mix of products in bf16 through oneDNN (weights converted once, inputs
+    /// rounded per call, as the towers do): the peak the bf16 step is measured against.
+    func measureBF16GEMM() -> Double {
+        print("")
+        print("(1b) bf16 GEMM (oneDNN \(BF16Support.instructionSet), fp32 accumulation), rows = \(SGEMMProbe.shared.rows)")
+        var totalFLOPs = 0.0, totalSeconds = 0.0
+        for product in SGEMMProbe.shared.products {
+            let (n, c, oc) = (SGEMMProbe.shared.rows, product.c, product.oc)
+            let weight = BF16Matrix(product.weight.array, rows: oc, columns: c)
+            matmulForward(out: product.out.pointer, inp: product.input.pointer, weight: weight, bias: nil, n: n)
+            let reps = 10
+            let time = seconds {
+                for _ in 0..<reps { matmulForward(out: product.out.pointer, inp: product.input.pointer, weight: weight, bias: nil, n: n) }
+            }
+            let flops = 2.0 * Double(n * c * oc) * Double(reps)
+            totalFLOPs += flops
+            totalSeconds += time
+            print(String(format: "    %-8@ [%d, %d] x [%d, %d]^T: %.1f GFLOP/s", product.name as NSString, n, c, oc, c, flops / time / 1e9))
+        }
+        print(String(format: "    one block's mix: %.1f GFLOP/s", totalFLOPs / totalSeconds / 1e9))
+        return totalFLOPs / totalSeconds / 1e9
+    }
+
     struct PyTorchResult {
         var version: String
         var threads: Int
         var encodeSeconds: Double
         var trainSeconds: Double
+        var truncatedSeconds: Double
+        var truncatedLength: Int
+        var bf16Seconds: Double
+        var maxRSSMegabytes: Double
         var features: [Float]
         var gradient: [Float]
+        var truncatedGradient: [Float]
+        var bf16Gradient: [Float]
     }
 
     func runPyTorch(
@@ -217,7 +301,12 @@ struct TextTowerBenchmark {
         return PyTorchResult(
             version: json["torch"] as? String ?? "?", threads: json["threads"] as? Int ?? 0,
             encodeSeconds: json["encode_seconds"] as? Double ?? .nan, trainSeconds: json["train_step_seconds"] as? Double ?? .nan,
-            features: try out.floats("text_embeds"), gradient: try out.floats("grad_label_rows"))
+            truncatedSeconds: json["train_step_truncated_seconds"] as? Double ?? .nan,
+            truncatedLength: json["truncated_length"] as? Int ?? 0,
+            bf16Seconds: json["train_step_bf16_seconds"] as? Double ?? .nan,
+            maxRSSMegabytes: json["max_rss_mb"] as? Double ?? .nan,
+            features: try out.floats("text_embeds"), gradient: try out.floats("grad_label_rows"),
+            truncatedGradient: try out.floats("grad_label_rows_truncated"), bf16Gradient: try out.floats("grad_label_rows_bf16"))
     }
 }
 

@@ -10,13 +10,17 @@ the same work the way a PyTorch user would, with 2 threads:
   train    one training step of LAMM's label rows: token embeddings with the label rows
            replaced by a leaf tensor, + positions, the encoder layers with the causal mask,
            final LayerNorm, the EOT row, the projection; loss = sum_p normalize(f_p) . w_p;
-           autograd backward to the label rows (the tower's weights are frozen).
+           autograd backward to the label rows (the tower's weights are frozen);
+  train, batched as a PyTorch user would batch it: the same step on the prompts truncated
+           to the longest prompt (exact under the causal mask), in fp32 and under
+           torch.autocast("cpu", torch.bfloat16) (oneDNN's bf16 kernels; the loss in fp32).
 
 Writes the outputs (features and gradient) to --out for the Swift side to compare, and prints
 one JSON line of timings (seconds, the best of the repeats, as the Swift side reports).
 """
 import argparse
 import json
+import resource
 import statistics
 import time
 
@@ -67,6 +71,8 @@ def main():
     parser.add_argument("--encode-repeats", type=int, default=1)
     parser.add_argument("--train-repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=250)
+    parser.add_argument("--padded-train-limit", type=int, default=250,
+                        help="run the 77-position training step only for at most this many prompts")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -90,24 +96,50 @@ def main():
     weights = prompts["train_weights"]
     label_rows = prompts["train_vectors"].clone().requires_grad_(True)
     embedding = model.text_model.embeddings.token_embedding
-    train_times = []
-    for _ in range(args.train_repeats):
+    def step(ids, trainable, bf16=False):
         label_rows.grad = None
         start = time.perf_counter()
         with torch.no_grad():
-            frozen = embedding(train_ids)
+            frozen = embedding(ids)
         x = frozen.masked_scatter(trainable[..., None], label_rows)
-        feats = spliced_features(model, x, eot)
-        loss = (torch.nn.functional.normalize(feats, dim=-1) * weights).sum()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            feats = spliced_features(model, x, eot)
+        loss = (torch.nn.functional.normalize(feats.float(), dim=-1) * weights).sum()
         loss.backward()
-        train_times.append(time.perf_counter() - start)
+        return time.perf_counter() - start, feats.detach().float(), label_rows.grad.clone()
 
+    train_times, truncated_times, bf16_times = [], [], []
+    # Padded to 77 positions, the activations of many prompts do not fit in memory.
+    padded = train_ids.shape[0] <= args.padded_train_limit
+    for _ in range(args.train_repeats if padded else 0):
+        seconds, feats, grad = step(train_ids, trainable)
+        train_times.append(seconds)
+    # Causal attention: the rows after the longest prompt's EOT change nothing before it.
+    length = int(eot.max()) + 1
+    short_ids, short_trainable = train_ids[:, :length].contiguous(), trainable[:, :length].contiguous()
+    for _ in range(args.train_repeats):
+        seconds, truncated_feats, truncated_grad = step(short_ids, short_trainable)
+        truncated_times.append(seconds)
+    for _ in range(args.train_repeats):
+        seconds, bf16_feats, bf16_grad = step(short_ids, short_trainable, bf16=True)
+        bf16_times.append(seconds)
+    if padded:
+        # The truncated step must be the same function as the padded one.
+        assert torch.allclose(truncated_feats, feats, rtol=1e-4, atol=1e-5), "truncation changed the features"
+    else:
+        feats, grad = truncated_feats, truncated_grad
     save_file({"text_embeds": features.contiguous(), "train_features": feats.detach().contiguous(),
-               "grad_label_rows": label_rows.grad.contiguous()}, args.out)
+               "grad_label_rows": grad.contiguous(),
+               "grad_label_rows_truncated": truncated_grad.contiguous(), "grad_label_rows_bf16": bf16_grad.contiguous()},
+              args.out)
     print(json.dumps({
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "encode_seconds": min(encode_times),
-        "train_step_seconds": min(train_times), "train_step_median_seconds": statistics.median(train_times),
+        "train_step_seconds": min(train_times) if padded else None,
+        "train_step_median_seconds": statistics.median(train_times) if padded else None,
+        "train_step_truncated_seconds": min(truncated_times), "truncated_length": length,
+        "train_step_bf16_seconds": min(bf16_times),
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "encode_batch": args.batch, "padded_length": int(ids.shape[1]),
     }))
 

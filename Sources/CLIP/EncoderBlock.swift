@@ -201,9 +201,10 @@ extension CLIPEncoderLayerWeights {
     ) {
         let (w, inner, eps) = (shape.width, shape.intermediate, shape.layerNormEpsilon)
         let m = outputRows?.count ?? n
+        let pool: ThreadPool = bf16 == nil ? .dispatch : .openMP
 
         // Attention branch: mid = x + out_proj(attention(ln_1(x))).
-        parallelChunks(n, minimumChunk: 16) { r in
+        parallelChunks(n, minimumChunk: 16, on: pool) { r in
             layerNormForward(out: s.normed + r.lowerBound * w, mean: a.mean1 + r.lowerBound, rstd: a.rstd1 + r.lowerBound,
                              inp: inp + r.lowerBound * w, weight: layerNorm1Weight, bias: layerNorm1Bias,
                              n: r.count, c: w, eps: eps)
@@ -223,7 +224,7 @@ extension CLIPEncoderLayerWeights {
         linearForward(out: a.residualMid, inp: attended, weight: outWeight, bf16: bf16?.out, bias: outBias, residual: residual, n: m, c: w, oc: w)
 
         // MLP branch: out = mid + fc2(act(fc1(ln_2(mid)))).
-        parallelChunks(m, minimumChunk: 16) { r in
+        parallelChunks(m, minimumChunk: 16, on: pool) { r in
             layerNormForward(out: s.normed + r.lowerBound * w, mean: a.mean2 + r.lowerBound, rstd: a.rstd2 + r.lowerBound,
                              inp: a.residualMid + r.lowerBound * w, weight: layerNorm2Weight, bias: layerNorm2Bias,
                              n: r.count, c: w, eps: eps)
@@ -232,7 +233,7 @@ extension CLIPEncoderLayerWeights {
         // Out of place: with out == inp the vectoriser's overlap check fails and the loop runs
         // scalar (measured: QuickGELU took 9% of the image tower's time in place).
         let activation = shape.activation
-        parallelChunks(m * inner, minimumChunk: 4096) { r in
+        parallelChunks(m * inner, minimumChunk: 4096, on: pool) { r in
             let (out, inp) = (s.activated + r.lowerBound, a.fc1 + r.lowerBound)
             switch activation {
             case .quickGELU: quickGELUForward(out: out, inp: inp, n: r.count)
@@ -255,13 +256,14 @@ extension CLIPEncoderLayerWeights {
     ) {
         let (w, inner) = (shape.width, shape.intermediate)
         let m = outputRows?.count ?? n
+        let pool: ThreadPool = bf16 == nil ? .dispatch : .openMP
 
         // MLP branch; the residual path's gradient flows straight on and gains the branch's.
         g.dActivated.update(repeating: 0, count: m * inner)
         linearBackward(dinp: g.dActivated, dout: dOut, weight: fc2Weight, bf16: bf16?.fc2, n: m, c: inner, oc: w)
         g.dFC1.update(repeating: 0, count: m * inner)
         let activation = shape.activation
-        parallelChunks(m * inner, minimumChunk: 4096) { r in
+        parallelChunks(m * inner, minimumChunk: 4096, on: pool) { r in
             let (d, dout, x) = (g.dFC1 + r.lowerBound, g.dActivated + r.lowerBound, a.fc1 + r.lowerBound)
             switch activation {
             case .quickGELU: quickGELUBackward(dinp: d, dout: dout, inp: x, n: r.count)
@@ -270,7 +272,7 @@ extension CLIPEncoderLayerWeights {
         }
         g.dNormed.update(repeating: 0, count: m * w)
         linearBackward(dinp: g.dNormed, dout: g.dFC1, weight: fc1Weight, bf16: bf16?.fc1, n: m, c: w, oc: inner)
-        parallelChunks(m, minimumChunk: 16) { r in
+        parallelChunks(m, minimumChunk: 16, on: pool) { r in
             layerNormBackward(dinp: dOut + r.lowerBound * w, dout: g.dNormed + r.lowerBound * w,
                               inp: a.residualMid + r.lowerBound * w, weight: layerNorm2Weight,
                               mean: a.mean2 + r.lowerBound, rstd: a.rstd2 + r.lowerBound, n: r.count, c: w)
@@ -299,7 +301,7 @@ extension CLIPEncoderLayerWeights {
         attentionBackward(g.dQKV, ConstFloatPointer(g.dNormed))
         g.dNormed.update(repeating: 0, count: n * w)
         linearBackward(dinp: g.dNormed, dout: g.dQKV, weight: qkvWeight, bf16: bf16?.qkv, n: n, c: w, oc: 3 * w)
-        parallelChunks(n, minimumChunk: 16) { r in
+        parallelChunks(n, minimumChunk: 16, on: pool) { r in
             layerNormBackward(dinp: dInp + r.lowerBound * w, dout: g.dNormed + r.lowerBound * w,
                               inp: inp + r.lowerBound * w, weight: layerNorm1Weight,
                               mean: a.mean1 + r.lowerBound, rstd: a.rstd1 + r.lowerBound, n: r.count, c: w)

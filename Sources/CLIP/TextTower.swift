@@ -301,7 +301,7 @@ public final class TextTower: Sendable {
             }
             layer.forward(out: next.pointer, inp: x.pointer, rows: n, outputRows: isLast ? packing.eotRows : nil,
                           kept: kept, scratch: scratch, shape: shape, bf16: bf16?[l]) { qkv, probabilities, attended in
-                parallelChunks(heads, minimumChunk: 1) { headRange in
+                parallelChunks(heads, minimumChunk: 1, on: ThreadPool(precision)) { headRange in
                     attentionForward(out: attended, att: probabilities, qkv: qkv,
                                      segments: segments, heads: heads, width: w, headRange: headRange)
                 }
@@ -382,7 +382,7 @@ public final class TextTower: Sendable {
                 kept: blockKept.from(inputRow: first, outputRow: isLast ? 0 : first, shape: shape),
                 gradients: gradients, shape: shape, bf16: bf16?[l]
             ) { dqkv, dAttended in
-                parallelChunks(heads, minimumChunk: 1) { headRange in
+                parallelChunks(heads, minimumChunk: 1, on: ThreadPool(precision)) { headRange in
                     attentionBackward(dqkv: dqkv, dout: dAttended, qkv: qkv, att: attention,
                                       segments: segments, heads: heads, width: w, firstGradientRow: first, headRange: headRange)
                 }

@@ -186,7 +186,7 @@ extension VisionTower {
                     dout = ConstFloatPointer(dClassAttended.pointer)
                 }
                 bidirectionalAttentionBackward(dqkv: dqkv, dout: dout, qkv: qkv, probabilities: probabilities, sequences: n,
-                                               sequenceLength: t, queries: isLast ? 1 : t, heads: heads, width: w)
+                                               sequenceLength: t, queries: isLast ? 1 : t, heads: heads, width: w, on: ThreadPool(precision))
             }
             // deep[l-1] replaced the prompt rows entering block l: their gradient is its gradient,
             // and nothing flows further back through them.

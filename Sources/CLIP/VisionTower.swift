@@ -133,7 +133,7 @@ public final class VisionTower: Sendable {
         // unfolded patch [3*p*p] (channel, row, column: the kernel's layout), so one sgemm
         // [n*P, 3pp] x [W, 3pp]^T does every image.
         let patches = s.patches.pointer
-        parallelChunks(n * patchCount, minimumChunk: 64) { range in
+        parallelChunks(n * patchCount, minimumChunk: 64, on: ThreadPool(precision)) { range in
             for index in range {
                 let (image, cell) = (index / patchCount, index % patchCount)
                 let (gy, gx) = (cell / grid, cell % grid)
@@ -156,7 +156,7 @@ public final class VisionTower: Sendable {
         weights.classEmbedding.withUnsafeBufferPointer { classEmbedding in
             weights.positionEmbedding.withUnsafeBufferPointer { positions in
                 (prompts?.shallow ?? []).withUnsafeBufferPointer { shallow in
-                    parallelChunks(rows, minimumChunk: 64) { range in
+                    parallelChunks(rows, minimumChunk: 64, on: ThreadPool(precision)) { range in
                         for row in range {
                             let (image, position) = (row / t, row % t)
                             let rowOffset: Int = row * w
@@ -198,10 +198,10 @@ public final class VisionTower: Sendable {
                 let queries = isLast ? 1 : t
                 if keepsProbabilities {
                     bidirectionalAttentionForward(out: attended, probabilities: probabilities, qkv: qkv, sequences: n,
-                                                  sequenceLength: t, queries: queries, heads: heads, width: w)
+                                                  sequenceLength: t, queries: queries, heads: heads, width: w, on: ThreadPool(precision))
                 } else {
                     bidirectionalAttentionForward(out: attended, qkv: qkv, sequences: n, sequenceLength: t,
-                                                  queries: queries, heads: heads, width: w)
+                                                  queries: queries, heads: heads, width: w, on: ThreadPool(precision))
                 }
                 return isLast ? .outputRows : .all
             }
@@ -232,7 +232,7 @@ public final class VisionTower: Sendable {
         weight.withUnsafeBufferPointer { weight in
             bias.withUnsafeBufferPointer { bias in
                 let (g, b) = (weight.baseAddress!, bias.baseAddress!)
-                parallelChunks(rows, minimumChunk: 16) { r in
+                parallelChunks(rows, minimumChunk: 16, on: ThreadPool(precision)) { r in
                     layerNormForward(out: o + r.lowerBound * w, mean: mean + r.lowerBound, rstd: rstd + r.lowerBound,
                                      inp: x + r.lowerBound * w, weight: g, bias: b, n: r.count, c: w, eps: eps)
                 }

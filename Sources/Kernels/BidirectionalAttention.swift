@@ -25,25 +25,25 @@ import Foundation
 /// other threads run single-threaded (still correct, only slower).
 public func bidirectionalAttentionForward(
     out: FloatPointer, qkv: ConstFloatPointer,
-    sequences: Int, sequenceLength t: Int, queries: Int, heads: Int, width: Int
+    sequences: Int, sequenceLength t: Int, queries: Int, heads: Int, width: Int, on pool: ThreadPool = .dispatch
 ) {
     unmaskedAttention(out: out, kept: nil, qkv: qkv, sequences: sequences, sequenceLength: t,
-                     queries: queries, heads: heads, width: width)
+                     queries: queries, heads: heads, width: width, on: pool)
 }
 
 /// The same attention, keeping the probabilities for `bidirectionalAttentionBackward`:
 /// probabilities [B, heads, Q, T], one [Q, T] block per (sequence, head).
 public func bidirectionalAttentionForward(
     out: FloatPointer, probabilities: FloatPointer, qkv: ConstFloatPointer,
-    sequences: Int, sequenceLength t: Int, queries: Int, heads: Int, width: Int
+    sequences: Int, sequenceLength t: Int, queries: Int, heads: Int, width: Int, on pool: ThreadPool = .dispatch
 ) {
     unmaskedAttention(out: out, kept: probabilities, qkv: qkv, sequences: sequences, sequenceLength: t,
-                     queries: queries, heads: heads, width: width)
+                     queries: queries, heads: heads, width: width, on: pool)
 }
 
 private func unmaskedAttention(
     out: FloatPointer, kept: FloatPointer?, qkv: ConstFloatPointer,
-    sequences: Int, sequenceLength t: Int, queries: Int, heads: Int, width: Int
+    sequences: Int, sequenceLength t: Int, queries: Int, heads: Int, width: Int, on pool: ThreadPool = .dispatch
 ) {
     precondition(queries >= 1 && queries <= t, "bidirectionalAttentionForward: \(queries) queries for \(t) rows")
     let hs = width / heads, stride = 3 * width
@@ -51,7 +51,7 @@ private func unmaskedAttention(
     let (q32, t32, hs32, stride32) = (Int32(queries), Int32(t), Int32(hs), Int32(stride))
     SingleThreadedBLAS.shared.enter()
     defer { SingleThreadedBLAS.shared.leave() }
-    parallelChunks(sequences * heads, minimumChunk: 1) { items in
+    parallelChunks(sequences * heads, minimumChunk: 1, on: pool) { items in
         let own = kept == nil ? FloatPointer.allocate(capacity: queries * t) : nil
         defer { own?.deallocate() }
         for item in items {
@@ -79,7 +79,7 @@ private func unmaskedAttention(
 /// OpenBLAS runs single-threaded meanwhile, as in the forward.
 public func bidirectionalAttentionBackward(
     dqkv: FloatPointer, dout: ConstFloatPointer, qkv: ConstFloatPointer, probabilities: ConstFloatPointer,
-    sequences: Int, sequenceLength t: Int, queries: Int, heads: Int, width: Int
+    sequences: Int, sequenceLength t: Int, queries: Int, heads: Int, width: Int, on pool: ThreadPool = .dispatch
 ) {
     precondition(queries >= 1 && queries <= t, "bidirectionalAttentionBackward: \(queries) queries for \(t) rows")
     let hs = width / heads, stride = 3 * width
@@ -87,7 +87,7 @@ public func bidirectionalAttentionBackward(
     let (q32, t32, hs32, stride32, width32) = (Int32(queries), Int32(t), Int32(hs), Int32(stride), Int32(width))
     SingleThreadedBLAS.shared.enter()
     defer { SingleThreadedBLAS.shared.leave() }
-    parallelChunks(sequences * heads, minimumChunk: 1) { items in
+    parallelChunks(sequences * heads, minimumChunk: 1, on: pool) { items in
         let dScores = FloatPointer.allocate(capacity: queries * t)
         defer { dScores.deallocate() }
         for item in items {
