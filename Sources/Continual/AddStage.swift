@@ -2,6 +2,7 @@ import CLIP
 import Evaluation
 import Formats
 import Foundation
+import Kernels
 import Methods
 import Store
 import Training
@@ -294,18 +295,24 @@ extension StageWriter {
             }
         }
 
+        // The precision the towers trained in, as it ran (bf16 falls back to fp32 on CPUs without it).
+        var lamm = request.configuration
+        lamm.precision = BF16Support.resolve(lamm.towerPrecision).precision == .bf16 ? .bf16 : nil
+        let trainedInBF16 = request.method != .zeroshot && lamm.precision == .bf16
         let configuration = SnapshotConfiguration(
             method: request.method, trainingProtocol: request.trainingProtocol, template: template.text, shots: plan.shots,
             lossWeights: result.map { _ in request.configuration.lossWeights(shots: plan.shots, method: request.method) },
-            lamm: request.method == .zeroshot ? nil : request.configuration,
+            lamm: request.method == .zeroshot ? nil : lamm,
             stageFile: request.csv.standardizedFileURL.path, featuresFile: request.features?.standardizedFileURL.path,
             stageSha256: data.contentSHA256)
         var snapshot = NewSnapshot(dataset: plan.datasetName, stage: plan.stageName, method: request.method, trained: trained,
                                    configJSON: try configuration.json(), lossCurveJSON: try SnapshotConfiguration.json(result?.lossCurve ?? []))
         snapshot.run = request.run
         // MaPLe's text features depend on its deep prompts too, which the text-feature cache
-        // (keyed by label row and context) does not see: they are computed when needed.
-        if !request.method.promptsBothTowers { snapshot.textFeatures = features }
+        // (keyed by label row and context) does not see: they are computed when needed. So are
+        // those of a bf16 run: the cache holds fp32 features only, so that an evaluation reads
+        // the same numbers whichever precision trained the rows.
+        if !request.method.promptsBothTowers && !trainedInBF16 { snapshot.textFeatures = features }
         snapshot.contextVectors = contextVectors
         snapshot.promptTensors = prompts?.tensors ?? []
         var commit = StageCommit(dataset: plan.datasetName, stage: plan.stageName, data: data,

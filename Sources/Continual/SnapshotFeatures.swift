@@ -24,6 +24,8 @@ public final class SnapshotFeatures {
     /// psi(y_i) of CLIP's original prompts, encoded once per prompt.
     var clipFeatureCache = FrozenTextFeatures()
     var visionTowerCache: VisionTower?
+    /// The towers of bf16 training runs (everything the store keeps is computed by the fp32 ones).
+    var bf16TowerCache: (text: TextTower?, vision: VisionTower?) = (nil, nil)
 
     init(store: LabelStore, model: ModelRecord, checkpoint: CLIPCheckpoint, modelDirectory: URL) throws {
         self.store = store
@@ -89,9 +91,22 @@ public final class SnapshotFeatures {
     }
 
     /// A trainer of `method` over the session's towers (the image tower only for methods that prompt it).
+    /// A trainer in the configuration's precision: the fp32 towers, or bf16 copies of them
+    /// (made on first use and kept for the session's later stages).
     func trainer(_ configuration: LAMMConfiguration, method: Method) throws -> Trainer {
-        Trainer(checkpoint: checkpoint, text: tower, vision: method.promptsBothTowers ? try visionTower() : nil,
-                template: template, configuration: configuration, method: method)
+        guard BF16Support.resolve(configuration.towerPrecision).precision == .bf16 else {
+            return Trainer(checkpoint: checkpoint, text: tower, vision: method.promptsBothTowers ? try visionTower() : nil,
+                           template: template, configuration: configuration, method: method)
+        }
+        let text = bf16TowerCache.text ?? TextTower(checkpoint, precision: .bf16)
+        bf16TowerCache.text = text
+        var vision: VisionTower?
+        if method.promptsBothTowers {
+            let fp32 = try visionTower()
+            vision = bf16TowerCache.vision ?? VisionTower(configuration: fp32.configuration, weights: fp32.weights, precision: .bf16)
+            bf16TowerCache.vision = vision
+        }
+        return Trainer(checkpoint: checkpoint, text: text, vision: vision, template: template, configuration: configuration, method: method)
     }
 }
 

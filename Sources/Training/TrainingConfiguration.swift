@@ -1,6 +1,7 @@
 // A run's settings (the official code's by default), its progress and its loss curve.
 
 import CLIP
+import Kernels
 import Methods
 
 /// Which class-name tokens become trainable vectors `<M_i>`.
@@ -42,8 +43,23 @@ public struct LAMMConfiguration: Codable, Sendable, Equatable {
     /// MaPLe's prompt depth J: 1 prompts the towers' inputs only, J > 1 also the entries of
     /// blocks 1 ... J-1 of both towers.
     public var promptDepth: Int = 9
+    /// The arithmetic of the towers while training: nil for fp32 (as every record from before
+    /// bf16 reads), `.bf16` for bf16 products with fp32 accumulation. The trained vectors, the
+    /// losses and everything the store keeps besides them stay fp32 (StageWriter).
+    public var precision: Precision?
 
     public init() {}
+
+    /// The precision the towers train in.
+    public var towerPrecision: Precision { precision ?? .fp32 }
+
+    /// The stored keys are snake_case (`lambda_cos`); decoding them back gives `lambdaCos`, so
+    /// the acronyms' keys are spelled that way (the encoded text is unchanged).
+    enum CodingKeys: String, CodingKey {
+        case learningRate, momentum, weightDecay, batchSize, epochs, warmupEpochs, warmupLearningRate
+        case lambdaWC = "lambdaWc", lambdaCOS = "lambdaCos", lambdaKD = "lambdaKd"
+        case temperature, seed, labelTokens, labelInitialisation, shots, contextLength, promptDepth, precision
+    }
 
     /// The official settings of a method: LAMM's and CoOp's (the defaults above), or MaPLe's
     /// (configs/trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml: lr 0.0035, batch 4, 5 epochs,

@@ -15,6 +15,8 @@ struct EncodeImagesCommand: ParsableCommand {
 
     @OptionGroup var checkpoint: CheckpointOptions
 
+    @OptionGroup var precision: PrecisionOptions
+
     @OptionGroup var output: OutputOptions
 
     @Argument(help: "The image files.")
@@ -25,7 +27,7 @@ struct EncodeImagesCommand: ParsableCommand {
     }
 
     func run() throws {
-        let tower = try VisionTower(directory: checkpoint.directory)
+        let tower = try VisionTower(directory: checkpoint.directory, precision: precision.resolved)
         let preprocessing = CLIPPreprocessing(imageSize: tower.imageSize)
         let printer = ProgressPrinter(quiet: output.json || files.count < 32)
         let d = tower.projectionDim

@@ -17,6 +17,8 @@ struct EncodeTextCommand: ParsableCommand {
 
     @OptionGroup var checkpoint: CheckpointOptions
 
+    @OptionGroup var precision: PrecisionOptions
+
     @Flag(name: .long, help: "Cut texts longer than the context instead of refusing them.")
     var truncate = false
 
@@ -35,7 +37,7 @@ struct EncodeTextCommand: ParsableCommand {
         let tokenizer = try CLIPTokenizer(directory: directory, tokenEmbeddingRows: checkpoint.configuration.text.vocabularySize)
         let context = checkpoint.configuration.text.maxPositions
         let ids = try texts.map { try tokenizer.tokenize($0, contextLength: context, truncate: truncate) }
-        let features = try TextTower(checkpoint).encode(tokenIDs: ids, normalized: true)
+        let features = try TextTower(checkpoint, precision: precision.resolved).encode(tokenIDs: ids, normalized: true)
         try printFeatures(texts, features, dimension: checkpoint.configuration.projectionDim, nameKey: "text", json: output.json)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLIP
 import Formats
 import Foundation
+import Kernels
 import Methods
 import Reports
 import Store
@@ -162,5 +163,18 @@ func printFeatures(_ names: [String], _ features: [Float], dimension: Int, nameK
         for line in lines {
             print("\(line.name): [" + line.feature.map { String(format: "%.6f", $0) }.joined(separator: ", ") + "]")
         }
+    }
+}
+
+/// `--precision`: the towers' arithmetic.
+struct PrecisionOptions: ParsableArguments {
+    @Option(help: "The towers' arithmetic: fp32, or bf16 (bf16 products with fp32 accumulation, on CPUs with AVX512-BF16 or AMX; elsewhere fp32, with a note). A snapshot records the precision it trained in; the features and evaluations the store keeps are computed in fp32 either way.")
+    var precision: Precision = .fp32
+
+    /// The precision the towers run in here; says so on standard error when bf16 falls back.
+    var resolved: Precision {
+        let (precision, notice) = BF16Support.resolve(precision)
+        if let notice { FileHandle.standardError.write(Data("note: --precision \(self.precision.rawValue): \(notice)\n".utf8)) }
+        return precision
     }
 }

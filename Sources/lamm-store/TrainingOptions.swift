@@ -1,5 +1,6 @@
 import ArgumentParser
 import Continual
+import Kernels
 import Methods
 import Store
 import Training
@@ -19,6 +20,7 @@ extension Protocol: ExpressibleByArgument {}
 extension Split: ExpressibleByArgument {}
 extension LabelTokens: ExpressibleByArgument {}
 extension LabelInitialisation: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 
 /// The method, the shots and the seed of one run, and the hyper-parameters (HyperParameterOptions).
 struct TrainingOptions: ParsableArguments {
@@ -99,6 +101,8 @@ struct HyperParameterOptions: ParsableArguments {
     @Option(name: .customLong("prompt-depth"), parsing: .unconditional, help: "MaPLe's prompt depth J: prompts enter both towers' inputs and blocks 1 ... J-1 (1 = shallow MaPLe; at most the towers' block count).")
     var promptDepth: Int = Self.defaults.promptDepth
 
+    @OptionGroup var precision: PrecisionOptions
+
     func validate() throws {
         if let contextLength, contextLength < 1 || contextLength > 60 { throw ValidationError("--n-ctx must be between 1 and 60.") }
         if promptDepth < 1 { throw ValidationError("--prompt-depth must be at least 1.") }
@@ -131,6 +135,7 @@ struct HyperParameterOptions: ParsableArguments {
         c.labelInitialisation = labelInitialisation
         if let contextLength { c.contextLength = contextLength }
         c.promptDepth = promptDepth
+        c.precision = precision.resolved == .bf16 ? .bf16 : nil
         return c
     }
 }
