@@ -66,6 +66,16 @@ struct MaPLeStepBenchmark {
             try trainer.objective(parameters.flattened, layout: layout, images: pixels, labels: labels)
         }
         _ = try step()  // warm-up
+        // The same step on bf16 copies of both towers.
+        let bf16Trainer = BF16Support.isAvailable
+            ? Trainer(checkpoint: checkpoint, text: TextTower(checkpoint, precision: .bf16),
+                      vision: VisionTower(visionCheckpoint, precision: .bf16), template: template,
+                      configuration: mapleConfiguration, method: .maple)
+            : nil
+        func bf16Step() throws -> (LossTerms, [Float])? {
+            try bf16Trainer?.objective(parameters.flattened, layout: layout, images: pixels, labels: labels)
+        }
+        _ = try bf16Step()
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lamm-bench-maple-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -78,7 +88,7 @@ struct MaPLeStepBenchmark {
 
         let dText = (0..<(classCount * configuration.projectionDim)).map { _ in rng.nextGaussian() }
         let dImage = (0..<(imageCount * configuration.projectionDim)).map { _ in rng.nextGaussian() }
-        var swiftBest = Double.infinity, torchBest = Double.infinity
+        var swiftBest = Double.infinity, torchBest = Double.infinity, bf16Best = Double.infinity, torchBF16Best = Double.infinity
         var parts = (text: Double.infinity, visionForward: Double.infinity, visionBackward: Double.infinity)
         var torchParts: [String: Any] = [:]
         for round in 1...rounds {
@@ -100,8 +110,16 @@ struct MaPLeStepBenchmark {
                 state = try vision.forward(pixels: pixels, count: imageCount, prompts: prompts.visionPrompts)
             })
             parts.visionBackward = min(parts.visionBackward, try seconds { _ = try vision.backward(state!, dNormalizedFeatures: dImage) })
-            print(String(format: "    round %d Swift: best step %.3f s (median %.3f s of %d): %.2f steps/s, %.1f images/s trained",
+            print(String(format: "    round %d Swift fp32: best step %.3f s (median %.3f s of %d): %.2f steps/s, %.1f images/s trained",
                          round, times.min()!, median(times), repeats, 1 / times.min()!, Double(imageCount) / times.min()!))
+            if bf16Trainer != nil {
+                var bf16Times: [Double] = [], bf16Gradient: [Float] = []
+                for _ in 0..<repeats { bf16Times.append(try seconds { bf16Gradient = try bf16Step()!.1 }) }
+                bf16Best = min(bf16Best, bf16Times.min()!)
+                print(String(format: "    round %d Swift bf16: best step %.3f s (median %.3f s of %d): %.2f steps/s; gradient against fp32's: max difference %.1e of its largest entry",
+                             round, bf16Times.min()!, median(bf16Times), repeats, 1 / bf16Times.min()!,
+                             maxDifference(bf16Gradient, gradient) / gradient.map(abs).max()!))
+            }
             guard let python else { break }
             let reference = try runPythonReference(
                 python: python, script: "bench_maple_step.py",
@@ -112,6 +130,7 @@ struct MaPLeStepBenchmark {
             let torchSeconds = reference["seconds"] as? Double ?? .nan
             torchBest = min(torchBest, torchSeconds)
             torchParts = reference
+            torchBF16Best = min(torchBF16Best, reference["bf16_seconds"] as? Double ?? .nan)
             print(String(format: "    round %d PyTorch %@ (%d threads): best step %.3f s (median %.3f s): %.2f steps/s",
                          round, (reference["torch"] as? String ?? "?") as NSString, reference["threads"] as? Int ?? 0, torchSeconds,
                          reference["median_seconds"] as? Double ?? .nan, 1 / torchSeconds))
@@ -124,6 +143,20 @@ struct MaPLeStepBenchmark {
         print("")
         print(String(format: "where Swift's step goes: text tower (forward + backward, %d prompts) %.3f s, image forward %.3f s, image backward %.3f s",
                      classCount, parts.text, parts.visionForward, parts.visionBackward))
+        var scaling = "steps/s at 1 / 2 threads:"
+        for (precision, run) in [(Precision.fp32, { _ = try step() })] + (bf16Trainer != nil ? [(Precision.bf16, { _ = try bf16Step() })] : []) {
+            var rates: [Double] = []
+            for threadCount in [1, 2] {
+                setBLASThreadCount(threadCount)
+                rates.append(1 / (try seconds { try run() }))
+            }
+            scaling += String(format: " %@ %.3f / %.3f", precision.rawValue as NSString, rates[0], rates[1])
+        }
+        setBLASThreadCount(threads)
+        print(scaling)
+        if bf16Trainer != nil {
+            print(String(format: "maple-step bf16: %.2f steps/s, %.2fx its own fp32", 1 / bf16Best, swiftBest / bf16Best))
+        }
         guard python != nil else {
             print(String(format: "maple-step: %.2f steps/s, %.1f images/s trained (PyTorch reference skipped: pass --python or set LAMM_BENCH_PYTHON)",
                          1 / swiftBest, Double(imageCount) / swiftBest))
@@ -134,6 +167,10 @@ struct MaPLeStepBenchmark {
                      torchParts["vision_step_seconds"] as? Double ?? .nan))
         print(String(format: "maple-step: %.2f steps/s (%.1f images/s trained) against PyTorch's %.2f (best of %d rounds each): %.2fx (target >= 1.5x)",
                      1 / swiftBest, Double(imageCount) / swiftBest, 1 / torchBest, rounds, torchBest / swiftBest))
+        if bf16Trainer != nil {
+            print(String(format: "maple-step bf16: %.2f steps/s against PyTorch bf16 autocast's %.2f: %.2fx (target >= 1.5x)",
+                         1 / bf16Best, 1 / torchBF16Best, torchBF16Best / bf16Best))
+        }
     }
 
     /// The model as a Hugging Face CLIPModel directory and the step's inputs, for Tools/bench_maple_step.py.

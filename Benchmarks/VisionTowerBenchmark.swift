@@ -55,6 +55,7 @@ struct VisionTowerBenchmark {
         let start = Date()
         let checkpoint = CLIPVisionCheckpoint.random(configuration: configuration, seed: 2025)
         let tower = VisionTower(checkpoint)
+        let bf16Tower = BF16Support.isAvailable ? VisionTower(checkpoint, precision: .bf16) : nil
         var rng = SplitMix64(seed: 9)
         let n = model.imageCount
         let pixels = (0..<(n * 3 * v.imageSize * v.imageSize)).map { _ in rng.nextGaussian() }
@@ -70,30 +71,48 @@ struct VisionTowerBenchmark {
 
         // The speed a shared machine gives changes from minute to minute, so Swift and PyTorch
         // take turns, and each side's best run counts.
-        var swiftBest = Double.infinity, torchBest = Double.infinity
+        var swiftBest = Double.infinity, torchBest = Double.infinity, bf16Best = Double.infinity, torchBF16Best = Double.infinity
         for round in 1...rounds {
-            var times: [Double] = []
-            var features: [Float] = []
+            var times: [Double] = [], bf16Times: [Double] = []
+            var features: [Float] = [], bf16Features: [Float] = []
             for _ in 0..<repeats {
                 times.append(try seconds { features = try tower.encode(pixels: pixels, count: n) })
             }
             swiftBest = min(swiftBest, times.min()!)
-            print(String(format: "    round %d Swift: %d images, best %.2f s (median %.2f s of %d): %.1f images/s, %.1f GFLOP/s",
+            print(String(format: "    round %d Swift fp32: %d images, best %.2f s (median %.2f s of %d): %.1f images/s, %.1f GFLOP/s",
                          round, n, times.min()!, median(times), repeats, Double(n) / times.min()!, flops / times.min()! / 1e9))
+            if let bf16Tower {
+                for _ in 0..<repeats {
+                    bf16Times.append(try seconds { bf16Features = try bf16Tower.encode(pixels: pixels, count: n) })
+                }
+                bf16Best = min(bf16Best, bf16Times.min()!)
+                print(String(format: "    round %d Swift bf16: best %.2f s (median %.2f s of %d): %.1f images/s, %.1f GFLOP/s; features against fp32's: %.1e",
+                             round, bf16Times.min()!, median(bf16Times), repeats, Double(n) / bf16Times.min()!, flops / bf16Times.min()! / 1e9,
+                             relativeError(bf16Features, features)))
+            }
             guard let python else { break }
             let reference = try runPyTorch(python: python, directory: directory)
             torchBest = min(torchBest, reference.seconds)
-            print(String(format: "    round %d PyTorch %@ (%d threads, %@ attention, batches of %d): best %.2f s (median %.2f s): %.1f images/s",
+            torchBF16Best = min(torchBF16Best, reference.bf16Seconds)
+            print(String(format: "    round %d PyTorch %@ (%d threads, %@ attention, batches of %d): fp32 best %.2f s (median %.2f s): %.1f images/s; bf16 autocast best %.2f s: %.1f images/s",
                          round, reference.version as NSString, reference.threads, reference.attention as NSString, batch,
-                         reference.seconds, reference.medianSeconds, Double(n) / reference.seconds))
-            print(String(format: "    same features: max relative difference %.1e", relativeError(features, reference.features)))
+                         reference.seconds, reference.medianSeconds, Double(n) / reference.seconds,
+                         reference.bf16Seconds, Double(n) / reference.bf16Seconds))
+            print(String(format: "    same features: fp32 max relative difference %.1e; bf16 (ours against PyTorch's fp32) %.1e, PyTorch's bf16 against its fp32 %.1e",
+                         relativeError(features, reference.features), relativeError(bf16Features, reference.features),
+                         relativeError(reference.bf16Features, reference.features)))
         }
+        let scaling = try threadScaling(model: model, towers: [(.fp32, tower)] + (bf16Tower.map { [(.bf16, $0)] } ?? []), pixels: pixels, count: n)
+        var line = String(format: "%@: fp32 %.1f images/s", model.name as NSString, Double(n) / swiftBest)
+        if bf16Tower != nil { line += String(format: ", bf16 %.1f images/s (%.2fx fp32)", Double(n) / bf16Best, swiftBest / bf16Best) }
         guard python != nil else {
             print("    PyTorch reference skipped: pass --python /work/pyenv/bin/python (or set LAMM_BENCH_PYTHON)")
-            return String(format: "%@: %.1f images/s", model.name as NSString, Double(n) / swiftBest)
+            return line + "; " + scaling
         }
-        return String(format: "%@: %.1f images/s against PyTorch's %.1f (best of %d rounds each): %.2fx (target >= 1x)",
-                      model.name as NSString, Double(n) / swiftBest, Double(n) / torchBest, rounds, torchBest / swiftBest)
+        line += String(format: "; PyTorch fp32 %.1f, bf16 autocast %.1f (best of %d rounds each): fp32 %.2fx PyTorch fp32 (target >= 1x)",
+                       Double(n) / torchBest, Double(n) / torchBF16Best, rounds, torchBest / swiftBest)
+        if bf16Tower != nil { line += String(format: ", bf16 %.2fx PyTorch bf16 (target >= 1.3x)", torchBF16Best / bf16Best) }
+        return line + "; " + scaling
     }
 
     /// 2 x multiply-adds of one image: the patch sgemm, full blocks, the last block (attention
@@ -109,13 +128,31 @@ struct VisionTowerBenchmark {
             + 2 * w * Double(configuration.projectionDim)
     }
 
+    /// Images/s at 1 and 2 threads, each precision (one run each).
+    func threadScaling(model: Model, towers: [(Precision, VisionTower)], pixels: [Float], count n: Int) throws -> String {
+        var parts: [String] = []
+        for (precision, tower) in towers {
+            var rates: [String] = []
+            for threadCount in [1, 2] {
+                setBLASThreadCount(threadCount)
+                let time = try seconds { _ = try tower.encode(pixels: pixels, count: n) }
+                rates.append(String(format: "%.1f", Double(n) / time))
+            }
+            parts.append("\(precision.rawValue) \(rates[0]) / \(rates[1])")
+        }
+        setBLASThreadCount(threads)
+        return "images/s at 1 / 2 threads: " + parts.joined(separator: ", ")
+    }
+
     struct PyTorchResult {
         var version: String
         var threads: Int
         var attention: String
         var seconds: Double
         var medianSeconds: Double
+        var bf16Seconds: Double
         var features: [Float]
+        var bf16Features: [Float]
     }
 
     /// The tower as a Hugging Face directory and the pixels, for Tools/bench_vision_tower.py.
@@ -139,6 +176,8 @@ struct VisionTowerBenchmark {
             version: json["torch"] as? String ?? "?", threads: json["threads"] as? Int ?? 0,
             attention: json["attention"] as? String ?? "?",
             seconds: json["seconds"] as? Double ?? .nan, medianSeconds: json["median_seconds"] as? Double ?? .nan,
-            features: try SafetensorsFile(url: outURL).floats("image_embeds"))
+            bf16Seconds: json["bf16_seconds"] as? Double ?? .nan,
+            features: try SafetensorsFile(url: outURL).floats("image_embeds"),
+            bf16Features: try SafetensorsFile(url: outURL).floats("image_embeds_bf16"))
     }
 }
