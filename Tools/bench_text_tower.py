@@ -127,7 +127,7 @@ def main():
         # The truncated step must be the same function as the padded one.
         assert torch.allclose(truncated_feats, feats, rtol=1e-4, atol=1e-5), "truncation changed the features"
     else:
-        feats, grad = truncated_feats, truncated_grad
+        feats, grad = truncated_feats, truncated_grad.clone()
     save_file({"text_embeds": features.contiguous(), "train_features": feats.detach().contiguous(),
                "grad_label_rows": grad.contiguous(),
                "grad_label_rows_truncated": truncated_grad.contiguous(), "grad_label_rows_bf16": bf16_grad.contiguous()},

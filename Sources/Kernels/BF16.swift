@@ -171,11 +171,43 @@ final class BF16Products: @unchecked Sendable {
         self.engine = engine!
     }
 
+    /// Rows of one product: a primitive is made per shape, and making one generates its kernel
+    /// (milliseconds), so the rows go through in tiles of a few fixed sizes whatever their count
+    /// (a batch of prompts packs to a different number of rows at every step): tiles of
+    /// `tileRows`, and the last one padded to a multiple of `rowStep`.
+    static let tileRows = 512, rowStep = 64
+
     func multiply(_ shape: Shape, a: ConstFloatPointer, b: UnsafePointer<UInt16>, out: FloatPointer) {
-        let primitive = self.primitive(shape)
-        let source = UnsafeMutablePointer<UInt16>.allocate(capacity: shape.m * shape.k)
+        let (k, n) = (shape.k, shape.n)
+        let tile = Self.tileRows
+        let source = UnsafeMutablePointer<UInt16>.allocate(capacity: min(shape.m, tile) * k + Self.rowStep * k)
         defer { source.deallocate() }
-        convertToBF16(source, a, count: shape.m * shape.k)
+        // The padded last tile's output, when its rows are fewer than the tile's.
+        var padOut: FloatPointer?
+        defer { padOut?.deallocate() }
+        var row = 0
+        while row < shape.m {
+            let rows = min(tile, shape.m - row)
+            let paddedRows = (rows + Self.rowStep - 1) / Self.rowStep * Self.rowStep
+            var tileShape = shape
+            tileShape.m = paddedRows
+            convertToBF16(source, a + row * k, count: rows * k)
+            (source + rows * k).update(repeating: 0, count: (paddedRows - rows) * k)
+            var destination = out + row * n
+            if paddedRows != rows {
+                if padOut == nil { padOut = .allocate(capacity: paddedRows * n) }
+                if shape.accumulate { padOut!.update(from: destination, count: rows * n) }
+                destination = padOut!
+            }
+            execute(tileShape, source: source, b: b, out: destination)
+            if paddedRows != rows { (out + row * n).update(from: padOut!, count: rows * n) }
+            row += rows
+        }
+    }
+
+    /// out [m, n] (+)= source [m, k] @ b, source already bf16.
+    private func execute(_ shape: Shape, source: UnsafeMutablePointer<UInt16>, b: UnsafePointer<UInt16>, out: FloatPointer) {
+        let primitive = self.primitive(shape)
         var (aDesc, bDesc, outDesc) = Self.descriptors(shape)
         var scratchDesc = primitive.scratchpad
         let scratchBytes = dnnl_memory_desc_get_size(&scratchDesc)
@@ -200,6 +232,9 @@ final class BF16Products: @unchecked Sendable {
         check(dnnl_primitive_execute(primitive.handle, stream, Int32(arguments.count), &arguments), "matmul")
         check(dnnl_stream_wait(stream), "stream wait")
     }
+
+    /// How many primitives have been made for products of inner size k and n columns, for tests.
+    func primitiveCount(k: Int, n: Int) -> Int { primitives.withLock { $0.keys.filter { $0.k == k && $0.n == n }.count } }
 
     private func primitive(_ shape: Shape) -> Primitive {
         if let made = primitives.withLock({ $0[shape] }) { return made }

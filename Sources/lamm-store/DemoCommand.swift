@@ -2,6 +2,7 @@ import ArgumentParser
 import Continual
 import Demo
 import Foundation
+import Kernels
 import Methods
 import Reports
 import Store
@@ -37,6 +38,7 @@ struct DemoCommand: ParsableCommand {
             help: "Epochs per stage, for every method.")
     var epochs: Int = LAMMConfiguration().epochs
 
+    @OptionGroup var precision: PrecisionOptions
     @OptionGroup var progress: ProgressOptions
     @OptionGroup var output: OutputOptions
 
@@ -53,6 +55,8 @@ struct DemoCommand: ParsableCommand {
         configuration.seed = seed
         var maple = DemoWorkflow.mapleDefaults(seed: seed)
         (configuration.epochs, maple.epochs) = (epochs, epochs)
+        let trainingPrecision: Precision? = precision.resolved == .bf16 ? .bf16 : nil
+        (configuration.precision, maple.precision) = (trainingPrecision, trainingPrecision)
         let printer = progress.printer(json: output.json)
         let workflow = DemoWorkflow(directory: URL(fileURLWithPath: dir).standardizedFileURL, methods: methods,
                                     configuration: configuration, mapleConfiguration: maple, seed: seed)

@@ -31,7 +31,7 @@ struct BF16Tests {
         #expect(bf16Rounded(.nan).isNaN)
     }
 
-    @Test(arguments: [(1, 7, 5), (37, 64, 96), (77, 256, 768)])
+    @Test(arguments: [(1, 7, 5), (37, 64, 96), (77, 256, 768), (1100, 24, 40)])
     func forwardAccumulatesInFP32(n: Int, c: Int, oc: Int) {
         var g = Generator(state: UInt64(n * 1000 + c))
         let inp = g.values(n * c).map(bf16Rounded), weight = g.values(oc * c, scale: 0.1).map(bf16Rounded)
@@ -61,6 +61,25 @@ struct BF16Tests {
         }
         let (error, index) = worstRelativeError(dinp, expected)
         #expect(error < 1e-5, "\(dinp[index]) vs \(expected[index])")
+    }
+
+    /// Row counts go through a few fixed tile shapes, so a product of a new row count makes
+    /// no new kernel once the tiles' shapes exist.
+    @Test func rowCountsShareTheirTilesKernels() {
+        let (c, oc) = (8, 12)
+        var g = Generator(state: 5)
+        let weight = BF16Matrix(g.values(oc * c).map(bf16Rounded), rows: oc, columns: c)
+        func product(_ n: Int) {
+            let inp = g.values(n * c).map(bf16Rounded)
+            var out = [Float](repeating: 0, count: n * oc)
+            matmulForward(out: &out, inp: inp, weight: weight, bias: nil, n: n)
+        }
+        for n in stride(from: 1, through: 1100, by: 64) { product(n) }
+        let made = BF16Products.shared.primitiveCount(k: c, n: oc)
+        for n in 1...200 { product(n) }
+        product(1500)
+        #expect(BF16Products.shared.primitiveCount(k: c, n: oc) == made)
+        #expect(made <= Int(BF16Products.tileRows / BF16Products.rowStep))
     }
 
     @Test func fp32InputsLoseOnlyBF16Rounding() {
