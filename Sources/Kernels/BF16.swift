@@ -48,9 +48,14 @@ public enum BF16Support {
 /// float -> bf16, rounding to nearest even; NaN stays NaN.
 @inline(__always)
 public func bf16Bits(_ x: Float) -> UInt16 {
-    let bits = x.bitPattern
-    if x.isNaN { return UInt16(truncatingIfNeeded: bits >> 16) | 0x40 }
-    return UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
+    if x.isNaN { return UInt16(truncatingIfNeeded: x.bitPattern >> 16) | 0x40 }
+    return nearestEvenBF16(x.bitPattern)
+}
+
+/// The bf16 nearest to a finite float's bits, ties to even.
+@inline(__always)
+func nearestEvenBF16(_ bits: UInt32) -> UInt16 {
+    UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
 }
 
 /// bf16 -> float (exact).
@@ -64,10 +69,7 @@ public func bf16Rounded(_ x: Float) -> Float { floatOfBF16(bf16Bits(x)) }
 /// out [count] = inp rounded to bf16 (finite inputs; the loop vectorises).
 public func convertToBF16(_ out: UnsafeMutablePointer<UInt16>, _ inp: ConstFloatPointer, count: Int) {
     parallelChunks(count, minimumChunk: 1 << 16, on: .openMP) { r in
-        for i in r {
-            let bits = inp[i].bitPattern
-            out[i] = UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
-        }
+        for i in r { out[i] = nearestEvenBF16(inp[i].bitPattern) }
     }
 }
 
@@ -97,9 +99,6 @@ public final class BF16Matrix: @unchecked Sendable {
         pointer.deallocate()
         transposed.deallocate()
     }
-
-    /// The weights as floats (each one the bf16 value), for tests.
-    public var floats: [Float] { (0..<(rows * columns)).map { floatOfBF16(pointer[$0]) } }
 }
 
 /// out [n, oc] = residual [n, oc] + inp [n, c] @ weight [oc, c]^T + bias [oc], in bf16 with
@@ -112,7 +111,7 @@ public func matmulForward(
     let (c, oc) = (weight.columns, weight.rows)
     let accumulate = prefillOutput(out: out, bias: bias, residual: residual, n: n, oc: oc)
     BF16Products.shared.multiply(
-        .init(m: n, k: c, n: oc, weightsTransposed: false, accumulate: accumulate),
+        .init(m: n, k: c, n: oc, accumulate: accumulate),
         a: inp, b: weight.transposed, out: out)
 }
 
@@ -120,7 +119,7 @@ public func matmulForward(
 public func matmulBackward(dinp: FloatPointer, dout: ConstFloatPointer, weight: BF16Matrix, n: Int) {
     guard n > 0 else { return }
     BF16Products.shared.multiply(
-        .init(m: n, k: weight.rows, n: weight.columns, weightsTransposed: false, accumulate: true),
+        .init(m: n, k: weight.rows, n: weight.columns, accumulate: true),
         a: dout, b: weight.pointer, out: dinp)
 }
 
@@ -147,10 +146,9 @@ func prefillOutput(out: FloatPointer, bias: ConstFloatPointer?, residual: ConstF
 final class BF16Products: @unchecked Sendable {
     static let shared = BF16Products()
 
-    /// out [m, n] (+)= a [m, k] @ b, b stored [n, k] (transposed) or [k, n].
+    /// out [m, n] (+)= a [m, k] @ b, b [k, n] row-major (the forward reads the weight's transposed copy).
     struct Shape: Hashable {
         var m, k, n: Int
-        var weightsTransposed: Bool
         var accumulate: Bool
         var threads = Int(omp_get_max_threads())
     }
@@ -266,7 +264,7 @@ final class BF16Products: @unchecked Sendable {
         }
     }
 
-    /// a [m, k] bf16 row-major; b as [k, n] bf16 (strides of its storage); out [m, n] f32.
+    /// a [m, k] bf16, b [k, n] bf16, out [m, n] f32, all row-major.
     private static func descriptors(_ s: Shape) -> (dnnl_memory_desc_t, dnnl_memory_desc_t, dnnl_memory_desc_t) {
         func matrix(_ rows: Int, _ columns: Int, _ type: dnnl_data_type_t, strides: (Int, Int)) -> dnnl_memory_desc_t {
             var desc = dnnl_memory_desc_t()
@@ -276,7 +274,7 @@ final class BF16Products: @unchecked Sendable {
             return desc
         }
         let a = matrix(s.m, s.k, dnnl_bf16, strides: (s.k, 1))
-        let b = matrix(s.k, s.n, dnnl_bf16, strides: s.weightsTransposed ? (1, s.k) : (s.n, 1))
+        let b = matrix(s.k, s.n, dnnl_bf16, strides: (s.n, 1))
         let out = matrix(s.m, s.n, dnnl_f32, strides: (s.n, 1))
         return (a, b, out)
     }
