@@ -28,6 +28,8 @@ public struct AddStageRequest: Sendable {
     public var data: StageData?
     /// The sweep run whose lineage the stage extends; nil for the add-classes lineage.
     public var run: RunTag?
+    /// The sweep claim the run is trained under, checked by the commit.
+    public var claim: ClaimHolder?
 
     public init(csv: URL, csvName: String, features: URL?, featuresName: String?, dataset: String?, stage: String?,
                 method: Method, trainingProtocol: Protocol = .task, configuration: LAMMConfiguration = .init()) {
@@ -319,6 +321,7 @@ extension StageWriter {
                                  baseline: baseline.map { ($0.correct, $0.total) }, snapshot: snapshot)
         commit.imageFeatures = plan.encoded?.computed ?? [:]
         commit.planned = PlannedState(position: plan.position, parent: plannedParent(parentSnapshot))
+        commit.claim = request.claim
         // The snapshot's rows: the parent's classes of earlier stages, then this stage's.
         let inherited = parentRows.filter { trained[$0.name] == nil }
         return PreparedStage(plan: plan, commit: commit, baseline: baseline, result: result, warnings: warnings,

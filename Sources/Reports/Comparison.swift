@@ -108,12 +108,18 @@ public struct SweepSummary: Codable, Sendable, Equatable, EncodesNilAsNull {
     }
 
     public var method: Method
+    /// The ablation (`sweep --variants`); nil for the full method.
+    public var variant: String?
     public var shots: Int
     public var seeds: [UInt64]
     public var stages: [Stage]
     public var averageAccuracy: MeanDeviation?
-    /// The paper's Table 3 cell (average over 11 datasets) for the method at these shots.
+    /// The paper's Table 3 cell (average over 11 datasets) for the method (with or without the
+    /// hierarchical loss) at these shots.
     public var published: Double?
+
+    /// The method with its variant, as tables and charts name a row: `lamm`, `lamm no-hl`.
+    public var label: String { method.rawValue + (variant.map { " " + $0 } ?? "") }
 }
 
 public struct Comparison: Codable, Sendable, Equatable {
@@ -288,9 +294,9 @@ extension SnapshotEvaluator {
     /// Sweep runs grouped by method and shots, mean +- sd over their seeds, beside Table 3's cells.
     func sweepSummaries(_ runs: [MethodComparison], stages: [StageRecord]) throws -> [SweepSummary] {
         let fewShot = try store.publishedResults(table: 3)
-        return Dictionary(grouping: runs) { "\($0.method.rawValue) \($0.run!.shots)" }.values
+        return Dictionary(grouping: runs) { "\($0.method.rawValue) \($0.run!.variant ?? "") \($0.run!.shots)" }.values
             .map { group -> SweepSummary in
-                let first = group[0], method = first.method, shots = first.run!.shots
+                let first = group[0], method = first.method, shots = first.run!.shots, variant = first.run!.variant
                 let stageCount = group.map(\.stages.count).max() ?? 0
                 let summaries = (0..<stageCount).map { k in
                     SweepSummary.Stage(stage: stages[k].name,
@@ -298,12 +304,15 @@ extension SnapshotEvaluator {
                                        afterLastStage: MeanDeviation(group.map { k < $0.stages.count ? $0.stages[k].afterLastStage : nil }),
                                        degradation: MeanDeviation(group.map { k < $0.stages.count ? $0.stages[k].degradation : nil }))
                 }
-                let paperName = PublishedNames.methods[method]
-                return SweepSummary(method: method, shots: shots, seeds: group.map { $0.run!.seed }, stages: summaries,
+                // Table 3 has the full methods and their "w/o HL" rows.
+                let paperName = PublishedNames.methods[method].flatMap { name in
+                    variant == nil ? name : variant == "no-hl" ? name + " (w/o HL)" : nil
+                }
+                return SweepSummary(method: method, variant: variant, shots: shots, seeds: group.map { $0.run!.seed }, stages: summaries,
                                     averageAccuracy: MeanDeviation(group.map(\.metrics.averageAccuracy)),
                                     published: fewShot.first { $0.method == paperName && $0.columnName == "\(shots)-shot" }?.value)
             }
-            .sorted { (Method.allCases.firstIndex(of: $0.method)!, $0.shots) < (Method.allCases.firstIndex(of: $1.method)!, $1.shots) }
+            .sorted { (Method.allCases.firstIndex(of: $0.method)!, $0.variant ?? "", $0.shots) < (Method.allCases.firstIndex(of: $1.method)!, $1.variant ?? "", $1.shots) }
     }
 
     /// `evaluate`, or nil when the split has no rows in any stage the snapshot covers.

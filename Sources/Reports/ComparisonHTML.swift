@@ -143,7 +143,7 @@ extension Comparison {
         var html = "<h3>Few-shot sweep (mean &plusmn; standard deviation over seeds)</h3>\n<table><tr><th>method</th><th>shots</th><th>seeds</th>"
             + "<th>average accuracy</th><th class=\"published\">published (Table 3, 11 datasets)</th></tr>\n"
         for row in dataset.sweeps {
-            html += "<tr><td>\(escape(row.method.rawValue))</td><td>\(row.shots)</td><td>\(row.seeds.map(String.init).joined(separator: ", "))</td>"
+            html += "<tr><td>\(escape(row.label))</td><td>\(row.shots)</td><td>\(row.seeds.map(String.init).joined(separator: ", "))</td>"
                 + "<td>\(meanDeviation(row.averageAccuracy))</td><td class=\"published\">\(percent(row.published))</td></tr>\n"
         }
         html += "</table>\n"
@@ -160,15 +160,17 @@ extension Comparison {
         for shot in shots { svg += "<text x=\"\(x(shot))\" y=\"\(top + plotHeight + 14)\" font-size=\"10\" text-anchor=\"middle\">\(shot)</text>" }
         svg += "<text x=\"\(left + plotWidth / 2)\" y=\"\(top + plotHeight + 30)\" font-size=\"11\" text-anchor=\"middle\">shots per class</text>"
         let palette = ["#4f81bd", "#c0504d", "#9bbb59", "#8064a2", "#f79646", "#4bacc6"]
-        for (m, method) in Method.allCases.filter({ method in dataset.sweeps.contains { $0.method == method } }).enumerated() {
+        var labels: [String] = []
+        for row in dataset.sweeps where !labels.contains(row.label) { labels.append(row.label) }
+        for (m, label) in labels.enumerated() {
             let colour = palette[m % palette.count]
-            let points = dataset.sweeps.filter { $0.method == method }.compactMap { row in row.averageAccuracy.map { (row.shots, $0) } }
+            let points = dataset.sweeps.filter { $0.label == label }.compactMap { row in row.averageAccuracy.map { (row.shots, $0) } }
             svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(points.map { "\(x($0.0)),\(y($0.1.mean))" }.joined(separator: " "))\"/>"
             for (shot, value) in points {
                 svg += "<line x1=\"\(x(shot))\" y1=\"\(y(min(100, value.mean + value.deviation)))\" x2=\"\(x(shot))\" y2=\"\(y(max(0, value.mean - value.deviation)))\" stroke=\"\(colour)\"/>"
-                svg += "<circle cx=\"\(x(shot))\" cy=\"\(y(value.mean))\" r=\"3\" fill=\"\(colour)\"><title>\(escape(method.rawValue)), \(shot) shots: \(meanDeviation(value))</title></circle>"
+                svg += "<circle cx=\"\(x(shot))\" cy=\"\(y(value.mean))\" r=\"3\" fill=\"\(colour)\"><title>\(escape(label)), \(shot) shots: \(meanDeviation(value))</title></circle>"
             }
-            svg += "<text x=\"\(left + plotWidth + 12)\" y=\"\(top + 14 + 16 * m)\" font-size=\"11\" fill=\"\(colour)\">\(escape(method.rawValue))</text>"
+            svg += "<text x=\"\(left + plotWidth + 12)\" y=\"\(top + 14 + 16 * m)\" font-size=\"11\" fill=\"\(colour)\">\(escape(label))</text>"
         }
         return html + svg + "</svg><figcaption>Average accuracy after the last stage against shots per class</figcaption></figure>\n"
     }

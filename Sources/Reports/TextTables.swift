@@ -51,7 +51,7 @@ extension Comparison {
                 text += "few-shot sweep of '\(d.dataset)': mean +- standard deviation over seeds\n"
                 let stageHeaders = d.stages.flatMap { ["\($0) own", "\($0) last"] }
                 text += TextTable(["method", "shots", "seeds"] + stageHeaders + ["average accuracy", "published (paper, 11 datasets)"], d.sweeps.map { row in
-                    [row.method.rawValue, "\(row.shots)", row.seeds.map(String.init).joined(separator: ",")]
+                    [row.label, "\(row.shots)", row.seeds.map(String.init).joined(separator: ",")]
                         + d.stages.indices.flatMap { k in
                             k < row.stages.count ? [meanDeviation(row.stages[k].afterOwnTraining), meanDeviation(row.stages[k].afterLastStage)] : ["-", "-"]
                         }

@@ -39,6 +39,9 @@ public struct StageCommit: Sendable {
     /// What the stage's plan read of the store, checked again under the write lock; nil
     /// checks nothing (a caller that planned nothing).
     public var planned: PlannedState?
+    /// The sweep claim the stage is trained under: the commit writes nothing unless the worker
+    /// still holds it, and renews its lease.
+    public var claim: ClaimHolder?
 
     public init(dataset: String, stage: String, data: StageData, baseline: (correct: Int, total: Int)?, snapshot: NewSnapshot?) {
         self.dataset = dataset
@@ -442,6 +445,10 @@ extension LabelStore {
             if !changes.isEmpty {
                 throw StoreError.planChangedMeanwhile(dataset: commit.dataset, stage: commit.stage, change: changes.joined(separator: "; and "))
             }
+        }
+        if let claim = commit.claim, !(try Self.renewClaim(db, claim)) {
+            throw StoreError.claimLost(dataset: commit.dataset, stage: commit.stage,
+                                       run: commit.snapshot.map { "\($0.method.rawValue), \($0.run?.description ?? "")" } ?? "?", worker: claim.worker)
         }
         if let baseline = commit.baseline, baseline.total > 0 {
             let record = BaselineRecord(stageId: registered.stageId, split: .test, protocol: .task, correct: baseline.correct,

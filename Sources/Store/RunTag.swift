@@ -1,18 +1,24 @@
 import Foundation
 
 /// The parameters that make one run of a sweep (`lamm-store sweep`) a lineage of its own: a
-/// method's snapshots trained with the same shots and seed on a dataset's stages. Stored in
-/// `snapshot.run` as canonical JSON (Migrations/0006_run.sql).
+/// method's snapshots trained with the same shots, seed and ablation variant on a dataset's
+/// stages. Stored in `snapshot.run` as canonical JSON (Migrations/0006_run.sql).
 public struct RunTag: Codable, Sendable, Hashable, Comparable, CustomStringConvertible {
     public var shots: Int
     public var seed: UInt64
+    /// The paper's ablation the run trains (`no-hl`, `random-init`, ...); nil for the full
+    /// method, which is not written, so that runs of the full method keep the text they had
+    /// before variants existed.
+    public var variant: String?
 
-    public init(shots: Int, seed: UInt64) {
+    public init(shots: Int, seed: UInt64, variant: String? = nil) {
         self.shots = shots
         self.seed = seed
+        self.variant = variant
     }
 
-    /// `{"seed":S,"shots":N}`: keys sorted, so that equal runs have equal text.
+    /// `{"seed":S,"shots":N}` (with `"variant"` for an ablation): keys sorted, so that equal
+    /// runs have equal text.
     public var json: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -26,7 +32,7 @@ public struct RunTag: Codable, Sendable, Hashable, Comparable, CustomStringConve
         self = tag
     }
 
-    public var description: String { "shots \(shots), seed \(seed)" }
+    public var description: String { "shots \(shots), seed \(seed)" + (variant.map { ", variant \($0)" } ?? "") }
 
-    public static func < (a: RunTag, b: RunTag) -> Bool { (a.shots, a.seed) < (b.shots, b.seed) }
+    public static func < (a: RunTag, b: RunTag) -> Bool { (a.variant ?? "", a.shots, a.seed) < (b.variant ?? "", b.shots, b.seed) }
 }

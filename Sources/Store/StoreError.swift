@@ -35,6 +35,7 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case damagedLineage(path: String, snapshot: Int64)
     case stageChangedMeanwhile(dataset: String, stage: String)
     case planChangedMeanwhile(dataset: String, stage: String, change: String)
+    case claimLost(dataset: String, stage: String, run: String, worker: String)
     case promptTensorsOfMethod(method: Method)
     case promptTensorName(name: String)
     case promptTensorSize(name: String, shape: [Int], values: Int)
@@ -115,6 +116,10 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
         case let .planChangedMeanwhile(dataset, stage, change):
             return "while this command trained stage \(stage), another writer changed dataset '\(dataset)': \(change). Nothing was written: "
                 + "the training was for the store as it was, so it is lost rather than attached to a lineage it never had. Run the command again to train from the store as it is now."
+        case let .claimLost(dataset, stage, run, worker):
+            return "while this sweep (\(worker)) trained stage \(stage) of dataset '\(dataset)', its lease on the run \(run) ended and another "
+                + "worker took the run over. Nothing was written: the run is that worker's now. Give sweep a longer --lease if this machine "
+                + "pauses for longer than the lease."
         case let .promptTensorsOfMethod(method):
             return "a \(method.rawValue) snapshot holds no prompt tensors (only maple and maple+lamm snapshots do); nothing was written."
         case let .promptTensorName(name):

@@ -27,6 +27,33 @@ public enum SQLDialect: String, Sendable {
         }
     }
 
+    /// `column` is one of the integers of a JSON array bound to one placeholder.
+    public func isAmongJSONIntegers(_ column: String) -> String {
+        switch self {
+        case .sqlite: return "\(column) IN (SELECT value FROM json_each(?))"
+        case .postgres: return "\(column) = ANY(ARRAY(SELECT CAST(jsonb_array_elements_text(CAST(? AS jsonb)) AS bigint)))"
+        }
+    }
+
+    /// The database's clock, in seconds since 1970: every worker of a shared store reads one
+    /// clock, whatever its own machine's says.
+    public var epochNow: String {
+        switch self {
+        case .sqlite: return "((julianday('now') - 2440587.5) * 86400.0)"
+        case .postgres: return "CAST(extract(epoch FROM clock_timestamp()) AS double precision)"
+        }
+    }
+
+    /// What a SELECT of queue rows ends with so that concurrent claimers neither wait for nor
+    /// take rows another transaction holds: PostgreSQL's row locks with SKIP LOCKED. SQLite's
+    /// one writer at a time needs nothing.
+    public var forUpdateSkipLocked: String {
+        switch self {
+        case .sqlite: return ""
+        case .postgres: return " FOR UPDATE SKIP LOCKED"
+        }
+    }
+
     /// The number of bytes of a blob (bytea) expression.
     public func byteLength(_ expression: String) -> String {
         switch self {
