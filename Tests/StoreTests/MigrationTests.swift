@@ -155,6 +155,12 @@ import Testing
             INSERT INTO cross_evaluation (snapshot_id, stage_id, split, matched_classes, unmatched_classes_json, correct, total, accuracy, baseline, evaluated_at)
             VALUES (2, 1, 'test', 2, '[]', 1, 2, 50, 25, ?)
             """, [SchemaRows.date])
+        // 0010: a claim that is not waiting names its worker and lease; a failed one says why.
+        refused("INSERT INTO run_claim (dataset_id, method, run, state) VALUES (1, 'coop', ?, 'running')", [SchemaRows.run])
+        refused("""
+            INSERT INTO run_claim (dataset_id, method, run, state, worker, claimed_at, heartbeat_at, lease_seconds)
+            VALUES (1, 'coop', ?, 'failed', 'w', 1, 1, 1)
+            """, [SchemaRows.run])
         if SchemaRows.has("0007_cross_evaluation", version) {
             #expect(try store.latestCrossEvaluations(ofSnapshotsOf: "pets", split: .test).map { "\($0.onDataset):\($0.onStage)" } == ["pets-v2:Set1"])
         }
@@ -294,6 +300,13 @@ enum SchemaRows {
         if has("0008_write_receipt", version) {
             // The key of a committed write (PostgreSQL records them; the schema is one).
             try run("INSERT INTO write_receipt (key, committed_at) VALUES ('6f1c1d9e-2f34-4c55-9a8b-0d3e2c1b4a59', ?)", [date])
+        }
+        if has("0010_run_claim", version) {
+            // Snapshot 5's run, done by a worker.
+            try run("""
+                INSERT INTO run_claim (dataset_id, method, run, state, worker, claimed_at, heartbeat_at, lease_seconds, attempts, finished_at, seconds)
+                VALUES (1, 'lamm', ?, 'done', 'host:42', 1700000000, 1700000060, 120, 1, 1700000061, 61)
+                """, [Self.run])
         }
     }
 
