@@ -189,7 +189,8 @@ extension StageWriter {
             guard case let .claimed(claim) = outcome else {
                 guard case let .noneFree(running) = outcome, running > 0, request.waitForOthers else { break }
                 progress?(.waiting(running: running))
-                Thread.sleep(forTimeInterval: min(max(request.lease / 8, 0.2), 5))
+                // Often enough that the grid ends soon after the last run held elsewhere does.
+                Thread.sleep(forTimeInterval: min(max(request.lease / 8, 0.2), 1))
                 continue
             }
             let index = grid.runs.firstIndex(of: claim.run)!
