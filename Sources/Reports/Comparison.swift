@@ -126,6 +126,8 @@ public struct Comparison: Codable, Sendable, Equatable {
     public var `protocol`: Protocol
     public var split: Split
     public var datasets: [DatasetComparison]
+    /// The sweep runs of all datasets in the paper's layouts (Tables 3-5, Figure 3).
+    public var paper = PaperTables(datasets: [], published: [:])
 }
 
 public enum CompareError: Error, Equatable, LocalizedError, CustomStringConvertible {
@@ -164,7 +166,9 @@ extension SnapshotEvaluator {
         for name in names where dataset == nil || dataset == name {
             datasets.append(try compareDataset(name, split: split, protocol: evaluationProtocol))
         }
-        return Comparison(protocol: evaluationProtocol, split: split, datasets: datasets)
+        let published = try Dictionary(uniqueKeysWithValues: [3, 4, 5].map { ($0, try store.publishedResults(table: $0)) })
+        return Comparison(protocol: evaluationProtocol, split: split, datasets: datasets,
+                          paper: PaperTables(datasets: datasets, published: published))
     }
 
     /// What every lineage of a dataset is compared on: its stages, their sample counts in the

@@ -31,6 +31,7 @@ extension Comparison {
             page += "<div class=\"charts\">\n" + dataset.methods.map { heatMap($0, stages: dataset.stages) }.joined() + "</div>\n"
             page += forgottenClasses(dataset) + fewShot(dataset) + crossDataset(dataset) + lossCurves(dataset)
         }
+        page += paper.html
         page += "<h2>Degradation by method and dataset</h2>\n" + degradationBars() + "\n</body></html>\n"
         return page
     }

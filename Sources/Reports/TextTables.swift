@@ -69,7 +69,7 @@ extension Comparison {
                 text += "\n"
             }
         }
-        return text
+        return text + paper.text
     }
 
     /// One line per lineage and stage (the add-classes lineage and every sweep run), for plotting

@@ -16,7 +16,9 @@ struct CompareCommand: ParsableCommand {
             Avalanche's definitions: the accuracy matrix R[t][k], average accuracy (sample-weighted), \
             forgetting R[k][k] - R[T][k] averaged over earlier stages, backward transfer (= -forgetting) \
             and forward transfer against zero-shot CLIP. Missing evaluations are computed and stored. \
-            With --dataset, only that dataset.
+            With --dataset, only that dataset. Sweep runs (`sweep`) are also shown in the layouts \
+            of the paper's Tables 3-5 and Figure 3, averaged over the datasets compared; --markdown \
+            and --latex write those tables as text a paper or a README can include.
             """
     )
 
@@ -28,6 +30,12 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Also write one CSV line per lineage and stage (every sweep run too), for plotting elsewhere.", valueName: "file"))
     var csv: String?
 
+    @Option(name: .long, help: ArgumentHelp("Also write the sweep runs in the paper's layouts (Tables 3-5) as Markdown tables.", valueName: "file"))
+    var markdown: String?
+
+    @Option(name: .long, help: ArgumentHelp("Also write the sweep runs in the paper's layouts (Tables 3-5) as LaTeX tables (booktabs).", valueName: "file"))
+    var latex: String?
+
     @OptionGroup var options: EvaluationOptions
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
@@ -36,7 +44,9 @@ struct CompareCommand: ParsableCommand {
         // Refuse an output that cannot or must not be written before any evaluation is computed and stored.
         var outputs: [(file: OutputFile, contents: (Comparison) -> String)] = []
         for (option, path, contents) in [("--html", html, { (comparison: Comparison) in comparison.html() }),
-                                         ("--csv", csv, { (comparison: Comparison) in comparison.csv })] {
+                                         ("--csv", csv, { (comparison: Comparison) in comparison.csv }),
+                                         ("--markdown", markdown, { (comparison: Comparison) in comparison.paper.markdown }),
+                                         ("--latex", latex, { (comparison: Comparison) in comparison.paper.latex })] {
             guard let path else { continue }
             let earlier = outputs.map { OutputFile.Protected($0.file.path, what: "also the \($0.file.option) file") }
             outputs.append((try OutputFile(option: option, path: path, protecting: store.protectedFiles + earlier), contents))
@@ -60,6 +70,6 @@ struct CompareCommand: ParsableCommand {
             return
         }
         print(comparison.text, terminator: "")
-        for path in [html, csv].compactMap({ $0 }) { print("wrote \(path)") }
+        for path in [html, csv, markdown, latex].compactMap({ $0 }) { print("wrote \(path)") }
     }
 }

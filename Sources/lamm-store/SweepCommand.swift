@@ -26,8 +26,8 @@ struct SweepCommand: ParsableCommand {
             its own (divergence, data it cannot train) is marked failed with its message and not tried \
             again unless --retry-failed. `sweep --status` shows the grid.
 
-            On a terminal, one line per finished run and the current run's epoch line; otherwise only \
-            the finished runs' lines. `compare` shows runs that differ only in seed as mean +- sd.
+            On a terminal, one line per finished run and the current run's epoch line; quiet otherwise \
+            (`--status` shows where a grid stands). `compare` shows runs that differ only in seed as mean +- sd.
             """
     )
 
@@ -148,9 +148,10 @@ struct SweepCommand: ParsableCommand {
                 case let .stage(event):
                     if printer.interactive { printer.stage(event) }
                 case let .finished(run, done, count):
+                    guard printer.interactive else { break }
                     let what = run.status == .trained ? "trained " + run.trainedStages.joined(separator: ", ")
                         : run.status == .failed ? "failed: " + (run.message ?? "") : run.status.rawValue
-                    printer.write("\(done) finished (of \(count)): \(run.dataset): \(run.method.rawValue), \(run.variant.rawValue), "
+                    printer.write("\r\u{1B}[K\(done) finished (of \(count)): \(run.dataset): \(run.method.rawValue), \(run.variant.rawValue), "
                                   + "\(run.shots) shots, seed \(run.seed): \(what)" + (run.takenOverFrom.map { " (taken over from \($0))" } ?? "") + "\n")
                 case let .waiting(running):
                     if printer.interactive { printer.write("\r\u{1B}[Kwaiting for \(running) run\(running == 1 ? "" : "s") other workers hold") }
