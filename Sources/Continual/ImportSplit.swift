@@ -5,8 +5,9 @@ import Methods
 import Store
 import Training
 
-/// `import-split`: a CoOp/Dassl split file as two stages of one dataset, Set1 the first
-/// ceil(K/2) labels and Set2 the rest (LAMM.md, incremental setting).
+/// `import-split`: a CoOp/Dassl split file as the stages of one dataset: by default Set1 the
+/// first ceil(K/2) labels and Set2 the rest (LAMM.md, incremental setting); with `increments`
+/// and `classOrder`, any class-incremental scenario (B0 Inc10 in a seeded order, ...).
 public struct ImportSplitRequest: Sendable {
     public var file: URL
     public var fileName: String
@@ -18,6 +19,9 @@ public struct ImportSplitRequest: Sendable {
     public var trainingProtocol: Protocol
     public var configuration: LAMMConfiguration
     public var imageOptions: ImageEncodingOptions
+    /// The stages' sizes (two by default) and the order the classes are taken in.
+    public var increments: ClassIncrements = .steps(2)
+    public var classOrder: ClassOrder = .sorted
 
     public init(file: URL, fileName: String, images: URL, dataset: String?, method: Method, trainingProtocol: Protocol = .task,
                 configuration: LAMMConfiguration = .init(), imageOptions: ImageEncodingOptions = .init()) {
@@ -38,14 +42,16 @@ public struct ImportSplitRequest: Sendable {
 }
 
 extension StageWriter {
-    /// Registers and trains both stages, all or nothing: every stage is checked (classes, label
+    /// Registers and trains every stage, all or nothing: every stage is checked (classes, label
     /// tokens, training rows, stage content) and every image encoded before anything is
-    /// trained, and both stages are written in one transaction at the end.
+    /// trained, and all stages are written in one transaction at the end.
     public func importSplit(_ request: ImportSplitRequest, progress: ((AddStageEvent) -> Void)? = nil) throws -> [AddStageResult] {
         let split = try DasslSplit.read(request.file, displayName: request.fileName)
-        let (set1, set2) = split.stages
+        let ordered = try request.classOrder.apply(to: split.labels) { split.classNames[$0]! }
+        let stages = try request.increments.stages(ordered)
         var plans: [StagePlan] = []
-        for (name, labels) in [("Set1", set1), ("Set2", set2)] where !labels.isEmpty {
+        for (k, labels) in stages.enumerated() where !labels.isEmpty {
+            let name = "Set\(k + 1)"
             var add = AddStageRequest(csv: request.file, csvName: request.fileName, features: nil, featuresName: nil,
                                       dataset: request.datasetName, stage: name, method: request.method,
                                       trainingProtocol: request.trainingProtocol, configuration: request.configuration)
