@@ -11,6 +11,8 @@ public enum Names {
 
     public enum Kind: String, Sendable {
         case `class`, dataset, stage
+        /// A name on a snapshot (`lamm-store tag`): also not a number, which `--snapshot` reads as an id.
+        case tag
     }
 
     /// `name` in NFC.
@@ -36,6 +38,7 @@ public enum Names {
         guard kind != .class else { return nil }
         if name.first!.isWhitespace || name.last!.isWhitespace { return "starts or ends with white space" }
         if name.contains(stageSeparator) { return "holds ':', which separates a dataset from a stage in --on DATASET:STAGE" }
+        if kind == .tag, name.allSatisfy(\.isASCIIDigitLike) { return "is a number, which --snapshot reads as a snapshot id" }
         return nil
     }
 
@@ -54,8 +57,13 @@ public struct NameError: Error, Equatable, LocalizedError, CustomStringConvertib
     public var problem: String
 
     public var description: String {
-        "\(option) '\(displayName(name))': the \(kind.rawValue) name \(problem); give a name such as \(kind == .stage ? "Set2" : "pets")."
+        "\(option) '\(displayName(name))': the \(kind.rawValue) name \(problem); give a name such as \(kind == .stage ? "Set2" : kind == .tag ? "best-16shot" : "pets")."
     }
 
     public var errorDescription: String? { description }
+}
+
+extension Character {
+    /// 0-9 only (not other scripts' digits, which a snapshot id never has).
+    var isASCIIDigitLike: Bool { isASCII && isNumber }
 }

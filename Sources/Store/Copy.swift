@@ -16,7 +16,7 @@ extension LabelStore {
     static let copiedTables: [(table: String, order: String)] = [
         ("model", "id"), ("dataset", "id"), ("stage", "id"), ("class", "id"), ("sample", "id"),
         ("label_embedding", "id"), ("context_vectors", "id"), ("snapshot", "id"),
-        ("snapshot_label", "snapshot_id, class_id"), ("baseline", "id"), ("evaluation", "id"),
+        ("snapshot_label", "snapshot_id, class_id"), ("snapshot_tag", "name"), ("baseline", "id"), ("evaluation", "id"),
         ("text_feature", "label_embedding_id, context_key"), ("image_feature", "content_sha256, view, seed"),
         ("prompt_tensor", "snapshot_id, position"), ("prompted_image_feature", "content_sha256, prompt_sha256"),
         ("cross_evaluation", "id"),

@@ -584,6 +584,19 @@ CREATE TABLE run_claim (
 CREATE INDEX run_claim_state ON run_claim(state, heartbeat_at);
 
 """##),
+    ("0011_snapshot_tag", ##"""
+-- Names on snapshots (`lamm-store tag --snapshot N NAME`): mutable labels such as best-16shot on
+-- immutable snapshots, accepted wherever --snapshot takes an id. A name points at one snapshot;
+-- tagging the name again moves it, `untag` removes it; the snapshot itself never changes. A name
+-- is never a number (a number given to --snapshot is an id).
+CREATE TABLE snapshot_tag (
+    name TEXT PRIMARY KEY CHECK (name <> '' AND name GLOB '*[^0-9]*'),
+    snapshot_id INTEGER NOT NULL REFERENCES snapshot(id),
+    tagged_at TEXT NOT NULL
+);
+CREATE INDEX snapshot_tag_snapshot ON snapshot_tag(snapshot_id);
+
+"""##),
 ]
 
 /// The PostgreSQL schema migrations, in the order they apply.
@@ -1334,6 +1347,20 @@ CREATE TABLE run_claim (
     CHECK (state <> 'failed' OR message IS NOT NULL)
 );
 CREATE INDEX run_claim_state ON run_claim(state, heartbeat_at);
+
+"""##),
+    ("0011_snapshot_tag", ##"""
+-- PostgreSQL form of ../0011_snapshot_tag.sql. Shipped migrations are never edited: change the
+-- schema in a new file, for both backends.
+--
+-- Names on snapshots (`lamm-store tag`): mutable labels on immutable snapshots, accepted
+-- wherever --snapshot takes an id. A name is never a number.
+CREATE TABLE snapshot_tag (
+    name text PRIMARY KEY CHECK (name <> '' AND name ~ '[^0-9]'),
+    snapshot_id bigint NOT NULL REFERENCES snapshot(id),
+    tagged_at text NOT NULL
+);
+CREATE INDEX snapshot_tag_snapshot ON snapshot_tag(snapshot_id);
 
 """##),
 ]

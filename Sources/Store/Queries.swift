@@ -95,8 +95,22 @@ extension LabelStore {
                 sql += " WHERE dataset.name = ?"
                 arguments = [dataset]
             }
-            return try db.rows(sql + " ORDER BY snapshot.id", arguments).map(SnapshotSummary.init(row:))
+            let tags = try Self.tagsBySnapshot(db)
+            return try db.rows(sql + " ORDER BY snapshot.id", arguments).map { row in
+                var summary = SnapshotSummary(row: row)
+                summary.tags = tags[summary.id] ?? []
+                return summary
+            }
         }
+    }
+
+    /// Every snapshot's names (`tag`), sorted.
+    static func tagsBySnapshot(_ db: any StoreDatabase) throws -> [Int64: [String]] {
+        var tags: [Int64: [String]] = [:]
+        for row in try db.rows("SELECT name, snapshot_id FROM snapshot_tag ORDER BY name") {
+            tags[row["snapshot_id"] as Int64, default: []].append(row["name"])
+        }
+        return tags
     }
 
     static let summarySQL = """
@@ -113,7 +127,9 @@ extension LabelStore {
             guard let row = try db.rows(Self.summarySQL + " WHERE snapshot.id = ?", [id]).first else {
                 throw StoreError.unknownSnapshot(id: id, latest: try db.scalar(Int64.self, "SELECT MAX(id) FROM snapshot"))
             }
-            return SnapshotSummary(row: row)
+            var summary = SnapshotSummary(row: row)
+            summary.tags = try Self.tagsBySnapshot(db)[id] ?? []
+            return summary
         }
     }
 
@@ -237,6 +253,8 @@ public struct SnapshotSummary: Codable, Sendable, Equatable, EncodesNilAsNull {
     public var trainedClasses: Int
     /// The sweep run whose lineage the snapshot belongs to; nil for the add-classes lineage.
     public var run: RunTag?
+    /// The names on the snapshot (`lamm-store tag`).
+    public var tags: [String] = []
 
     public init(row: StoreRow) {
         id = row["id"]

@@ -19,6 +19,7 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
     case stageExists(dataset: String, name: String)
     case classRegisteredEarlier(file: String, line: Int, className: String, dataset: String, stage: String)
     case unknownSnapshot(id: Int64, latest: Int64?)
+    case unknownTag(name: String, known: [String])
     case snapshotsOfDifferentDatasets(a: Int64, b: Int64)
     case snapshotOfAnotherDataset(id: Int64, dataset: String, requested: String)
     case missingLabelEmbedding(className: String, snapshotStage: String)
@@ -83,6 +84,9 @@ public enum StoreError: Error, Equatable, LocalizedError, CustomStringConvertibl
             return "\(file), line \(line): class '\(displayName(className))' is already registered in stage \(stage) of dataset '\(dataset)'. A stage adds new classes only; remove the row or rename the class."
         case let .unknownSnapshot(id, latest):
             return "no snapshot \(id) in the store" + (latest.map { " (snapshots run from 1 to \($0))." } ?? " (it has none yet).") + " List them with `lamm-store snapshots`."
+        case let .unknownTag(name, known):
+            return "no snapshot is tagged '\(displayName(name))'" + (known.isEmpty ? " (the store has no tags yet)" : "; the tags are \(known.map { "'\(displayName($0))'" }.joined(separator: ", "))")
+                + ". Give a snapshot id, or tag one with `lamm-store tag --snapshot N NAME`."
         case let .snapshotsOfDifferentDatasets(a, b):
             return "snapshots \(a) and \(b) belong to different datasets; diff compares snapshots of one dataset."
         case let .snapshotOfAnotherDataset(id, dataset, requested):

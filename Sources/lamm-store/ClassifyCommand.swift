@@ -2,6 +2,7 @@ import ArgumentParser
 import Continual
 import Formats
 import Foundation
+import Store
 
 struct ClassifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,8 +16,8 @@ struct ClassifyCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, parsing: .unconditional, help: "The snapshot id (see `lamm-store snapshots`).")
-    var snapshot: Int64
+    @Option(name: .customLong("snapshot"), parsing: .unconditional, help: "The snapshot: its id (see `lamm-store snapshots`) or a name it has (`lamm-store tag`).")
+    var snapshotReference: SnapshotReference
 
     @Option(name: .long, help: ArgumentHelp("Precomputed image features [rows, width], one input per row, instead of image files.", valueName: "F.npy"))
     var features: String?
@@ -54,6 +55,7 @@ struct ClassifyCommand: ParsableCommand {
 
     func run() throws {
         let results = try store.withStore(.read) { labelStore in
+            let snapshot = try labelStore.resolveSnapshot(snapshotReference)
             let session = try ContinualSession(store: labelStore, modelDirectory: model.directory)
             if let features {
                 return try session.classifier.classify(snapshot: snapshot, featureFile: URL(fileURLWithPath: features), displayName: features,

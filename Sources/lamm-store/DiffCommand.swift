@@ -8,17 +8,20 @@ struct DiffCommand: ParsableCommand {
         discussion: "For MaPLe snapshots, also each prompt tensor and the L2 norm of its change (B - A)."
     )
 
-    @Argument(help: "The first snapshot id.")
-    var a: Int64
+    @Argument(help: "The first snapshot: an id or a name (`lamm-store tag`).")
+    var first: SnapshotReference
 
-    @Argument(help: "The second snapshot id.")
-    var b: Int64
+    @Argument(help: "The second snapshot: an id or a name.")
+    var second: SnapshotReference
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let diff = try store.withStore(.read) { try $0.diff(a, b) }
+        let (diff, a, b) = try store.withStore(.read) { labelStore in
+            let (a, b) = (try labelStore.resolveSnapshot(first), try labelStore.resolveSnapshot(second))
+            return (try labelStore.diff(a, b), a, b)
+        }
         if output.json {
             try printJSON(diff)
             return

@@ -23,8 +23,8 @@ struct EvalCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, parsing: .unconditional, help: "The snapshot id (see `lamm-store snapshots`).")
-    var snapshot: Int64
+    @Option(name: .customLong("snapshot"), parsing: .unconditional, help: "The snapshot: its id (see `lamm-store snapshots`) or a name it has (`lamm-store tag`).")
+    var snapshotReference: SnapshotReference
 
     @OptionGroup var dataset: DatasetOptions
 
@@ -38,6 +38,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         if let on { return try runCross(on) }
         let evaluation = try store.withStore(.read) { labelStore in
+            let snapshot = try labelStore.resolveSnapshot(snapshotReference)
             let summary = try labelStore.snapshotSummary(snapshot)
             if let dataset = dataset.name, dataset != summary.dataset {
                 _ = try labelStore.resolveDataset(dataset)
@@ -66,7 +67,7 @@ struct EvalCommand: ParsableCommand {
 
     func runCross(_ on: String) throws {
         let evaluation = try store.withStore(.read) { labelStore in
-            _ = try labelStore.snapshotSummary(snapshot)
+            let snapshot = try labelStore.resolveSnapshot(snapshotReference)
             let session = try ContinualSession(store: labelStore, modelDirectory: options.model.directory)
             let (dataset, stage) = try session.evaluator.crossTarget(on)
             return try session.evaluator.evaluate(snapshot: snapshot, on: dataset, stage: stage, split: options.split)

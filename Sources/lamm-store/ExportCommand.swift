@@ -23,8 +23,8 @@ struct ExportCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, parsing: .unconditional, help: "The snapshot id (see `lamm-store snapshots`).")
-    var snapshot: Int64
+    @Option(name: .customLong("snapshot"), parsing: .unconditional, help: "The snapshot: its id (see `lamm-store snapshots`) or a name it has (`lamm-store tag`).")
+    var snapshotReference: SnapshotReference
 
     @Option(name: .long, help: ArgumentHelp("Output file; its extension (.safetensors or .npy) chooses the format.", valueName: "file"))
     var out: String
@@ -38,11 +38,12 @@ struct ExportCommand: ParsableCommand {
             throw OptionError.unsupportedExtension(option: "--out", path: out, extensions: ["safetensors", "npy"])
         }
         let file = try OutputFile(option: "--out", path: out, protecting: store.protectedFiles)
-        let exported = try store.withStore(.read) { labelStore in
+        let (exported, snapshot) = try store.withStore(.read) { labelStore in
+            let snapshot = try labelStore.resolveSnapshot(snapshotReference)
             // The label rows alone need no model; the classifier needs the store's checkpoint.
-            guard format == .safetensors else { return try labelStore.exportLabelRows(snapshot: snapshot, to: file) }
+            guard format == .safetensors else { return (try labelStore.exportLabelRows(snapshot: snapshot, to: file), snapshot) }
             let session = try ContinualSession(store: labelStore, modelDirectory: model.directory)
-            return try session.classifier.export(snapshot: snapshot, to: file.protecting(checkpointFiles(session.modelDirectory)), format: format)
+            return (try session.classifier.export(snapshot: snapshot, to: file.protecting(checkpointFiles(session.modelDirectory)), format: format), snapshot)
         }
         let prompts = exported.promptTensors ?? []
         if output.json {

@@ -20,6 +20,8 @@ struct LAMMStoreCommand: ParsableCommand {
             SnapshotsCommand.self,
             ShowCommand.self,
             DiffCommand.self,
+            TagCommand.self,
+            UntagCommand.self,
             ExportCommand.self,
             EvalCommand.self,
             ClassifyCommand.self,

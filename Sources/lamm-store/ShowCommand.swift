@@ -10,15 +10,18 @@ struct ShowCommand: ParsableCommand {
         abstract: "Show one snapshot: its configuration, loss curve, prompt tensors and every class's label row."
     )
 
-    @Option(name: .long, parsing: .unconditional, help: "The snapshot id (see `lamm-store snapshots`).")
-    var snapshot: Int64
+    @Option(name: .customLong("snapshot"), parsing: .unconditional, help: "The snapshot: its id (see `lamm-store snapshots`) or a name it has (`lamm-store tag`).")
+    var snapshotReference: SnapshotReference
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         let (detail, record) = try store.withStore(.read) { store in
-            try store.consistentRead { (try store.snapshotDetail(snapshot), try store.snapshotRecord(snapshot)) }
+            try store.consistentRead {
+                let snapshot = try store.resolveSnapshot(snapshotReference)
+                return (try store.snapshotDetail(snapshot), try store.snapshotRecord(snapshot))
+            }
         }
         if output.json {
             try printJSON(detail)
@@ -26,6 +29,7 @@ struct ShowCommand: ParsableCommand {
         }
         let s = detail.summary
         print("snapshot \(s.id): dataset '\(s.dataset)', method \(s.method.rawValue), stage \(s.stage), parent \(s.parent.map { "\($0)" } ?? "none"), created \(s.createdAt.display)")
+        if !s.tags.isEmpty { print("tags: \(s.tags.joined(separator: ", "))") }
         print("classes: \(s.classes) (\(s.trainedClasses) trained here, \(s.classes - s.trainedClasses) inherited)")
         if let context = detail.contextVectors {
             print("context vectors: \(context.tokenCount) x \(context.width), sha256 \(context.contentSha256.prefix(12))")

@@ -23,9 +23,9 @@ struct SnapshotsCommand: ParsableCommand {
             print("no snapshots yet")
             return
         }
-        printTable(["id", "dataset", "method", "stage", "parent", "classes", "trained", "created"], snapshots.map {
+        printTable(["id", "dataset", "method", "stage", "parent", "classes", "trained", "created", "tags"], snapshots.map {
             ["\($0.id)", $0.dataset, $0.method.rawValue, $0.stage, $0.parent.map { "\($0)" } ?? "-",
-             "\($0.classes)", "\($0.trainedClasses)", $0.createdAt.display]
+             "\($0.classes)", "\($0.trainedClasses)", $0.createdAt.display, $0.tags.joined(separator: ", ")]
         })
     }
 }

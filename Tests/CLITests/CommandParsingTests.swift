@@ -79,23 +79,23 @@ func parsed<C: ParsableCommand>(_ arguments: [String], as type: C.Type) throws -
 
     @Test func showOptions() throws {
         let defaults = try parsed(["show", "--snapshot", "3"], as: ShowCommand.self)
-        #expect(defaults.snapshot == 3 && defaults.store.db == nil && !defaults.output.json)
+        #expect(defaults.snapshotReference == .id(3) && defaults.store.db == nil && !defaults.output.json)
         let given = try parsed(["show", "--snapshot", "4"] + Self.storeArguments, as: ShowCommand.self)
-        #expect(given.snapshot == 4 && given.store.db == "x.sqlite" && given.output.json)
+        #expect(given.snapshotReference == .id(4) && given.store.db == "x.sqlite" && given.output.json)
     }
 
     @Test func diffOptions() throws {
         let defaults = try parsed(["diff", "1", "2"], as: DiffCommand.self)
-        #expect(defaults.a == 1 && defaults.b == 2 && defaults.store.db == nil && !defaults.output.json)
+        #expect(defaults.first == .id(1) && defaults.second == .id(2) && defaults.store.db == nil && !defaults.output.json)
         let given = try parsed(["diff", "5", "3"] + Self.storeArguments, as: DiffCommand.self)
-        #expect(given.a == 5 && given.b == 3 && given.store.db == "x.sqlite" && given.output.json)
+        #expect(given.first == .id(5) && given.second == .id(3) && given.store.db == "x.sqlite" && given.output.json)
     }
 
     @Test func exportOptions() throws {
         let defaults = try parsed(["export", "--snapshot", "3", "--out", "x.npy"], as: ExportCommand.self)
-        #expect(defaults.snapshot == 3 && defaults.out == "x.npy" && defaults.store.db == nil && !defaults.output.json)
+        #expect(defaults.snapshotReference == .id(3) && defaults.out == "x.npy" && defaults.store.db == nil && !defaults.output.json)
         let given = try parsed(["export", "--out", "y.safetensors", "--snapshot", "7"] + Self.storeArguments, as: ExportCommand.self)
-        #expect(given.snapshot == 7 && given.out == "y.safetensors" && given.store.db == "x.sqlite" && given.output.json)
+        #expect(given.snapshotReference == .id(7) && given.out == "y.safetensors" && given.store.db == "x.sqlite" && given.output.json)
     }
 
     @Test func verifyOptions() throws {
@@ -107,12 +107,12 @@ func parsed<C: ParsableCommand>(_ arguments: [String], as type: C.Type) throws -
 
     @Test func evalOptions() throws {
         let defaults = try parsed(["eval", "--snapshot", "3"], as: EvalCommand.self)
-        #expect(defaults.snapshot == 3 && defaults.dataset.name == nil)
+        #expect(defaults.snapshotReference == .id(3) && defaults.dataset.name == nil)
         #expect(defaults.options.split == .test && defaults.options.labelSpace.protocol == .task && defaults.options.model.model == nil)
         #expect(defaults.store.db == nil && !defaults.output.json)
         let given = try parsed(["eval", "--snapshot", "4", "--dataset", "pets", "--split", "val", "--protocol", "class", "--model", "m"]
                                + Self.storeArguments, as: EvalCommand.self)
-        #expect(given.snapshot == 4 && given.dataset.name == "pets")
+        #expect(given.snapshotReference == .id(4) && given.dataset.name == "pets")
         #expect(given.options.split == .val && given.options.labelSpace.protocol == .class && given.options.model.model == "m")
         #expect(given.store.db == "x.sqlite" && given.output.json)
     }

@@ -120,3 +120,33 @@ extension StoreCommandTests {
         #expect(try run(["verify"]).status == 0)
     }
 }
+
+extension StoreCommandTests {
+    /// `tag` and `untag` through the binary: a name works wherever --snapshot takes an id.
+    @Test func aTagNamesASnapshotForEveryCommand() throws {
+        try registeredPets()
+        let tagged = try run(["tag", "--snapshot", "2", "best-16shot", "--json"])
+        #expect(tagged.status == 0, "\(tagged.stderr)")
+        #expect((try CLI.json(tagged) as? [String: Any])?["snapshot"] as? Int == 2)
+        #expect(try run(["tag", "--snapshot", "best-16shot", "also-best"]).stdout.contains("'also-best' names snapshot 2"))
+        let shown = try #require(try CLI.json(try run(["show", "--snapshot", "best-16shot", "--json"])) as? [String: Any])
+        #expect(((shown["summary"] as? [String: Any])?["id"] as? Int) == 2)
+        #expect(try run(["show", "--snapshot", "best-16shot"]).stdout.contains("tags: also-best, best-16shot"))
+        let evaluated = try #require(try CLI.json(try run(["eval", "--snapshot", "best-16shot", "--json"])) as? [String: Any])
+        #expect(evaluated["snapshot"] as? Int == 2)
+        #expect(try run(["diff", "1", "best-16shot"]).stdout.contains("snapshots 1 -> 2"))
+        #expect(try run(["export", "--snapshot", "also-best", "--out", scratch.path("rows.npy")]).stdout.contains("of snapshot 2"))
+        #expect(try run(["snapshots"]).stdout.contains("also-best, best-16shot"))
+        // Moving a name says from where; a number is refused as a name; an unknown name is named.
+        #expect(try run(["tag", "--snapshot", "1", "best-16shot"]).stdout.contains("(moved from snapshot 2)"))
+        let before = try contents()
+        let number = try run(["tag", "--snapshot", "1", "7"])
+        #expect(number.status != 0 && number.stderr.contains("is a number"), "\(number.stderr)")
+        let unknown = try run(["eval", "--snapshot", "best-8shot"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("no snapshot is tagged 'best-8shot'") && unknown.stderr.contains("'also-best'"), "\(unknown.stderr)")
+        #expect(try contents() == before)
+        #expect(try run(["untag", "best-16shot"]).stdout.contains("no longer names snapshot 1"))
+        #expect(try run(["untag", "best-16shot"]).status != 0)
+        #expect(try run(["verify"]).status == 0)
+    }
+}

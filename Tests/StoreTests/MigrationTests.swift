@@ -301,6 +301,9 @@ enum SchemaRows {
             // The key of a committed write (PostgreSQL records them; the schema is one).
             try run("INSERT INTO write_receipt (key, committed_at) VALUES ('6f1c1d9e-2f34-4c55-9a8b-0d3e2c1b4a59', ?)", [date])
         }
+        if has("0011_snapshot_tag", version) {
+            try run("INSERT INTO snapshot_tag (name, snapshot_id, tagged_at) VALUES ('best', 2, ?)", [date])
+        }
         if has("0010_run_claim", version) {
             // Snapshot 5's run, done by a worker.
             try run("""
