@@ -29,7 +29,7 @@ extension Comparison {
         for dataset in datasets {
             page += "<h2>Dataset \(escape(dataset.dataset))</h2>\n" + table(dataset) + metricsTable(dataset)
             page += "<div class=\"charts\">\n" + dataset.methods.map { heatMap($0, stages: dataset.stages) }.joined() + "</div>\n"
-            page += forgottenClasses(dataset) + fewShot(dataset) + crossDataset(dataset) + lossCurves(dataset)
+            page += stepCurves(dataset) + forgottenClasses(dataset) + fewShot(dataset) + crossDataset(dataset) + lossCurves(dataset)
         }
         page += paper.html
         page += "<h2>Degradation by method and dataset</h2>\n" + degradationBars() + "\n</body></html>\n"
@@ -61,6 +61,41 @@ extension Comparison {
             rows += "</tr>\n"
         }
         return rows + "</table>\n"
+    }
+
+    /// Many-step scenarios: each method's accuracy on the classes seen so far against the step,
+    /// with Avg and Last.
+    func stepCurves(_ dataset: DatasetComparison) -> String {
+        let methods = dataset.methods.filter { $0.metrics.steps.count > 2 }
+        guard !methods.isEmpty else { return "" }
+        var html = "<h3>Accuracy on the classes seen so far, by step</h3>\n<table><tr><th>method</th><th>Avg</th><th>Last</th></tr>\n"
+        for m in methods {
+            html += "<tr><td>\(escape(m.method.rawValue))</td><td>\(percent(m.metrics.averageIncrementalAccuracy))</td><td>\(percent(m.metrics.lastAccuracy))</td></tr>\n"
+        }
+        html += "</table>\n"
+        let steps = dataset.stages.count
+        let (left, top, width, height) = (50, 20, 420, 200)
+        func x(_ step: Int) -> Int { steps < 2 ? left : left + step * width / (steps - 1) }
+        func y(_ accuracy: Double) -> Int { top + Int((1 - accuracy / 100) * Double(height)) }
+        let palette = ["#4f81bd", "#c0504d", "#9bbb59", "#8064a2", "#f79646", "#4bacc6"]
+        var svg = "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(left + width + 140)\" height=\"\(top + height + 40)\" role=\"img\">"
+        svg += "<line x1=\"\(left)\" y1=\"\(top + height)\" x2=\"\(left + width)\" y2=\"\(top + height)\" stroke=\"#444\"/>"
+        svg += "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(top + height)\" stroke=\"#444\"/>"
+        for value in stride(from: 0, through: 100, by: 25) {
+            svg += "<text x=\"\(left - 6)\" y=\"\(y(Double(value)) + 4)\" font-size=\"10\" text-anchor=\"end\">\(value)</text>"
+        }
+        for step in 0..<steps { svg += "<text x=\"\(x(step))\" y=\"\(top + height + 14)\" font-size=\"10\" text-anchor=\"middle\">\(step + 1)</text>" }
+        svg += "<text x=\"\(left + width / 2)\" y=\"\(top + height + 30)\" font-size=\"11\" text-anchor=\"middle\">step</text>"
+        for (k, m) in methods.enumerated() {
+            let colour = palette[k % palette.count]
+            let points = m.metrics.steps.compactMap { step in step.seen.map { (step.step, $0) } }
+            svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(points.map { "\(x($0.0)),\(y($0.1))" }.joined(separator: " "))\"/>"
+            for (step, value) in points {
+                svg += "<circle cx=\"\(x(step))\" cy=\"\(y(value))\" r=\"3\" fill=\"\(colour)\"><title>\(escape(m.method.rawValue)), step \(step + 1): \(percent(value))</title></circle>"
+            }
+            svg += "<text x=\"\(left + width + 12)\" y=\"\(top + 14 + 16 * k)\" font-size=\"11\" fill=\"\(colour)\">\(escape(m.method.rawValue))</text>"
+        }
+        return html + svg + "</svg><figcaption>Accuracy on every class seen so far after each step</figcaption></figure>\n"
     }
 
     func metricsTable(_ dataset: DatasetComparison) -> String {

@@ -47,6 +47,18 @@ extension Comparison {
                  percent(m.metrics.backwardTransfer), percent(m.metrics.forwardTransfer)]
             }).text
             text += "\n"
+            // Many-step scenarios: each step's accuracy on the classes seen so far, Avg and Last.
+            if d.methods.contains(where: { $0.metrics.steps.count > 2 }) {
+                text += "per step (accuracy on the classes seen so far; Avg = mean over steps, Last = after the last step)\n"
+                text += TextTable(["method", "step", "stage", "seen", "old", "new", "forgetting", "Avg", "Last"], d.methods.flatMap { m in
+                    m.metrics.steps.map { step in
+                        [m.method.rawValue, "\(step.step + 1)", d.stages[step.step], percent(step.seen), percent(step.old), percent(step.new),
+                         percent(step.forgetting), step.step == m.metrics.steps.count - 1 ? percent(m.metrics.averageIncrementalAccuracy) : "",
+                         step.step == m.metrics.steps.count - 1 ? percent(m.metrics.lastAccuracy) : ""]
+                    }
+                }).text
+                text += "\n"
+            }
             if !d.sweeps.isEmpty {
                 text += "few-shot sweep of '\(d.dataset)': mean +- standard deviation over seeds\n"
                 let stageHeaders = d.stages.flatMap { ["\($0) own", "\($0) last"] }

@@ -13,6 +13,19 @@ import Testing
         #expect(m.forwardTransfer == 5)   // R[0][1] - b_1 = 50 - 45
     }
 
+    /// Per step: the accuracy on the classes seen so far (sample-weighted), its old and new
+    /// parts, forgetting so far (from each stage's best earlier accuracy), Avg and Last.
+    @Test func stepsAvgAndLastAreThoseOfTheAccuracyMatrix() {
+        let r = AccuracyMatrix([[90, nil, nil], [80, 70, nil], [60, 75, 50]])
+        let m = ContinualMetrics(r, sampleCounts: [10, 10, 20], baselines: [nil, nil, nil])
+        typealias Step = ContinualMetrics.Step
+        #expect(m.steps == [Step(step: 0, seen: 90, old: nil, new: 90, forgetting: nil),
+                            Step(step: 1, seen: 75, old: 80, new: 70, forgetting: 10),
+                            Step(step: 2, seen: 58.75, old: 67.5, new: 50, forgetting: 12.5)])
+        #expect(abs(m.averageIncrementalAccuracy! - (90 + 75 + 58.75) / 3) < 1e-12)
+        #expect(m.lastAccuracy == 58.75 && m.lastAccuracy == m.averageAccuracy)
+    }
+
     @Test func threeStagesWithoutForgetting() {
         let rows: [[Double?]] = [[84.1, 40, 35], [84.1, 77, 38], [84.1, 77, 88.5]]
         let m = ContinualMetrics(AccuracyMatrix(rows), sampleCounts: [10, 10, 20], baselines: [69.3, 40, 30])
