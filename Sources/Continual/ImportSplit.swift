@@ -45,8 +45,10 @@ extension StageWriter {
     /// Registers and trains every stage, all or nothing: every stage is checked (classes, label
     /// tokens, training rows, stage content) and every image encoded before anything is
     /// trained, and all stages are written in one transaction at the end.
-    public func importSplit(_ request: ImportSplitRequest, progress: ((AddStageEvent) -> Void)? = nil) throws -> [AddStageResult] {
-        let split = try DasslSplit.read(request.file, displayName: request.fileName)
+    /// `split` given (an ImageFolder tree read already) is used instead of reading `request.file`.
+    public func importSplit(_ request: ImportSplitRequest, split given: DasslSplit? = nil,
+                            progress: ((AddStageEvent) -> Void)? = nil) throws -> [AddStageResult] {
+        let split = try given ?? DasslSplit.read(request.file, displayName: request.fileName)
         let ordered = try request.classOrder.apply(to: split.labels) { split.classNames[$0]! }
         let stages = try request.increments.stages(ordered)
         var plans: [StagePlan] = []

@@ -7,12 +7,21 @@ public struct DasslSplit: Sendable, Equatable {
         public var path: String
         public var label: Int
         public var className: String
+
+        public init(path: String, label: Int, className: String) {
+            (self.path, self.label, self.className) = (path, label, className)
+        }
     }
 
     /// Items per split name ("train", "val", "test"), in file order.
     public var items: [String: [Item]]
     /// Class name of each label, labels sorted.
     public var classNames: [Int: String]
+
+    public init(items: [String: [Item]], classNames: [Int: String]) {
+        self.items = items
+        self.classNames = classNames
+    }
 
     public var labels: [Int] { classNames.keys.sorted() }
 

@@ -16,6 +16,7 @@ struct LAMMStoreCommand: ParsableCommand {
             InitCommand.self,
             AddClassesCommand.self,
             ImportSplitCommand.self,
+            ImportFolderCommand.self,
             SweepCommand.self,
             SnapshotsCommand.self,
             ShowCommand.self,
