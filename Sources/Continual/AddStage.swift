@@ -306,7 +306,7 @@ extension StageWriter {
             lossWeights: result.map { _ in request.configuration.lossWeights(shots: plan.shots, method: request.method) },
             lamm: request.method == .zeroshot ? nil : lamm,
             stageFile: request.csv.standardizedFileURL.path, featuresFile: request.features?.standardizedFileURL.path,
-            stageSha256: data.contentSHA256)
+            stageSha256: data.contentSHA256, manifest: manifest(plan, result: result, precision: lamm.towerPrecision))
         var snapshot = NewSnapshot(dataset: plan.datasetName, stage: plan.stageName, method: request.method, trained: trained,
                                    configJSON: try configuration.json(), lossCurveJSON: try SnapshotConfiguration.json(result?.lossCurve ?? []))
         snapshot.run = request.run
@@ -327,6 +327,19 @@ extension StageWriter {
         return PreparedStage(plan: plan, commit: commit, baseline: baseline, result: result, warnings: warnings,
                              rows: inherited + labels.map { ($0.name, trained[$0.name]!) },
                              context: contextVectors ?? parentContext, prompts: prompts)
+    }
+
+    /// What the stage is trained with and what it cost (SnapshotManifest).
+    func manifest(_ plan: StagePlan, result: TrainingResult?, precision: Precision) -> SnapshotManifest {
+        let rows = plan.trainingRows.flatMap { $0 }.sorted()
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return SnapshotManifest(
+            lammStoreVersion: lammStoreVersion, checkpointSha256: features.model.weightsSha256, stageSha256: plan.data.contentSHA256,
+            trainingRows: rows, trainingRowsSha256: FloatBlob.sha256(Data(rows.map(String.init).joined(separator: ",").utf8)),
+            samplingRule: SnapshotManifest.samplingRule, seed: plan.request.configuration.seed, precision: precision.rawValue,
+            threads: blasThreadCount(), cores: ProcessInfo.processInfo.activeProcessorCount, seconds: result?.seconds ?? 0,
+            peakMemoryBytes: Int(usage.ru_maxrss) * 1024, trainableParameters: result?.parameterCount ?? 0)
     }
 
     /// The parent a stage's commit expects to find as its lineage's latest.

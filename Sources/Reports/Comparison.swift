@@ -32,6 +32,9 @@ public struct MethodComparison: Codable, Sendable, Equatable {
     /// Per earlier stage, its classes' accuracy under the snapshot that trained it and under the
     /// lineage's last, most forgotten first (the add-classes lineage only).
     public var classChanges: [StageClassChanges] = []
+    /// Each trainer snapshot's manifest (how it was made), in stage order; nil for snapshots
+    /// written before manifests.
+    public var manifests: [SnapshotManifest?] = []
 }
 
 public struct SnapshotLossCurve: Codable, Sendable, Equatable {
@@ -242,8 +245,9 @@ extension SnapshotEvaluator {
                                    degradation: own.flatMap { o in after.map { $0 - o } },
                                    published: latest.run == nil ? frame.publishedCell(method, stages[k].name) : nil)
         }
-        let curves = try zip(trainers, stages).map { id, stage in
-            SnapshotLossCurve(snapshot: id, stage: stage.name, epochs: try store.snapshotRecord(id).lossCurve ?? [])
+        let records = try trainers.map { try store.snapshotRecord($0) }
+        let curves = zip(records, stages).map { record, stage in
+            SnapshotLossCurve(snapshot: record.id!, stage: stage.name, epochs: record.lossCurve ?? [])
         }
         var changes: [StageClassChanges] = []
         if latest.run == nil, frame.evaluationProtocol == .task, let last = trainers.last {
@@ -255,7 +259,7 @@ extension SnapshotEvaluator {
         return MethodComparison(method: method, run: latest.run, snapshots: trainers, matrix: r, stages: rows,
                                 metrics: ContinualMetrics(r, sampleCounts: Array(frame.sampleCounts.prefix(reached)),
                                                           baselines: Array(zeroShot.prefix(reached))),
-                                lossCurves: curves, classChanges: changes)
+                                lossCurves: curves, classChanges: changes, manifests: records.map { $0.configuration?.manifest })
     }
 
     /// R[t][k], the accuracy on stage k after training stage t (and, for the next stage before

@@ -52,6 +52,8 @@ public struct TrainingResult: Sendable {
     public var lossCurve: [EpochLoss]
     public var seconds: Double
     public var steps: Int
+    /// The values the optimiser moved: the prompt parameters and the trained label rows.
+    public var parameterCount = 0
 
     /// The trained context [n, W], for methods that have one.
     public var context: [Float]? { prompts.context }
@@ -325,8 +327,10 @@ public final class Trainer: Sendable {
             }
         }
         let features = try textFeatures(task.classes, prompts: final, labelValues: labelValues)
-        return TrainingResult(labelVectors: labelVectors, prompts: final,
-                              textFeatures: trained.flatMap { features[($0 * d)..<(($0 + 1) * d)] }, lossCurve: curve,
-                              seconds: Date().timeIntervalSince(start), steps: step)
+        var result = TrainingResult(labelVectors: labelVectors, prompts: final,
+                                    textFeatures: trained.flatMap { features[($0 * d)..<(($0 + 1) * d)] }, lossCurve: curve,
+                                    seconds: Date().timeIntervalSince(start), steps: step)
+        result.parameterCount = theta.count
+        return result
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Continual
 
 @main
 struct LAMMStoreCommand: ParsableCommand {

@@ -1,3 +1,4 @@
+import Continual
 import Formats
 import Foundation
 import GRDB

@@ -1,2 +1,2 @@
 /// What `lamm-store --version` prints; the one place the version is written.
-let lammStoreVersion = "0.1.0"
+public let lammStoreVersion = "0.1.0"
