@@ -32,7 +32,12 @@ struct PrecisionTests {
         // The record says which precision trained each snapshot; fp32 records are as before.
         #expect(try bf16.store.snapshotRecord(reduced.second.snapshot.id).configuration?.lamm?.precision == .bf16)
         #expect(try fp32.store.snapshotRecord(exact.second.snapshot.id).configuration?.lamm?.precision == nil)
-        #expect(try !fp32.store.snapshotRecord(exact.second.snapshot.id).configJson.contains("precision"))
+        // fp32 training options are stored as before (no precision key); the manifest says fp32.
+        let stored = try JSONValue(parsing: fp32.store.snapshotRecord(exact.second.snapshot.id).configJson)
+        guard case let .object(config) = stored, case let .object(lamm)? = config["lamm"] else { throw Failure("no lamm configuration") }
+        #expect(lamm["precision"] == nil)
+        #expect(try fp32.store.snapshotRecord(exact.second.snapshot.id).configuration?.manifest?.precision == "fp32")
+        #expect(try bf16.store.snapshotRecord(reduced.second.snapshot.id).configuration?.manifest?.precision == "bf16")
         // The stored configuration reads back as the one trained with.
         var trained = try bf16.stage("set2", classes: (12..<20).map { "class\($0)" }, train: 8, test: 20, seed: 2).configuration
         trained.precision = .bf16
