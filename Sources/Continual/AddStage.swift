@@ -30,6 +30,9 @@ public struct AddStageRequest: Sendable {
     public var run: RunTag?
     /// The sweep claim the run is trained under, checked by the commit.
     public var claim: ClaimHolder?
+    /// `reproduce`: train from this stored snapshot (nil: as the lineage's first) instead of the
+    /// lineage's latest; such a plan is trained, never written.
+    public var fixedParent: Int64??
 
     public init(csv: URL, csvName: String, features: URL?, featuresName: String?, dataset: String?, stage: String?,
                 method: Method, trainingProtocol: Protocol = .task, configuration: LAMMConfiguration = .init()) {
@@ -214,8 +217,12 @@ extension StageWriter {
             try hooks.planning?()
             let registered = try store.datasetNames().contains(datasetName) ? try store.stages(of: store.resolveDataset(datasetName).id!).count : 0
             let position = existing?.position ?? max(registered, (earlier.last?.position ?? -1) + 1)
-            let storedParent = earlier.isEmpty
-                ? try parent(of: request.method, run: request.run, dataset: datasetName, stage: stageName, position: position) : nil
+            var storedParent: ParentSnapshot?
+            if earlier.isEmpty, let fixed = request.fixedParent {
+                storedParent = try fixed.map { try self.storedParent($0, position: position) } ?? ParentSnapshot.none
+            } else if earlier.isEmpty {
+                storedParent = try parent(of: request.method, run: request.run, dataset: datasetName, stage: stageName, position: position)
+            }
             return (datasetName, stageName, existing, position, storedParent)
         }
         let (byClass, shots) = try trainingRows(data, request: request, warnings: &warnings)
@@ -400,9 +407,15 @@ extension StageWriter {
             throw ContinualError.missingEarlierStage(method: method.rawValue, dataset: dataset, stage: stage,
                                                      missing: stages.first { $0.position == position - 1 }!.name)
         }
-        return .stored(snapshot: latest.id, context: try features.context(ofSnapshot: latest.id),
-                       rows: try store.labelRows(snapshot: latest.id).filter { $0.stage.position < position },
-                       prompts: try features.maplePrompts(ofSnapshot: latest.id))
+        return try storedParent(latest.id, position: position)
+    }
+
+    /// Stored snapshot `id` as the parent of a stage at `position`: its rows of earlier stages,
+    /// its context and prompts.
+    func storedParent(_ id: Int64, position: Int) throws -> ParentSnapshot {
+        .stored(snapshot: id, context: try features.context(ofSnapshot: id),
+                rows: try store.labelRows(snapshot: id).filter { $0.stage.position < position },
+                prompts: try features.maplePrompts(ofSnapshot: id))
     }
 
     /// Indices of each class's training rows (`--shots` of them, sampled with the seed), and n,

@@ -24,6 +24,7 @@ struct LAMMStoreCommand: ParsableCommand {
             DiffCommand.self,
             TagCommand.self,
             UntagCommand.self,
+            ReproduceCommand.self,
             ExportCommand.self,
             EvalCommand.self,
             ClassifyCommand.self,
