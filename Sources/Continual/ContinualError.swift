@@ -21,6 +21,9 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
     case noStagesToSweep(dataset: String)
     case crossOnOwnDataset(snapshot: Int64, dataset: String)
     case noMatchingClasses(snapshot: Int64, dataset: String, stage: String?, classes: [String])
+    case newStageNotNamed(dataset: String, stages: [String])
+    case newStageTrained(snapshot: Int64, dataset: String, stage: String, snapshotStage: String)
+    case newClassesTrained(snapshot: Int64, dataset: String, stage: String, classes: [String])
 
     public var description: String {
         switch self {
@@ -71,6 +74,17 @@ public enum ContinualError: Error, Equatable, LocalizedError, CustomStringConver
             let shown = classes.prefix(5).map { "'\(displayName($0))'" }.joined(separator: ", ") + (classes.count > 5 ? ", ..." : "")
             return "--on: none of the classes of dataset \(target) (\(shown)) has a class of the same name in snapshot \(snapshot); "
                 + "cross-dataset evaluation matches classes by name. Name a dataset that shares class names with the snapshot's."
+        case let .newStageNotNamed(dataset, stages):
+            return "--on-new \(displayName(dataset)): the dataset has stages \(stages.map { displayName($0) }.joined(separator: ", ")); "
+                + "name the one of new classes as \(displayName(dataset)):STAGE."
+        case let .newStageTrained(snapshot, dataset, stage, snapshotStage):
+            return "--on-new \(displayName(dataset)):\(displayName(stage)): snapshot \(snapshot) is of stage \(displayName(snapshotStage)) of that dataset, "
+                + "which does not come before \(displayName(stage)). Base-to-new scores classes a snapshot has not trained: "
+                + "name a stage after the snapshot's own, or a stage of another dataset."
+        case let .newClassesTrained(snapshot, dataset, stage, classes):
+            let shown = classes.prefix(5).map { "'\(displayName($0))'" }.joined(separator: ", ") + (classes.count > 5 ? ", ..." : "")
+            return "--on-new \(displayName(dataset)):\(displayName(stage)): snapshot \(snapshot) has trained \(classes.count) of the stage's classes (\(shown)), "
+                + "so they are not new to it. Name a stage whose classes the snapshot has no rows for; `eval --on` scores trained classes on another dataset."
         case let .noFeatureRows(file):
             return "\(file): the array has no rows. Give one image feature per row."
         }

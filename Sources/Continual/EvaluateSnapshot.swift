@@ -136,11 +136,8 @@ extension SnapshotEvaluator {
         let samples = try store.samples(stage: stage.id!, split: split)
         guard samples.count > 0 else { return nil }
         let d = dimension
-        let context = try features.context(ofSnapshot: id)
-        let method = try store.snapshotRecord(id).method
         let prompts = try features.maplePrompts(ofSnapshot: id)
-        let unseen = try prompts.map { try features.mapleTextFeatures(samples.classes.map { ($0.name, nil) }, prompts: $0, method: method) }
-            ?? features.promptFeatures(try samples.classes.map { try features.originalLabelVectors($0.name) }, context: context?.vectors)
+        let unseen = try untrainedTextFeatures(snapshot: id, classes: samples.classes.map(\.name), prompts: prompts)
         var text = unseen
         var offset = 0
         if evaluationProtocol == .class {

@@ -64,6 +64,9 @@ public struct DatasetComparison: Codable, Sendable, Equatable {
     public var sweeps: [SweepSummary] = []
     /// This dataset's snapshots evaluated on other datasets (`eval --on`; LAMM.md Table 1).
     public var crossDataset: [CrossDatasetComparison] = []
+    /// This dataset's snapshots scored on their classes and on classes they have not trained
+    /// (`eval --on-new`), as CoCoOp's and MaPLe's base-to-new tables.
+    public var baseToNew: [BaseToNewComparison] = []
     /// The paper's Table 2 cells for this dataset (labelled as published; nothing is computed from them).
     public var published: [PublishedResultRecord]
 }
@@ -81,6 +84,25 @@ public struct CrossDatasetComparison: Codable, Sendable, Equatable, EncodesNilAs
     public var matchedClasses: Int
     public var unmatchedClasses: [String]
     public var published: Double?
+}
+
+/// A snapshot's newest base-to-new evaluation: base, new and their harmonic mean, beside
+/// zero-shot CLIP's on the same rows.
+public struct BaseToNewComparison: Codable, Sendable, Equatable, EncodesNilAsNull {
+    public var snapshot: Int64
+    public var method: Method
+    public var run: RunTag?
+    /// The stage the snapshot was trained up to (its base classes are those of its lineage).
+    public var trainedStage: String
+    /// The dataset and stage of the new classes.
+    public var on: String
+    public var stage: String
+    public var base: Double
+    public var new: Double
+    public var harmonicMean: Double
+    public var baselineBase: Double
+    public var baselineNew: Double
+    public var baselineHarmonicMean: Double
 }
 
 /// A mean and standard deviation over runs (sample standard deviation; 0 for one run).
@@ -219,6 +241,7 @@ extension SnapshotEvaluator {
                                  zeroShotPublished: stages.map { frame.publishedCell(.zeroshot, $0.name) },
                                  methods: methods, runs: runs, sweeps: try sweepSummaries(runs, stages: stages),
                                  crossDataset: try crossDatasetComparisons(name, snapshots: snapshots, split: split),
+                                 baseToNew: try baseToNewComparisons(name, snapshots: snapshots, split: split),
                                  published: frame.published)
     }
 
@@ -296,6 +319,18 @@ extension SnapshotEvaluator {
                 accuracy: stored.record.accuracy, baseline: stored.record.baseline, matchedClasses: stored.record.matchedClasses,
                 unmatchedClasses: unmatched,
                 published: domainShift.first { $0.method == paperName && PublishedNames.key($0.columnName) == PublishedNames.key(stored.onDataset) }?.value)
+        }
+    }
+
+    /// Base-to-new evaluations of the dataset's snapshots, in snapshot order.
+    func baseToNewComparisons(_ name: String, snapshots: [SnapshotSummary], split: Split) throws -> [BaseToNewComparison] {
+        try store.latestBaseToNewEvaluations(ofSnapshotsOf: name, split: split).compactMap { stored -> BaseToNewComparison? in
+            guard let summary = snapshots.first(where: { $0.id == stored.record.snapshotId }) else { return nil }
+            let r = stored.record
+            return BaseToNewComparison(snapshot: summary.id, method: summary.method, run: summary.run, trainedStage: summary.stage,
+                                       on: stored.onDataset, stage: stored.onStage, base: r.baseAccuracy, new: r.newAccuracy,
+                                       harmonicMean: harmonicMean(r.baseAccuracy, r.newAccuracy), baselineBase: r.baseBaseline,
+                                       baselineNew: r.newBaseline, baselineHarmonicMean: harmonicMean(r.baseBaseline, r.newBaseline))
         }
     }
 

@@ -29,7 +29,7 @@ extension Comparison {
         for dataset in datasets {
             page += "<h2>Dataset \(escape(dataset.dataset))</h2>\n" + table(dataset) + metricsTable(dataset)
             page += "<div class=\"charts\">\n" + dataset.methods.map { heatMap($0, stages: dataset.stages) }.joined() + "</div>\n"
-            page += stepCurves(dataset) + forgottenClasses(dataset) + fewShot(dataset) + crossDataset(dataset) + lossCurves(dataset)
+            page += stepCurves(dataset) + forgottenClasses(dataset) + fewShot(dataset) + crossDataset(dataset) + baseToNew(dataset) + lossCurves(dataset)
         }
         page += paper.html
         page += "<h2>Degradation by method and dataset</h2>\n" + degradationBars() + "\n</body></html>\n"
@@ -220,6 +220,20 @@ extension Comparison {
             html += "<tr><td>\(row.snapshot)</td><td>\(escape(row.method.rawValue))</td><td>\(escape(row.on))</td><td>\(escape(row.stage))</td>"
                 + "<td>\(percent(row.accuracy))</td><td>\(percent(row.baseline))</td><td>\(row.matchedClasses)</td>"
                 + "<td>\(escape(row.unmatchedClasses.joined(separator: ", ")))</td><td class=\"published\">\(percent(row.published))</td></tr>\n"
+        }
+        return html + "</table>\n"
+    }
+
+    /// Base-to-new generalisation, as CoCoOp's and MaPLe's tables: base, new and HM per snapshot.
+    func baseToNew(_ dataset: DatasetComparison) -> String {
+        guard !dataset.baseToNew.isEmpty else { return "" }
+        var html = "<h3>Base-to-new generalisation</h3>\n<table><tr><th>snapshot</th><th>method</th><th>trained to</th><th>new classes</th>"
+            + "<th>base</th><th>new</th><th>HM</th><th>CLIP base</th><th>CLIP new</th><th>CLIP HM</th></tr>\n"
+        for row in dataset.baseToNew {
+            html += "<tr><td>\(row.snapshot)</td><td>\(escape(row.method.rawValue + (row.run.map { " " + $0.description } ?? "")))</td>"
+                + "<td>\(escape(row.trainedStage))</td><td>\(escape(row.on + ":" + row.stage))</td>"
+                + "<td>\(percent(row.base))</td><td>\(percent(row.new))</td><td><b>\(percent(row.harmonicMean))</b></td>"
+                + "<td>\(percent(row.baselineBase))</td><td>\(percent(row.baselineNew))</td><td>\(percent(row.baselineHarmonicMean))</td></tr>\n"
         }
         return html + "</table>\n"
     }

@@ -80,6 +80,16 @@ extension Comparison {
                 }).text
                 text += "\n"
             }
+            if !d.baseToNew.isEmpty {
+                text += "base-to-new generalisation of '\(d.dataset)' snapshots (base: the classes trained; new: classes never trained; HM: harmonic mean)\n"
+                text += TextTable(["snapshot", "method", "trained to", "new classes", "base", "new", "HM", "CLIP base", "CLIP new", "CLIP HM"],
+                                  d.baseToNew.map {
+                    ["\($0.snapshot)", $0.method.rawValue + ($0.run.map { " " + $0.description } ?? ""), $0.trainedStage, "\($0.on):\($0.stage)",
+                     percent($0.base), percent($0.new), percent($0.harmonicMean),
+                     percent($0.baselineBase), percent($0.baselineNew), percent($0.baselineHarmonicMean)]
+                }).text
+                text += "\n"
+            }
         }
         return text + paper.text
     }

@@ -389,6 +389,32 @@ extension LabelStore {
         }
     }
 
+    /// Stores a base-to-new evaluation when the store is free (as `record(evaluations:)`).
+    public func record(baseToNew evaluation: BaseToNewEvaluationRecord) throws -> Bool {
+        try writeIfFree { db in
+            var evaluation = evaluation
+            try db.insert(&evaluation)
+        }
+    }
+
+    /// The newest base-to-new evaluation of each (snapshot, new stage, split) of `dataset`'s
+    /// snapshots in `split`, by snapshot, with the dataset and stage of the new classes.
+    public func latestBaseToNewEvaluations(ofSnapshotsOf dataset: String, split: Split) throws -> [StoredBaseToNewEvaluation] {
+        try read { db in
+            try db.rows("""
+                SELECT b.*, od.name AS on_dataset, os.name AS on_stage
+                FROM base_to_new_evaluation b JOIN snapshot s ON s.id = b.snapshot_id JOIN dataset d ON d.id = s.dataset_id
+                JOIN stage os ON os.id = b.stage_id JOIN dataset od ON od.id = os.dataset_id
+                WHERE d.name = ? AND b.split = ? AND b.id = (SELECT MAX(x.id) FROM base_to_new_evaluation x
+                                                             WHERE x.snapshot_id = b.snapshot_id AND x.stage_id = b.stage_id AND x.split = b.split)
+                ORDER BY b.snapshot_id, od.name, os.position
+                """, [dataset, split]).map { row in
+                StoredBaseToNewEvaluation(record: try RowDecoder.decode(BaseToNewEvaluationRecord.self, from: row),
+                                          onDataset: row["on_dataset"], onStage: row["on_stage"])
+            }
+        }
+    }
+
     // MARK: Committing a stage
 
     /// Registers the stage (or reuses it when it exists with identical content), stores its

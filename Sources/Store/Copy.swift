@@ -19,7 +19,7 @@ extension LabelStore {
         ("snapshot_label", "snapshot_id, class_id"), ("snapshot_tag", "name"), ("baseline", "id"), ("evaluation", "id"),
         ("text_feature", "label_embedding_id, context_key"), ("image_feature", "content_sha256, view, seed"),
         ("prompt_tensor", "snapshot_id, position"), ("prompted_image_feature", "content_sha256, prompt_sha256"),
-        ("cross_evaluation", "id"),
+        ("cross_evaluation", "id"), ("base_to_new_evaluation", "id"),
     ]
 
     /// Copies every row of this store into `target`, a new store holding nothing yet (on

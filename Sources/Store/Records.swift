@@ -279,6 +279,40 @@ public struct CrossEvaluationRecord: IdentifiedStoreRecord, Equatable {
 
 }
 
+/// A snapshot scored on the classes it trained (base) and on a stage of classes it has not
+/// trained (new), each beside zero-shot CLIP (Migrations/0012_base_to_new_evaluation.sql).
+public struct BaseToNewEvaluationRecord: IdentifiedStoreRecord, Equatable {
+    public static let databaseTableName = "base_to_new_evaluation"
+    public var id: Int64?
+    public var snapshotId: Int64
+    /// The new stage.
+    public var stageId: Int64
+    public var split: Split
+    public var baseCorrect: Int
+    public var baseTotal: Int
+    public var baseAccuracy: Double
+    public var baseBaseline: Double
+    public var newCorrect: Int
+    public var newTotal: Int
+    public var newAccuracy: Double
+    public var newBaseline: Double
+    public var evaluatedAt: Date
+
+    public init(snapshotId: Int64, stageId: Int64, split: Split, base: (correct: Int, total: Int, accuracy: Double, baseline: Double),
+                new: (correct: Int, total: Int, accuracy: Double, baseline: Double), evaluatedAt: Date) {
+        (self.snapshotId, self.stageId, self.split, self.evaluatedAt) = (snapshotId, stageId, split, evaluatedAt)
+        (baseCorrect, baseTotal, baseAccuracy, baseBaseline) = base
+        (newCorrect, newTotal, newAccuracy, newBaseline) = new
+    }
+}
+
+/// A stored base-to-new evaluation with the names of the new stage and its dataset.
+public struct StoredBaseToNewEvaluation: Sendable, Equatable {
+    public var record: BaseToNewEvaluationRecord
+    public var onDataset: String
+    public var onStage: String
+}
+
 /// A stored cross-dataset evaluation with the names of the dataset and stage it was on.
 public struct StoredCrossEvaluation: Sendable, Equatable {
     public var record: CrossEvaluationRecord

@@ -35,7 +35,7 @@ import Testing
             let tables = Set(try db.scalars(String.self, db.dialect.tableNamesQuery))
             for table in ["model", "dataset", "stage", "class", "sample", "label_embedding", "context_vectors",
                           "snapshot", "snapshot_label", "baseline", "evaluation", "published_result", "text_feature",
-                          "image_feature", "prompt_tensor", "prompted_image_feature", "cross_evaluation"] {
+                          "image_feature", "prompt_tensor", "prompted_image_feature", "cross_evaluation", "base_to_new_evaluation"] {
                 #expect(tables.contains(table), "table \(table)")
             }
             #expect(try db.scalar(Int.self, "SELECT COUNT(*) FROM published_result") == 183)
@@ -155,6 +155,17 @@ import Testing
             INSERT INTO cross_evaluation (snapshot_id, stage_id, split, matched_classes, unmatched_classes_json, correct, total, accuracy, baseline, evaluated_at)
             VALUES (2, 1, 'test', 2, '[]', 1, 2, 50, 25, ?)
             """, [SchemaRows.date])
+        // 0012: a base-to-new evaluation is never of a stage the snapshot's lineage reached.
+        let newBaseToNew = """
+            INSERT INTO base_to_new_evaluation (snapshot_id, stage_id, split, base_correct, base_total, base_accuracy, base_baseline,
+                                                new_correct, new_total, new_accuracy, new_baseline, evaluated_at)
+            VALUES (?, ?, 'test', 1, 2, 50, 50, 1, 2, 50, 50, ?)
+            """
+        refused(newBaseToNew, [2, 1, SchemaRows.date])  // snapshot 2 is of Set2
+        refused(newBaseToNew, [1, 1, SchemaRows.date])  // snapshot 1 is of Set1
+        if SchemaRows.has("0012_base_to_new_evaluation", version) {
+            #expect(try store.latestBaseToNewEvaluations(ofSnapshotsOf: "pets", split: .test).map { "\($0.onDataset):\($0.onStage)" } == ["pets-v2:Set1"])
+        }
         // 0010: a claim that is not waiting names its worker and lease; a failed one says why.
         refused("INSERT INTO run_claim (dataset_id, method, run, state) VALUES (1, 'coop', ?, 'running')", [SchemaRows.run])
         refused("""
@@ -295,6 +306,14 @@ enum SchemaRows {
             try run("""
                 INSERT INTO cross_evaluation (snapshot_id, stage_id, split, matched_classes, unmatched_classes_json, correct, total, accuracy, baseline, evaluated_at)
                 VALUES (2, 3, 'test', 2, '["owl"]', 1, 2, 50, 25, ?)
+                """, [date])
+        }
+        if has("0012_base_to_new_evaluation", version) {
+            // Snapshot 1 (Set1) scored on its classes and on the second dataset's stage.
+            try run("""
+                INSERT INTO base_to_new_evaluation (snapshot_id, stage_id, split, base_correct, base_total, base_accuracy, base_baseline,
+                                                    new_correct, new_total, new_accuracy, new_baseline, evaluated_at)
+                VALUES (1, 3, 'test', 2, 2, 100, 50, 1, 2, 50, 50, ?)
                 """, [date])
         }
         if has("0008_write_receipt", version) {
