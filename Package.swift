@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "ContinualTests", dependencies: ["Continual", "Store", "Training", "CLIP", "Formats", "Images", grdb, "Methods"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "Store"]),
-        .testTarget(name: "DemoTests", dependencies: ["Demo", "CLIP", "Formats", "Reports", "Store"]),
+        .testTarget(name: "DemoTests", dependencies: ["Demo", "CLIP", "Continual", "Formats", "Reports", "Store"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CLIP", "Formats"]),
         .testTarget(name: "CLITests", dependencies: ["lamm-store", "Store", "Training", "Formats", grdb, "Methods"]),
     ]
